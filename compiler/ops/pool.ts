@@ -1,0 +1,4 @@
+// placeholder: being written
+import type { BuiltinDef, OpDef } from "./op.ts";
+export const ops: OpDef[] = [];
+export const builtins: BuiltinDef[] = [];
