@@ -59,6 +59,7 @@ export const DIAGNOSTIC_CODES = {
   E307: "unknown parameter reference",
   E308: "symbol used before an input binds it",
   E309: "gradient through a non-differentiable value",
+  E310: "unknown element type",
   E401: "missing argument",
   E402: "unknown keyword argument",
   E403: "argument has the wrong kind",

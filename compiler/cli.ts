@@ -1,0 +1,265 @@
+// cnnc — the command line (DSL.md §8). Exit codes: 0 success, 1 diagnostics,
+// 2 bad usage, 3 runtime error (then no output file is written).
+
+import { Command, CommanderError, Option } from "commander";
+import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { compileSource, formatDiagnostics, type CompileResult } from "./compile.ts";
+import type { Graph } from "./ir/graph.ts";
+import { graphToJson, printGraph, printParamSummary } from "./ir/printer.ts";
+import { graphStats, formatStats } from "./passes/stats.ts";
+import { initialParams, interpret, RunError } from "./reference/interpreter.ts";
+import { RefTensor } from "./reference/tensor.ts";
+import { decodeSafetensors, encodeSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
+import type { DType } from "./ir/types.ts";
+
+export const EXIT = { ok: 0, diagnostics: 1, usage: 2, runtime: 3 } as const;
+
+/** An error that ends the command with a given exit code and message. */
+class Exit extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+interface Io {
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
+function readSource(file: string): string {
+  if (!existsSync(file)) throw new Exit(EXIT.usage, `cnnc: no such file: ${file}`);
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Exit(EXIT.usage, `cnnc: cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+function compileOrExit(file: string, io: Io): CompileResult {
+  const result = compileSource(readSource(file), file);
+  if (result.diagnostics.length) {
+    io.stderr(formatDiagnostics(result) + "\n");
+    const n = result.diagnostics.length;
+    throw new Exit(EXIT.diagnostics, `${n} error${n > 1 ? "s" : ""} in ${file}`);
+  }
+  return result;
+}
+
+function pickModel(r: CompileResult, name: string | undefined): Graph {
+  if (name) {
+    const g = r.graphs.find((x) => x.name === name);
+    if (!g) throw new Exit(EXIT.usage, `cnnc: no model named '${name}' in ${r.file}; it has ${r.graphs.map((x) => x.name).join(", ")}`);
+    return g;
+  }
+  if (r.graphs.length !== 1) throw new Exit(EXIT.usage, `cnnc: ${r.file} has ${r.graphs.length} models (${r.graphs.map((x) => x.name).join(", ")}); choose one with --model`);
+  return r.graphs[0]!;
+}
+
+const FILE_DTYPES: Record<string, DType> = { F32: "f32", I32: "i32", BOOL: "bool" };
+
+function readTensors(path: string, what: string): Record<string, RefTensor> {
+  if (!existsSync(path)) throw new Exit(EXIT.usage, `cnnc: no such ${what} file: ${path}`);
+  let decoded;
+  try {
+    decoded = decodeSafetensors(new Uint8Array(readFileSync(path)));
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new Exit(EXIT.runtime, `cnnc: ${what} file ${path}: ${e.message}`);
+    throw e;
+  }
+  const out: Record<string, RefTensor> = {};
+  for (const [name, t] of Object.entries(decoded)) {
+    out[name] = new RefTensor(FILE_DTYPES[t.dtype]!, t.shape, Float64Array.from(t.data as ArrayLike<number>));
+  }
+  return out;
+}
+
+function toFileTensor(t: RefTensor) {
+  const shape = [...t.shape];
+  if (t.dtype === "i32") return { dtype: "I32" as const, shape, data: Int32Array.from(t.data) };
+  if (t.dtype === "bool") return { dtype: "BOOL" as const, shape, data: Uint8Array.from(t.data, (v) => (v ? 1 : 0)) };
+  return { dtype: "F32" as const, shape, data: Float32Array.from(t.data) };
+}
+
+/** Write atomically: a partial file never appears under the final name. */
+function writeAtomically(path: string, bytes: Uint8Array | string): void {
+  mkdirSync(dirname(path) || ".", { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+function runReference(file: string, opts: { target: string; inputs: string; weights?: string; model?: string; out: string; seed: string }, io: Io): void {
+  if (opts.target !== "reference") {
+    throw new Exit(EXIT.usage, `cnnc run: --target=${opts.target} is not available in this build; use --target=reference`);
+  }
+  const seed = Number(opts.seed);
+  if (!Number.isInteger(seed) || seed < 0) throw new Exit(EXIT.usage, `cnnc run: --seed must be a non-negative integer, found '${opts.seed}'`);
+  const r = compileOrExit(file, io);
+  const g = pickModel(r, opts.model);
+  const inputs = readTensors(opts.inputs, "inputs");
+  const params = initialParams(g, seed);
+  if (opts.weights) {
+    const given = readTensors(opts.weights, "weights");
+    for (const [name, t] of Object.entries(given)) {
+      if (!(name in params)) throw new Exit(EXIT.runtime, `cnnc run: weights file has '${name}', which is not a parameter of ${g.name}`);
+      params[name] = t;
+    }
+    const missing = Object.keys(params).filter((n) => !(n in given));
+    if (missing.length) io.stderr(`cnnc run: note: ${missing.length} parameter(s) not in the weights file were initialised from --seed ${seed}: ${missing.join(", ")}\n`);
+  }
+  for (const name of Object.keys(inputs)) {
+    if (!g.inputs.has(name)) io.stderr(`cnnc run: note: ignoring '${name}' in the inputs file: ${g.name} has no such input\n`);
+  }
+  // Every `output` is required; a loss is computed when its inputs (labels) are given.
+  const required = g.outputs.filter((o) => o.kind === "output").map((o) => o.name);
+  let result;
+  try {
+    result = interpret(g, inputs, params, { outputs: required });
+    const losses = g.outputs.filter((o) => o.kind === "loss" && ![...g.inputs.keys()].some((n) => !(n in inputs) && dependsOn(g, o.value, n)));
+    if (losses.length) result = { ...result, outputs: { ...result.outputs, ...interpret(g, inputs, params, { outputs: losses.map((l) => l.name) }).outputs } };
+  } catch (e) {
+    if (e instanceof RunError) throw new Exit(EXIT.runtime, `cnnc run: ${e.message}`);
+    throw e;
+  }
+  const tensors = Object.fromEntries(Object.entries(result.outputs).map(([k, t]) => [k, toFileTensor(t)]));
+  writeAtomically(opts.out, encodeSafetensors(tensors));
+  io.stderr(`wrote ${Object.keys(tensors).join(", ")} to ${opts.out}\n`);
+}
+
+function dependsOn(g: Graph, v: Graph["outputs"][number]["value"], inputName: string): boolean {
+  const target = g.inputs.get(inputName);
+  const stack = [v.node];
+  const seen = new Set(stack);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.outputs.includes(target!)) return true;
+    for (const i of n.inputs) if (!seen.has(i.node)) {
+      seen.add(i.node);
+      stack.push(i.node);
+    }
+  }
+  return false;
+}
+
+export function buildProgram(io: Io): Command {
+  const program = new Command("cnnc");
+  program
+    .description("Compile .cnn neural-network models (DSL.md) to WebGPU or JS modules; check, inspect and run them.")
+    .version("0.1.0")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    .showHelpAfterError("(run cnnc --help for usage)")
+    .argument("[file]", "the .cnn file to compile")
+    .addOption(new Option("--target <target>", "code generator").choices(["webgpu", "js"]).default("js"))
+    .option("-o, --out-dir <dir>", "output folder", ".")
+    .addOption(new Option("--runtime <mode>", "inline the runtime (self-contained module) or import it from the package").choices(["inline", "import"]).default("inline"))
+    .addHelpText(
+      "after",
+      `
+Commands:
+  cnnc check model.cnn                       parse and type-check only
+  cnnc ir model.cnn [--stats] [--json]       print the IR, shapes and parameter counts
+  cnnc run model.cnn --target=reference --inputs in.safetensors --out out.safetensors
+                     [--weights w.safetensors] [--model Name] [--seed 0]
+
+Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 runtime error.`,
+    )
+    .action((file: string | undefined, opts: { target: string }) => {
+      if (!file) {
+        program.outputHelp();
+        throw new Exit(EXIT.usage, "");
+      }
+      compileOrExit(file, io);
+      throw new Exit(EXIT.usage, `cnnc: code generation for --target=${opts.target} is not available in this build yet; use 'cnnc check', 'cnnc ir' or 'cnnc run --target=reference'`);
+    });
+
+  program
+    .command("check")
+    .description("parse and type-check a .cnn file")
+    .argument("<file>")
+    .action((file: string) => {
+      const r = compileOrExit(file, io);
+      io.stdout(`${file}: ok (${r.graphs.map((g) => g.name).join(", ")})\n`);
+    });
+
+  program
+    .command("ir")
+    .description("print the IR with shapes and parameter counts")
+    .argument("<file>")
+    .option("--model <name>", "only this model")
+    .option("--grad", "include the backward graph (autodiff)")
+    .addOption(new Option("--passes <which>", "optimizing passes").choices(["none", "all"]).default("all"))
+    .option("--stats", "print statistics (kernels, FLOPs, memory)")
+    .option("--json", "print JSON")
+    .option("--bind <sym=n...>", "symbol sizes for --stats (default 1 each)")
+    .action((file: string, opts: { model?: string; grad?: boolean; stats?: boolean; json?: boolean; bind?: string[] }) => {
+      const r = compileOrExit(file, io);
+      if (opts.grad) throw new Exit(EXIT.usage, "cnnc ir: --grad needs the autodiff pass, which is not part of this build yet");
+      const graphs = opts.model ? [pickModel(r, opts.model)] : r.graphs;
+      const bind = parseBindings(opts.bind ?? []);
+      const pick = <T>(items: T[]): T | T[] => (items.length === 1 ? items[0]! : items);
+      if (opts.json) {
+        const items = graphs.map((g) => (opts.stats ? { model: g.name, ...graphStats(g, bind) } : graphToJson(g)));
+        io.stdout(JSON.stringify(pick(items), null, 2) + "\n");
+        return;
+      }
+      for (const g of graphs) {
+        if (!opts.stats) io.stdout(printGraph(g) + "\n\n");
+        io.stdout(printParamSummary(g) + "\n");
+        if (opts.stats) io.stdout(formatStats(g, graphStats(g, bind)) + "\n");
+      }
+    });
+
+  program
+    .command("run")
+    .description("compile and execute once in inference mode")
+    .argument("<file>")
+    .addOption(new Option("--target <target>", "where to run").choices(["reference", "js", "webgpu"]).makeOptionMandatory())
+    .requiredOption("--inputs <file>", "safetensors file with the inputs, by name")
+    .option("--weights <file>", "safetensors file with parameters (default: initialised from --seed)")
+    .option("--model <name>", "the model to run when the file has several")
+    .requiredOption("--out <file>", "safetensors file to write every output and loss to")
+    .option("--seed <n>", "initialisation seed when --weights is absent", "0")
+    .action((file: string, opts: { target: string; inputs: string; weights?: string; model?: string; out: string; seed: string }) => runReference(file, opts, io));
+
+  return program;
+}
+
+function parseBindings(items: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of items.flatMap((s) => s.split(","))) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(\d+)$/.exec(item.trim());
+    if (!m) throw new Exit(EXIT.usage, `cnnc: --bind expects SYMBOL=N, found '${item}'`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Run the CLI; returns the exit code (never calls process.exit, so tests can call it). */
+export function main(argv: readonly string[], io: Io = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): number {
+  const program = buildProgram(io);
+  try {
+    program.parse([...argv], { from: "user" });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof Exit) {
+      if (e.message) io.stderr(e.message + "\n");
+      return e.code;
+    }
+    if (e instanceof CommanderError) {
+      // help and version exit 0; everything commander rejects is bad usage.
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help" ? EXIT.ok : EXIT.usage;
+    }
+    io.stderr(`cnnc: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    return 70;
+  }
+}
+
+const isMain = process.argv[1] !== undefined && /compiler[\\/]cli\.ts$/.test(process.argv[1]);
+if (isMain) process.exitCode = main(process.argv.slice(2));
