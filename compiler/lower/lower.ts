@@ -245,6 +245,10 @@ class ModelLowering {
       }
       case "unary":
         return this.dimExpr(e.operand, frame).scale(-1);
+      case "call":
+        // `floor(x / k)` is accepted for readability; `/` in a dim already floors.
+        if (e.callee.name === "floor" && e.args.length === 1 && e.kwargs.length === 0) return this.dimExpr(e.args[0]!, frame);
+        return this.fail("E403", "the only function allowed in a dim is floor(...)", e.callee.span);
       case "binary": {
         const a = this.dimExpr(e.left, frame);
         const b = this.dimExpr(e.right, frame);

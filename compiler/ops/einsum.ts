@@ -16,7 +16,7 @@ import { CompileError, diag, type Span } from "../diagnostics.ts";
 import { Dim, shapeToString } from "../ir/dims.ts";
 import type { Value } from "../ir/graph.ts";
 import type { TensorType } from "../ir/types.ts";
-import { RefTensor, indices } from "../reference/tensor.ts";
+import { RefTensor } from "../reference/tensor.ts";
 import { describeArg, type Args } from "./args.ts";
 import { defineOp, type BuiltinDef, type LowerCtx, type OpDef } from "./op.ts";
 
@@ -85,17 +85,37 @@ const einsumOp = defineOp<EinsumAttrs>({
       }),
     );
     // Loop over every combination of output indices followed by summed indices.
+    // A name's stride in an operand is the sum of the strides of the axes it
+    // labels, so a repeated name walks the diagonal.
     const summed = [...sizes.keys()].filter((name) => !a.output.includes(name));
     const loopNames = [...a.output, ...summed];
     const loopSizes = loopNames.map((name) => sizes.get(name)!);
-    const axesOf = a.operands.map((names) => names.map((name) => loopNames.indexOf(name)));
     const out = RefTensor.zeros(a.output.map((name) => sizes.get(name)!));
-    for (const idx of indices(loopSizes)) {
+    const stridesOf = (names: readonly string[], strides: readonly number[]) => {
+      const s = new Array<number>(loopNames.length).fill(0);
+      names.forEach((name, axis) => (s[loopNames.indexOf(name)]! += strides[axis]!));
+      return s;
+    };
+    const inStrides = inputs.map((t, k) => stridesOf(a.operands[k]!, t.strides));
+    const outStrides = stridesOf(a.output, out.strides);
+    const offsets = new Array<number>(inputs.length).fill(0);
+    let outOffset = 0;
+    const idx = new Array<number>(loopNames.length).fill(0);
+    const total = loopSizes.reduce((p, n) => p * n, 1);
+    for (let step = 0; step < total; step++) {
       let product = 1;
-      inputs.forEach((t, k) => {
-        product *= t.get(...axesOf[k]!.map((j) => idx[j]!));
-      });
-      out.data[out.offset(idx.slice(0, a.output.length))]! += product;
+      for (let k = 0; k < inputs.length; k++) product *= inputs[k]!.data[offsets[k]!]!;
+      out.data[outOffset]! += product;
+      // Advance the multi-index and every offset together (odometer).
+      for (let d = loopNames.length - 1; d >= 0; d--) {
+        idx[d]!++;
+        for (let k = 0; k < inputs.length; k++) offsets[k]! += inStrides[k]![d]!;
+        outOffset += outStrides[d]!;
+        if (idx[d]! < loopSizes[d]!) break;
+        for (let k = 0; k < inputs.length; k++) offsets[k]! -= inStrides[k]![d]! * loopSizes[d]!;
+        outOffset -= outStrides[d]! * loopSizes[d]!;
+        idx[d] = 0;
+      }
     }
     return [out];
   },
