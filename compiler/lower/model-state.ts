@@ -154,7 +154,8 @@ export class ModelState {
       param(local, type, init, opts = {}) {
         const argName = opts.argName ?? local;
         const given = bound.get(argName);
-        if (given && given.kind !== "none") {
+        // `bias=true` is a flag, not a tensor: the layer creates its own.
+        if (given && given.kind !== "none" && given.kind !== "bool") {
           if (given.kind !== "tensor") return ctx.fail("E403", `argument '${argName}' must be a tensor, found ${describeArg(given)}`, { arg: argName });
           if (!typesEqual(given.value.type, type)) {
             ctx.fail("E216", `tensor passed as ${argName}= must be ${typeToString(type)}, found ${typeToString(given.value.type)}`, {

@@ -229,14 +229,14 @@ export function readInts(args: Args, name: string, d: number, dflt: number | rea
 }
 
 /** x must be f32[N, C, S1..Sd]. */
-export function checkSpatialInput(x: TensorType, d: number, fail: Fail, note: string, what: string): void {
+export function checkSpatialInput(x: TensorType, d: number, fail: Fail, note: string): void {
   if (x.shape.length !== d + 2) {
-    fail("E210", `${what} expects an input of rank ${d + 2} ([N, C, ${spatialNames(d)}]), found rank ${x.shape.length} (${typeToString(x)})`, {
+    fail("E210", `expected an input of rank ${d + 2} ([N, C, ${spatialNames(d)}]), found rank ${x.shape.length} (${typeToString(x)})`, {
       notes: [note],
       hint: x.shape.length === d + 1 ? "add a channel axis, e.g. reshape(x, [N, 1, ...])" : undefined,
     });
   }
-  if (x.dtype !== "f32") fail("E213", `${what} expects an f32 input, found ${typeToString(x)}`, { notes: [note], hint: "cast it with cast(x, \"f32\")" });
+  if (x.dtype !== "f32") fail("E213", `expected an f32 input, found ${typeToString(x)}`, { notes: [note], hint: "cast it with cast(x, \"f32\")" });
 }
 
 function spatialNames(d: number): string {
@@ -288,7 +288,7 @@ const convOp = defineOp<ConvAttrs>({
     const x = inputs[0]!;
     const d = a.stride.length;
     const note = `input ${ctx.describeInput(0)}`;
-    checkSpatialInput(x, d, ctx.fail.bind(ctx), note, `conv${d}d`);
+    checkSpatialInput(x, d, ctx.fail.bind(ctx), note);
     const w = inputs[1];
     const f = w?.shape[0]?.constValue();
     if (!w || f === undefined || w.shape.length !== d + 2) {
@@ -371,7 +371,7 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
     const x = inputs[0]!;
     const d = a.stride.length;
     const note = `input ${ctx.describeInput(0)}`;
-    checkSpatialInput(x, d, ctx.fail.bind(ctx), note, `conv_transpose${d}d`);
+    checkSpatialInput(x, d, ctx.fail.bind(ctx), note);
     const w = inputs[1];
     const fg = w?.shape[1]?.constValue();
     if (!w || fg === undefined || w.shape.length !== d + 2) {
@@ -478,7 +478,7 @@ const convBuiltin: BuiltinDef = {
   lower(args, ctx) {
     const d = spatialRank(ctx.callee);
     const x = args.tensor("x");
-    checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`, ctx.callee);
+    checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`);
     const given = givenWeightDims(args);
     const filters = args.positiveInt("filters", given?.[0]);
     const kernel = readInts(args, "kernel", d, given && given.length === d + 2 ? given.slice(2) : (undefined as never), 1);
@@ -511,7 +511,7 @@ const convTransposeBuiltin: BuiltinDef = {
   lower(args, ctx) {
     const d = spatialRank(ctx.callee);
     const x = args.tensor("x");
-    checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`, ctx.callee);
+    checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`);
     const given = givenWeightDims(args);
     const groups = args.positiveInt("groups", 1);
     const filters = args.positiveInt("filters", given ? given[1]! * groups : undefined);

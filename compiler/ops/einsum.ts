@@ -414,8 +414,7 @@ function lowerDense(args: Args, ctx: LowerCtx): Value {
   }
   if (biasArg?.kind === "bool" && !biasArg.value) return y;
   const biasType: TensorType = { dtype: "f32", shape: [Dim.of(units)] };
-  // `bias=true` is a flag, not a tensor: read no argument then (ctx.param would take it for a tied tensor).
-  const b = ctx.param("bias", biasType, init, biasArg?.kind === "tensor" ? {} : { argName: " bias flag" });
+  const b = ctx.param("bias", biasType, init);
   y = ctx.emit1("add", [y, b]);
   return y;
 }

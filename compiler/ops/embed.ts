@@ -69,7 +69,7 @@ export const builtins: BuiltinDef[] = [
         if (!tied || args.has(name)) return args.positiveInt(name);
         const n = tied.shape.length === 2 ? tied.shape[axis]!.constValue() : undefined;
         if (n === undefined) {
-          ctx.fail("E216", `tensor passed as weight= must be a static f32[vocab, dim] table, found ${typeToString(tied)}`, { arg: "weight", notes: [ctx.describe(tiedValue!)] });
+          return ctx.fail("E216", `tensor passed as weight= must be a static f32[vocab, dim] table, found ${typeToString(tied)}`, { arg: "weight", notes: [ctx.describe(tiedValue!)] });
         }
         return n;
       };

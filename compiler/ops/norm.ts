@@ -41,7 +41,7 @@ function epsArg(args: Args): number {
 }
 
 /** Normalise user axes (negative from the end) to sorted, distinct, non-negative axes. */
-export function normaliseAxes(raw: readonly number[], x: Value, name: string, args: Args, ctx: LowerCtx): number[] {
+function normaliseAxes(raw: readonly number[], x: Value, name: string, args: Args, ctx: LowerCtx): number[] {
   const rank = x.type.shape.length;
   if (raw.length === 0) args.fail(name, `argument '${name}' must name at least one axis, found an empty list`);
   const out = raw.map((a) => {

@@ -110,7 +110,7 @@ const poolOp = defineOp<PoolAttrs>({
   infer(inputs, a, ctx) {
     const x = inputs[0]!;
     const d = a.window.length;
-    checkSpatialInput(x, d, ctx.fail.bind(ctx), `input ${ctx.describeInput(0)}`, `${a.kind}pool${d}d`);
+    checkSpatialInput(x, d, ctx.fail.bind(ctx), `input ${ctx.describeInput(0)}`);
     if (a.hasMask) checkMask(x, inputs[1], ctx);
     const spatial = a.window.map((k, i) =>
       slidingOutputDim(x.shape[2 + i]!, effectiveWindow(k, a.dilation[i]!), a.padBegin[i]!, a.padEnd[i]!, a.stride[i]!, a.ceilMode),
@@ -163,12 +163,12 @@ const globalPoolOp = defineOp<GlobalPoolAttrs>({
   infer(inputs, a, ctx) {
     const x = inputs[0]!;
     if (x.shape.length < 3) {
-      ctx.fail("E210", `global_${a.kind}pool expects an input of rank 3 or more ([N, C, spatial...]), found ${typeToString(x)}`, {
+      ctx.fail("E210", `expected an input of rank 3 or more ([N, C, spatial...]), found ${typeToString(x)}`, {
         notes: [`input ${ctx.describeInput(0)}`],
         hint: x.shape.length === 2 ? "the input has no spatial dims; it already is [N, C]" : undefined,
       });
     }
-    if (x.dtype !== "f32") ctx.fail("E213", `global_${a.kind}pool expects an f32 input, found ${typeToString(x)}`, { notes: [`input ${ctx.describeInput(0)}`] });
+    if (x.dtype !== "f32") ctx.fail("E213", `expected an f32 input, found ${typeToString(x)}`, { notes: [`input ${ctx.describeInput(0)}`] });
     if (a.hasMask) checkMask(x, inputs[1], ctx);
     return [{ dtype: "f32", shape: [x.shape[0]!, x.shape[1]!] }];
   },
@@ -199,7 +199,7 @@ const kmaxPoolOp = defineOp<KMaxPoolAttrs>({
   nondifferentiable: [1],
   infer(inputs, a, ctx) {
     const x = inputs[0]!;
-    if (x.dtype !== "f32") ctx.fail("E213", `kmax_pool expects an f32 input, found ${typeToString(x)}`, { notes: [`input ${ctx.describeInput(0)}`] });
+    if (x.dtype !== "f32") ctx.fail("E213", `expected an f32 input, found ${typeToString(x)}`, { notes: [`input ${ctx.describeInput(0)}`] });
     if (a.axis < 0 || a.axis >= x.shape.length) {
       ctx.fail("E209", `axis ${a.axis} is out of range for an input of rank ${x.shape.length}`, { notes: [`input ${ctx.describeInput(0)}`] });
     }
@@ -252,7 +252,7 @@ const poolBuiltin: BuiltinDef = {
     const d = Number(/(\d)d$/.exec(ctx.callee)![1]);
     const kind = kindOf(ctx.callee);
     const x = args.tensor("x");
-    checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`, ctx.callee);
+    checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`);
     const window = readInts(args, "window", d, undefined as never, 1);
     const stride = readInts(args, "stride", d, window, 1);
     const dilation = readInts(args, "dilation", d, 1, 1);

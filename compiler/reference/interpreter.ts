@@ -133,7 +133,8 @@ export function interpret(
       if (missing.length) throw new RunError(`${o.kind} '${o.name}' needs input${missing.length > 1 ? "s" : ""} ${missing.map((m) => `'${m}'`).join(", ")}, which ${missing.length > 1 ? "were" : "was"} not given`);
     }
   }
-  const updates = opts.training ? g.bufferUpdates : [];
+  // Buffer updates are computed in training, for the branches whose inputs were fed.
+  const updates = opts.training ? g.bufferUpdates.filter((u) => inputsNeeded(needed(g, [u.value])).every((n) => n in inputs)) : [];
   const keep = needed(g, [...wanted.map((o) => o.value), ...updates.map((u) => u.value)]);
 
   const values = new Map<Value, RefTensor>();
