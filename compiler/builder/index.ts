@@ -452,6 +452,10 @@ export class ModelBuilder {
   slice(x: T, o: O.SliceOptions): T { return this.invoke("slice", [x], o); }
   pad(x: T, padding: O.Padding, o: O.PadOptions = {}): T { return this.invoke("pad", [x, padding], o); }
   upsample(x: T, scale: O.Ints, o: O.UpsampleOptions = {}): T { return this.invoke("upsample", [x, scale], o); }
+  broadcast_to(x: T, shape: readonly O.Size[]): T {
+    const span = callerSpan("broadcast_to".length);
+    return this.invoke("broadcast_to", [x, shape.map((s) => (typeof s === "string" ? this.symbol(s, span) : s))]);
+  }
 
   batchnorm(x: T, o: O.BatchnormOptions = {}): T { return this.invoke("batchnorm", [x], o); }
   layernorm(x: T, o: O.LayernormOptions = {}): T { return this.invoke("layernorm", [x], o); }

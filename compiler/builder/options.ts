@@ -148,11 +148,14 @@ export interface PadOptions {
 }
 
 export interface UpsampleOptions {
-  readonly mode?: "nearest" | "linear";
+  /** "linear" is linear, bilinear or trilinear by rank ("bilinear"/"trilinear" are accepted too). */
+  readonly mode?: "nearest" | "linear" | "bilinear" | "trilinear";
 }
 
 export interface FlattenOptions {
+  /** First and last axes merged (default 1 and -1). */
   readonly start?: number;
+  readonly end?: number;
 }
 
 export interface SgdOptions {

@@ -220,7 +220,7 @@ export function resolvePadding(
 }
 
 /** Reads an int-or-list argument whose entries must all be at least `min`. */
-export function readInts(args: Args, name: string, d: number, dflt: number | readonly number[], min: number): number[] {
+export function readInts(args: Args, name: string, d: number, dflt: number | readonly number[] | undefined, min: number): number[] {
   const v = args.ints(name, d, dflt);
   for (const n of v) {
     if (n < min) args.fail(name, `argument '${name}' must be ${min === 1 ? "positive" : `at least ${min}`}, found ${n}`);
@@ -481,7 +481,7 @@ const convBuiltin: BuiltinDef = {
     checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`);
     const given = givenWeightDims(args);
     const filters = args.positiveInt("filters", given?.[0]);
-    const kernel = readInts(args, "kernel", d, given && given.length === d + 2 ? given.slice(2) : (undefined as never), 1);
+    const kernel = readInts(args, "kernel", d, given && given.length === d + 2 ? given.slice(2) : undefined, 1);
     const stride = readInts(args, "stride", d, 1, 1);
     const dilation = readInts(args, "dilation", d, 1, 1);
     const groups = args.positiveInt("groups", 1);
@@ -515,7 +515,7 @@ const convTransposeBuiltin: BuiltinDef = {
     const given = givenWeightDims(args);
     const groups = args.positiveInt("groups", 1);
     const filters = args.positiveInt("filters", given ? given[1]! * groups : undefined);
-    const kernel = readInts(args, "kernel", d, given && given.length === d + 2 ? given.slice(2) : (undefined as never), 1);
+    const kernel = readInts(args, "kernel", d, given && given.length === d + 2 ? given.slice(2) : undefined, 1);
     const stride = readInts(args, "stride", d, 1, 1);
     const dilation = readInts(args, "dilation", d, 1, 1);
     const outputPadding = readInts(args, "output_padding", d, 0, 0);

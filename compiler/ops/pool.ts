@@ -253,7 +253,7 @@ const poolBuiltin: BuiltinDef = {
     const kind = kindOf(ctx.callee);
     const x = args.tensor("x");
     checkSpatialInput(x.type, d, ctx.fail, `input ${ctx.describe(x)}`);
-    const window = readInts(args, "window", d, undefined as never, 1);
+    const window = readInts(args, "window", d, undefined, 1);
     const stride = readInts(args, "stride", d, window, 1);
     const dilation = readInts(args, "dilation", d, 1, 1);
     const ceilMode = args.bool("ceil_mode", false);

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { typeToString } from "../../compiler/ir/types.ts";
-import { expectClose, t, TestModel } from "../support/build.ts";
+import { expectClose, t, TestModel, type JsArg } from "../support/build.ts";
 
 const third = 1 / 3;
 
@@ -48,11 +48,11 @@ describe("course examples: a 4×4×3 input with a 2×2×2 filter (conv3d, one ch
   const x = t(Array.from({ length: 48 }, (_, i) => i), [1, 1, 4, 4, 3]);
   const w = t([1, 2, 3, 4, 5, 6, 7, 8], [1, 1, 2, 2, 2]);
 
-  function conv3d(opts: Record<string, unknown>) {
+  function conv3d(opts: Record<string, JsArg>) {
     const m = new TestModel();
     const xi = m.input("x", "f32", [1, 1, 4, 4, 3]);
     const wi = m.input("w", "f32", [1, 1, 2, 2, 2]);
-    const y = m.call("conv3d", [xi], { filters: 1, kernel: 2, weight: wi, bias: false, ...(opts as Record<string, never>) }, "c");
+    const y = m.call("conv3d", [xi], { filters: 1, kernel: 2, weight: wi, bias: false, ...opts }, "c");
     m.output("y", y);
     return { type: typeToString(y.type), values: m.run({ x, w }).outputs.y!.toArray() };
   }

@@ -189,6 +189,20 @@ describe("slice", () => {
     const d4 = errorOf((m) => m.call("slice", [m.input("x", "f32", ["N", 10]), 2, 0, 1]));
     expect(d4.code).toBe("E209");
   });
+
+  it("E403 for a bound that is not an integer or a size", () => {
+    const d = errorOf((m) => m.call("slice", [m.input("x", "f32", ["N", 10]), 1, 0.5, 3]));
+    expect(d.code).toBe("E403");
+    expect(d.message).toContain("argument 'start' must be an integer or a size, found the number 0.5");
+  });
+
+  it("symbolic bounds (a size such as L) are absolute positions", () => {
+    const m = new TestModel();
+    const s = m.input("s", "f32", ["L", 4]);
+    const y = m.call("slice", [s, 1, 1, L]);
+    // The axis is static (4) but the bound is symbolic: the size stays symbolic, checked at run time.
+    expect(typeToString(y.type)).toBe("f32[L, L - 1]");
+  });
 });
 
 describe("pad", () => {
@@ -215,6 +229,11 @@ describe("pad", () => {
     const d2 = errorOf((m) => m.call("pad", [m.input("x", "f32", ["N"]), [1, 1]]));
     expect(d2.code).toBe("E214");
     expect(d2.message).toContain("padding has 2 entries but f32[N] has only 1 dims");
+    const d3 = errorOf((m) => m.call("pad", [m.input("x", "f32", ["N"]), [[1, 2, 3]]]));
+    expect(d3.code).toBe("E403");
+    expect(d3.message).toContain("padding entry 0 must be an integer or a [begin, end] pair, found a list of 3");
+    const d4 = errorOf((m) => m.call("pad", [m.input("x", "f32", ["N"]), "same"]));
+    expect(d4.code).toBe("E403");
   });
 });
 
