@@ -25,6 +25,8 @@ export const SUPPORTED_DTYPES: readonly SafetensorsDType[] = ["F32", "I32", "BOO
 export const MAX_HEADER_BYTES = 100_000_000;
 
 const ELEMENT_BYTES: Record<SafetensorsDType, number> = { F32: 4, I32: 4, BOOL: 1 };
+/** The reference implementation's dtype order (its enum order), which the writer sorts by, descending. */
+const DTYPE_RANK: Record<SafetensorsDType, number> = { BOOL: 0, I32: 1, F32: 2 };
 const METADATA_KEY = "__metadata__";
 
 /** Any problem with a safetensors file or with tensors given to the encoder. */
@@ -82,10 +84,12 @@ function checkedNumel(name: string, shape: unknown): number {
 // ---------------------------------------------------------------- encoding
 
 /**
- * Serialise tensors (and optional string metadata) to safetensors bytes.
- * Tensors are laid out as the reference implementation does: by decreasing
- * element alignment, then by name, so every 4-byte tensor starts 4-byte
- * aligned in the file (with only F32/I32 tensors this is simply name order).
+ * Serialise tensors (and optional string metadata) to safetensors bytes,
+ * byte for byte as the reference implementation writes them: compact JSON
+ * with `__metadata__` first, tensors ordered by dtype (F32, then I32, then
+ * BOOL: the reference's descending dtype order, which keeps every 4-byte
+ * tensor 4-byte aligned in the file) and then by name (UTF-8 byte order).
+ * With only F32 tensors this is simply name order.
  */
 export function encodeSafetensors(
   tensors: Readonly<Record<string, SafeTensor>>,
@@ -93,7 +97,8 @@ export function encodeSafetensors(
 ): Uint8Array {
   const names = Object.keys(tensors);
   for (const name of names) checkEncodable(name, tensors[name]!);
-  names.sort((a, b) => ELEMENT_BYTES[tensors[b]!.dtype] - ELEMENT_BYTES[tensors[a]!.dtype] || (a < b ? -1 : a > b ? 1 : 0));
+  const utf8 = new Map(names.map((n) => [n, new TextEncoder().encode(n)]));
+  names.sort((a, b) => DTYPE_RANK[tensors[b]!.dtype] - DTYPE_RANK[tensors[a]!.dtype] || compareBytes(utf8.get(a)!, utf8.get(b)!));
 
   // No prototype, so a tensor named "__proto__" is an ordinary key.
   const header: Record<string, unknown> = Object.create(null);
@@ -129,6 +134,12 @@ export function encodeSafetensors(
     at += src.length;
   }
   return out;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
 }
 
 function checkEncodable(name: string, t: SafeTensor): void {

@@ -91,16 +91,39 @@ describe("safetensors layout", () => {
     expect(decodeSafetensors(bytes)).toEqual({});
   });
 
-  it("lays out 4-byte tensors before BOOL ones, so they stay aligned", () => {
+  it("orders tensors as the reference writer does: F32, then I32, then BOOL, each by UTF-8 name", () => {
     const bytes = encodeSafetensors({
       a_mask: { dtype: "BOOL", shape: [1], data: new Uint8Array([1]) },
+      a_ids: { dtype: "I32", shape: [1], data: new Int32Array([2]) },
+      "\u{1F600}": { dtype: "F32", shape: [1], data: new Float32Array([4]) },
+      "\uFF21": { dtype: "F32", shape: [1], data: new Float32Array([5]) },
       b_w: { dtype: "F32", shape: [1], data: new Float32Array([3]) },
     });
     const n = new DataView(bytes.buffer).getUint32(0, true);
     const h = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+    // U+FF21 (EF BC A1) sorts before U+1F600 (F0 9F 98 80) in UTF-8, though not in UTF-16.
+    expect(Object.keys(h)).toEqual(["b_w", "\uFF21", "\u{1F600}", "a_ids", "a_mask"]);
     expect(h.b_w.data_offsets).toEqual([0, 4]);
-    expect(h.a_mask.data_offsets).toEqual([4, 5]);
+    expect(h["\uFF21"].data_offsets).toEqual([4, 8]);
+    expect(h["\u{1F600}"].data_offsets).toEqual([8, 12]);
+    expect(h.a_ids.data_offsets).toEqual([12, 16]);
+    expect(h.a_mask.data_offsets).toEqual([16, 17]);
     expect((8 + n) % 8).toBe(0);
+  });
+
+  it("matches the reference implementation's own serialisation vectors", () => {
+    // A single F32 tensor [1, 2, 3] holding 0..5, header exactly 64 bytes (no padding).
+    const header = '{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}';
+    expect(header.length).toBe(64);
+    const bytes = encodeSafetensors({ "attn.0": { dtype: "F32", shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) } });
+    expect(Array.from(bytes)).toEqual([
+      64, 0, 0, 0, 0, 0, 0, 0, ...enc.encode(header),
+      0, 0, 0, 0, 0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40, 0, 0, 0xa0, 0x40,
+    ]);
+    // Metadata only: 35 bytes of JSON padded to 40.
+    expect(Array.from(encodeSafetensors({}, { framework: "pt" }))).toEqual([
+      40, 0, 0, 0, 0, 0, 0, 0, ...enc.encode('{"__metadata__":{"framework":"pt"}}'), 32, 32, 32, 32, 32,
+    ]);
   });
 });
 
