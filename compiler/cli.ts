@@ -3,7 +3,11 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { tmpdir } from "node:os";
+import { mkdtempSync } from "node:fs";
+import { emitModule, factoryName, runtimeFile, RUNTIME_FILE } from "./codegen/module.ts";
 import { compileSource, formatDiagnostics, type CompileResult } from "./compile.ts";
 import type { Graph } from "./ir/graph.ts";
 import { graphToJson, printGraph, printParamSummary } from "./ir/printer.ts";
@@ -11,7 +15,7 @@ import { graphStats, formatStats } from "./passes/stats.ts";
 import { initialParams, interpret, RunError } from "./reference/interpreter.ts";
 import { RefTensor } from "./reference/tensor.ts";
 import { decodeSafetensors, encodeSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
-import type { DType } from "./ir/types.ts";
+import { typeToString, type DType } from "./ir/types.ts";
 
 export const EXIT = { ok: 0, diagnostics: 1, usage: 2, runtime: 3 } as const;
 
@@ -94,42 +98,74 @@ function writeAtomically(path: string, bytes: Uint8Array | string): void {
   }
 }
 
-function runReference(file: string, opts: { target: string; inputs: string; weights?: string; model?: string; out: string; seed: string }, io: Io): void {
-  if (opts.target !== "reference") {
-    throw new Exit(EXIT.usage, `cnnc run: --target=${opts.target} is not available in this build; use --target=reference`);
-  }
+type RunOpts = { target: string; inputs: string; weights?: string; model?: string; out: string; seed: string };
+
+async function runCommand(file: string, opts: RunOpts, io: Io): Promise<void> {
+  if (opts.target === "webgpu") throw new Exit(EXIT.usage, "cnnc run: --target=webgpu is not available in this build yet; use --target=js or --target=reference");
   const seed = Number(opts.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new Exit(EXIT.usage, `cnnc run: --seed must be a non-negative integer, found '${opts.seed}'`);
   const r = compileOrExit(file, io);
   const g = pickModel(r, opts.model);
   const inputs = readTensors(opts.inputs, "inputs");
+  for (const name of Object.keys(inputs)) {
+    if (!g.inputs.has(name)) io.stderr(`cnnc run: note: ignoring '${name}' in the inputs file: ${g.name} has no such input\n`);
+  }
+  const outputs = opts.target === "js" ? await runJs(g, inputs, opts, seed) : runOnReference(g, inputs, opts, seed, io);
+  const tensors = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, toFileTensor(t)]));
+  writeAtomically(opts.out, encodeSafetensors(tensors));
+  io.stderr(`wrote ${Object.keys(tensors).join(", ")} to ${opts.out}\n`);
+}
+
+/** Every `output` is required; a loss is computed when its inputs (labels) are given. */
+function runOnReference(g: Graph, inputs: Record<string, RefTensor>, opts: RunOpts, seed: number, io: Io): Record<string, RefTensor> {
   const params = initialParams(g, seed);
   if (opts.weights) {
     const given = readTensors(opts.weights, "weights");
     for (const [name, t] of Object.entries(given)) {
       if (!(name in params)) throw new Exit(EXIT.runtime, `cnnc run: weights file has '${name}', which is not a parameter of ${g.name}`);
+      const want = g.params.get(name)!.value.type;
+      if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, i) => d !== want.shape[i]!.constValue())) {
+        throw new Exit(EXIT.runtime, `cnnc run: weights '${name}' must be ${typeToString(want)}, found ${t.dtype}[${t.shape.join(", ")}]`);
+      }
       params[name] = t;
     }
-    const missing = Object.keys(params).filter((n) => !(n in given));
-    if (missing.length) io.stderr(`cnnc run: note: ${missing.length} parameter(s) not in the weights file were initialised from --seed ${seed}: ${missing.join(", ")}\n`);
+    const missing = g.trainableParams().map((p) => p.name).filter((n) => !(n in given));
+    if (missing.length) throw new Exit(EXIT.runtime, `cnnc run: the weights file has no ${missing.map((m) => `'${m}'`).join(", ")}`);
   }
-  for (const name of Object.keys(inputs)) {
-    if (!g.inputs.has(name)) io.stderr(`cnnc run: note: ignoring '${name}' in the inputs file: ${g.name} has no such input\n`);
-  }
-  // Every `output` is required; a loss is computed when its inputs (labels) are given.
   const required = g.outputs.filter((o) => o.kind === "output").map((o) => o.name);
-  let result;
+  const losses = g.outputs.filter((o) => o.kind === "loss" && ![...g.inputs.keys()].some((n) => !(n in inputs) && dependsOn(g, o.value, n)));
   try {
-    result = interpret(g, inputs, params, { outputs: required });
-    const losses = g.outputs.filter((o) => o.kind === "loss" && ![...g.inputs.keys()].some((n) => !(n in inputs) && dependsOn(g, o.value, n)));
-    if (losses.length) result = { ...result, outputs: { ...result.outputs, ...interpret(g, inputs, params, { outputs: losses.map((l) => l.name) }).outputs } };
+    return interpret(g, inputs, params, { outputs: [...required, ...losses.map((l) => l.name)] }).outputs;
   } catch (e) {
     if (e instanceof RunError) throw new Exit(EXIT.runtime, `cnnc run: ${e.message}`);
     throw e;
   }
-  const tensors = Object.fromEntries(Object.entries(result.outputs).map(([k, t]) => [k, toFileTensor(t)]));
-  writeAtomically(opts.out, encodeSafetensors(tensors));
-  io.stderr(`wrote ${Object.keys(tensors).join(", ")} to ${opts.out}\n`);
+}
+
+const ARRAY_FOR = { f32: Float32Array, i32: Int32Array, bool: Uint8Array } as const;
+
+/** Compile to a self-contained module in a temporary folder, import it and run it, as a user would. */
+async function runJs(g: Graph, inputs: Record<string, RefTensor>, opts: RunOpts, seed: number): Promise<Record<string, RefTensor>> {
+  const m = emitModule(g, { runtime: "inline", sourceFile: basename(opts.inputs) });
+  const dir = mkdtempSync(join(tmpdir(), "cnnc-run-"));
+  const path = join(dir, `${m.base}.js`);
+  writeFileSync(path, m.js);
+  try {
+    const mod = (await import(pathToFileURL(path).href)) as Record<string, (o: object) => Promise<{ run(i: object): Promise<Record<string, { data: ArrayLike<number>; shape: number[] }>> }>>;
+    const weights = opts.weights ? new Uint8Array(readFileSync(opts.weights)) : undefined;
+    const model = await mod[factoryName(g.name)]!({ weights, seed });
+    const feeds = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { data: ARRAY_FOR[t.dtype].from(t.data), shape: [...t.shape] }]));
+    const out = await model.run(feeds);
+    return Object.fromEntries(
+      Object.entries(out).map(([k, v]) => [k, new RefTensor(g.output(k)!.value.type.dtype, v.shape, Float64Array.from(v.data))]),
+    );
+  } catch (e) {
+    const name = (e as Error).name;
+    if (name === "CnncRunError" || name === "SafetensorsError") throw new Exit(EXIT.runtime, `cnnc run: ${(e as Error).message}`);
+    throw e;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function dependsOn(g: Graph, v: Graph["outputs"][number]["value"], inputName: string): boolean {
@@ -170,13 +206,21 @@ Commands:
 
 Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 runtime error.`,
     )
-    .action((file: string | undefined, opts: { target: string }) => {
+    .action((file: string | undefined, opts: { target: string; outDir: string; runtime: "inline" | "import" }) => {
       if (!file) {
         program.outputHelp();
         throw new Exit(EXIT.usage, "");
       }
-      compileOrExit(file, io);
-      throw new Exit(EXIT.usage, `cnnc: code generation for --target=${opts.target} is not available in this build yet; use 'cnnc check', 'cnnc ir' or 'cnnc run --target=reference'`);
+      if (opts.target !== "js") throw new Exit(EXIT.usage, `cnnc: --target=${opts.target} is not available in this build yet; use --target=js`);
+      const r = compileOrExit(file, io);
+      // Emit everything first, then write: a failure leaves no partial output.
+      const files = r.graphs.map((g) => emitModule(g, { runtime: opts.runtime, sourceFile: basename(file) }));
+      for (const m of files) {
+        writeAtomically(join(opts.outDir, `${m.base}.js`), m.js);
+        writeAtomically(join(opts.outDir, `${m.base}.d.ts`), m.dts);
+        io.stderr(`wrote ${join(opts.outDir, m.base)}.js and .d.ts (${m.kernelCount} kernels)\n`);
+      }
+      if (opts.runtime === "import") writeAtomically(join(opts.outDir, RUNTIME_FILE), runtimeFile());
     });
 
   program
@@ -226,7 +270,7 @@ Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 
     .option("--model <name>", "the model to run when the file has several")
     .requiredOption("--out <file>", "safetensors file to write every output and loss to")
     .option("--seed <n>", "initialisation seed when --weights is absent", "0")
-    .action((file: string, opts: { target: string; inputs: string; weights?: string; model?: string; out: string; seed: string }) => runReference(file, opts, io));
+    .action((file: string, opts: RunOpts) => runCommand(file, opts, io));
 
   return program;
 }
@@ -242,10 +286,10 @@ function parseBindings(items: readonly string[]): Record<string, number> {
 }
 
 /** Run the CLI; returns the exit code (never calls process.exit, so tests can call it). */
-export function main(argv: readonly string[], io: Io = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): number {
+export async function main(argv: readonly string[], io: Io = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }): Promise<number> {
   const program = buildProgram(io);
   try {
-    program.parse([...argv], { from: "user" });
+    await program.parseAsync([...argv], { from: "user" });
     return EXIT.ok;
   } catch (e) {
     if (e instanceof Exit) {
@@ -262,4 +306,4 @@ export function main(argv: readonly string[], io: Io = { stdout: (s) => process.
 }
 
 const isMain = process.argv[1] !== undefined && /compiler[\\/]cli\.ts$/.test(process.argv[1]);
-if (isMain) process.exitCode = main(process.argv.slice(2));
+if (isMain) process.exitCode = await main(process.argv.slice(2));

@@ -1,3 +1,297 @@
-// placeholder: being written
-import type { JsKernel } from "./kernel.ts";
-export const kernels: JsKernel[] = [];
+// JS kernel for the `rnn` op (compiler/ops/rnn.ts): one function runs the
+// whole sequence for every direction.
+//
+// Per direction, two phases:
+//  1. Input projections xp[n, t, :] = W_ih·x[n, t, :] + b_ih for every step that
+//     will be read (t < ℓ), in one contiguous GEMM-like pass over [N·L, D] × [D, G·H]:
+//     it has no dependency between steps, so it is hoisted out of the time loop.
+//  2. The time loop per sequence: the recurrent matvec hp = W_hh·h + b_hh (rows of
+//     W_hh are contiguous, dot products accumulate in a double), then the gate
+//     arithmetic fused into one loop over the hidden units, updating h (and c) in
+//     place: every unit's new value depends only on hp and its own old h[j], c[j].
+// Bidirectional emits the two phases twice, with the reverse weights and a
+// descending time loop, writing the second half of each output row.
+//
+// Scratch buffers are allocated once per call at the top of the kernel. H, G and D
+// are static (the shape rule requires D static), so only N and L stay symbolic.
+
+import type { Dim } from "../../ir/dims.ts";
+import { GATES, directionCount, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
+import type { JsEmitCtx, JsKernel } from "./kernel.ts";
+
+/** `a * k`, folding k = 1 and literal operands. */
+function times(a: string, k: number): string {
+  if (/^\d+$/.test(a)) return String(Number(a) * k);
+  return k === 1 ? a : `${a} * ${k}`;
+}
+
+/** `base + k`, folding 0 and literal operands. */
+function plus(base: string, k: number): string {
+  if (/^\d+$/.test(base)) return String(Number(base) + k);
+  return k === 0 ? base : `${base} + ${k}`;
+}
+
+/** The product of two size expressions, folding literals (`n * L`, `n * 7`, `n`). */
+function mulJs(a: string, b: string): string {
+  if (a === "1") return b;
+  if (b === "1") return a;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return String(Number(a) * Number(b));
+  return `${a} * ${b}`;
+}
+
+/** A value inside a generated template literal: literals inline, expressions interpolated. */
+const interp = (js: string) => (/^\d+$/.test(js) ? js : `\${${js}}`);
+
+const sigmoid = (v: string) => `1 / (1 + Math.exp(-(${v})))`;
+
+interface Plan {
+  readonly a: RnnAttrs;
+  readonly H: number;
+  /** G·H: rows of W_ih and W_hh. */
+  readonly GH: number;
+  readonly D: number;
+  /** Output row width H·dirs. */
+  readonly width: number;
+  /** N and L as JS (a literal, or the local read from S at the top). */
+  readonly N: string;
+  readonly L: string;
+  readonly hasLengths: boolean;
+}
+
+interface DirectionNames {
+  readonly wIh: string;
+  readonly wHh: string;
+  readonly bIh?: string;
+  readonly bHh?: string;
+}
+
+/** The sequence length of `n` as JS: the lengths entry or L. */
+function lengthOf(p: Plan): string {
+  return p.hasLengths ? "lengths[n]" : p.L;
+}
+
+/** Phase 1: xp[row, k] = b_ih[k] + Σ_d x[row, d]·W_ih[k, d] for every row (n, t) with t < ℓ. */
+function emitInputProjection(p: Plan, w: DirectionNames): string {
+  const { D, GH } = p;
+  return [
+    `// Input projections W_ih·x_t + b_ih of every step read below: [N·L, ${D}] × [${D}, ${GH}].`,
+    `for (let n = 0; n < ${p.N}; n++) {`,
+    `  const len = ${lengthOf(p)};`,
+    `  const seqRow = ${mulJs("n", p.L)};`,
+    `  for (let t = 0; t < len; t++) {`,
+    `    const row = seqRow + t;`,
+    `    const xRow = ${times("row", D)};`,
+    `    const pRow = ${times("row", GH)};`,
+    `    for (let k = 0; k < ${GH}; k++) {`,
+    `      const wRow = ${times("k", D)};`,
+    `      let s = ${w.bIh ? `${w.bIh}[k]` : "0"};`,
+    D === 1 ? `      s += x[xRow] * ${w.wIh}[wRow];` : `      for (let d = 0; d < ${D}; d++) s += x[xRow + d] * ${w.wIh}[wRow + d];`,
+    `      xp[pRow + k] = s;`,
+    `    }`,
+    `  }`,
+    `}`,
+  ].join("\n");
+}
+
+/** hp[k] = b_hh[k] + Σ_j W_hh[k, j]·v[j] for rows [from, to). */
+function emitRecurrentMatvec(p: Plan, w: DirectionNames, v: string, from: number, to: number, what: string): string {
+  const { H } = p;
+  return [
+    `// ${what}`,
+    `for (let k = ${from}; k < ${to}; k++) {`,
+    `  const wRow = ${times("k", H)};`,
+    `  let s = ${w.bHh ? `${w.bHh}[k]` : "0"};`,
+    H === 1 ? `  s += ${w.wHh}[wRow] * ${v}[0];` : `  for (let j = 0; j < ${H}; j++) s += ${w.wHh}[wRow + j] * ${v}[j];`,
+    `  hp[k] = s;`,
+    `}`,
+  ].join("\n");
+}
+
+/** Pre-activation of gate `g` for unit j: input projection + recurrent projection. */
+function pre(p: Plan, g: number): string {
+  return `xp[${plus("pRow", g * p.H)} + j] + hp[${plus("j", g * p.H)}]`;
+}
+
+/**
+ * One step of the cell for one sequence: reads xp at pRow and h (and c), updates them in
+ * place and stores h into the output at `yRow` when the whole sequence is returned.
+ */
+function emitStep(p: Plan, w: DirectionNames, store: string | undefined): string {
+  const { a, H, GH } = p;
+  const storeLine = store ? [`  ${store} = hj;`] : [];
+  const lines: string[] = [];
+  switch (a.cell) {
+    case "elman":
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, "Recurrent projection W_hh·h + b_hh."));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const v = ${pre(p, 0)};`);
+      lines.push(a.activation === "relu" ? `  const hj = v < 0 ? 0 : v;` : `  const hj = Math.tanh(v);`);
+      lines.push(`  h[j] = hj;`, ...storeLine, `}`);
+      break;
+    case "lstm":
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, "Recurrent projections W_hh·h + b_hh of the gates i, f, g, o."));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const i = ${sigmoid(pre(p, 0))};`);
+      lines.push(`  const f = ${sigmoid(pre(p, 1))};`);
+      lines.push(`  const g = Math.tanh(${pre(p, 2)});`);
+      lines.push(`  const o = ${sigmoid(pre(p, 3))};`);
+      lines.push(`  const cj = f * c[j] + i * g;`);
+      lines.push(`  const hj = o * Math.tanh(cj);`);
+      lines.push(`  c[j] = cj;`, `  h[j] = hj;`, ...storeLine, `}`);
+      break;
+    case "gru":
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, "Recurrent projections W_hh·h + b_hh of the gates r, z, n."));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const r = ${sigmoid(pre(p, 0))};`);
+      lines.push(`  const z = ${sigmoid(pre(p, 1))};`);
+      lines.push(`  // PyTorch's form: the reset gate scales W_hn·h + b_hn.`);
+      lines.push(`  const nj = Math.tanh(xp[${plus("pRow", 2 * H)} + j] + r * hp[${plus("j", 2 * H)}]);`);
+      lines.push(`  const hj = (1 - z) * nj + z * h[j];`);
+      lines.push(`  h[j] = hj;`, ...storeLine, `}`);
+      break;
+    case "mgu":
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, H, "Forget gate's recurrent projection W_hf·h + b_hf."));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const fj = ${sigmoid(pre(p, 0))};`);
+      lines.push(`  f[j] = fj;`);
+      lines.push(`  fh[j] = fj * h[j];`);
+      lines.push(`}`);
+      lines.push(emitRecurrentMatvec(p, w, "fh", H, 2 * H, "Candidate's recurrent projection W_hn·(f ⊙ h) + b_hn."));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const fj = f[j];`);
+      lines.push(`  const hj = (1 - fj) * h[j] + fj * Math.tanh(${pre(p, 1)});`);
+      lines.push(`  h[j] = hj;`, ...storeLine, `}`);
+      break;
+  }
+  return lines.join("\n");
+}
+
+/** Phase 2 for direction d: the time loop of every sequence, then its output. */
+function emitTimeLoop(p: Plan, w: DirectionNames, d: number, reverse: boolean, h0?: string, c0?: string): string {
+  const { a, H, GH, width } = p;
+  const sequence = a.returnMode === "sequence";
+  const lstm = a.cell === "lstm";
+  const dOff = d * H; // this direction's slice of each output row
+  const out: string[] = [];
+  out.push(`for (let n = 0; n < ${p.N}; n++) {`);
+  out.push(`  const len = ${lengthOf(p)};`);
+  out.push(`  const seqRow = ${mulJs("n", p.L)};`);
+  // Initial state: h0/c0 are [dirs, N, H]; this sequence's row is (d·N + n).
+  if (h0 || (lstm && c0)) out.push(`  const s0 = ${d === 0 ? times("n", H) : times(`(${times(p.N, d)} + n)`, H)};`);
+  const init = [`h[j] = ${h0 ? `${h0}[s0 + j]` : "0"};`, ...(lstm ? [`c[j] = ${c0 ? `${c0}[s0 + j]` : "0"};`] : [])];
+  out.push(`  for (let j = 0; j < ${H}; j++) { ${init.join(" ")} }`);
+  out.push(reverse ? `  for (let t = len - 1; t >= 0; t--) {` : `  for (let t = 0; t < len; t++) {`);
+  out.push(`    const row = seqRow + t;`);
+  out.push(`    const pRow = ${times("row", GH)};`);
+  if (sequence) out.push(`    const yRow = ${plus(times("row", width), dOff)};`);
+  out.push(indent(emitStep(p, w, sequence ? "y[yRow + j]" : undefined), 4));
+  out.push(`  }`);
+  if (sequence && p.hasLengths) {
+    out.push(`  // Positions past the sequence's length are zeros.`);
+    out.push(`  for (let t = len; t < ${p.L}; t++) {`);
+    out.push(`    const yRow = ${plus(times("(seqRow + t)", width), dOff)};`);
+    out.push(`    for (let j = 0; j < ${H}; j++) y[yRow + j] = 0;`);
+    out.push(`  }`);
+  }
+  if (!sequence) {
+    out.push(`  // The final state: after position ${reverse ? "0" : "ℓ − 1"} (h0 or zeros when ℓ = 0).`);
+    out.push(`  const yRow = ${plus(times("n", width), dOff)};`);
+    out.push(`  for (let j = 0; j < ${H}; j++) y[yRow + j] = h[j];`);
+  }
+  out.push(`}`);
+  return out.join("\n");
+}
+
+function indent(s: string, n: number): string {
+  const pad = " ".repeat(n);
+  return s
+    .split("\n")
+    .map((l) => (l.length ? pad + l : l))
+    .join("\n");
+}
+
+/** A size as JS: the literal, or a local read once from S. */
+function sizeLocal(ctx: JsEmitCtx, d: Dim, name: string, decls: string[]): string {
+  const js = ctx.dim(d);
+  if (/^\d+$/.test(js)) return js;
+  decls.push(`const ${name} = ${js};`);
+  return name;
+}
+
+function emitRnn(ctx: JsEmitCtx): string {
+  const a = ctx.node.attrs as unknown as RnnAttrs;
+  const layout = rnnLayout(a);
+  const dirs = directionCount(a);
+  const H = a.hidden;
+  const GH = GATES[a.cell] * H;
+  const xShape = ctx.node.inputs[0]!.type.shape;
+  const D = xShape[2]!.constValue()!;
+  const width = H * dirs;
+  const decls: string[] = [];
+  const N = sizeLocal(ctx, xShape[0]!, "N", decls);
+  const L = sizeLocal(ctx, xShape[1]!, "L", decls);
+  const p: Plan = { a, H, GH, D, width, N, L, hasLengths: layout.lengths !== undefined };
+
+  const lines: string[] = [];
+  lines.push(`// ${a.cell}${a.cell === "elman" ? ` (${a.activation})` : ""}, ${a.direction}, hidden ${H}, return ${a.returnMode}${a.hasBias ? "" : ", no bias"}: x [${ctx.inShape(0).join(", ")}] → y [${ctx.outShape(0).join(", ")}].`);
+  lines.push(...decls);
+
+  const reverseSuffix = (i: number) => (dirs === 2 && i === 1 ? "Rev" : "");
+  const names: DirectionNames[] = layout.directions.map((pos: RnnDirectionInputs, i) => ({
+    wIh: `wIh${reverseSuffix(i)}`,
+    wHh: `wHh${reverseSuffix(i)}`,
+    ...(pos.biasIh !== undefined ? { bIh: `bIh${reverseSuffix(i)}`, bHh: `bHh${reverseSuffix(i)}` } : {}),
+  }));
+  const aliases = [`x = ${ctx.input(0)}`];
+  layout.directions.forEach((pos, i) => {
+    const nm = names[i]!;
+    aliases.push(`${nm.wIh} = ${ctx.input(pos.weightIh)}`, `${nm.wHh} = ${ctx.input(pos.weightHh)}`);
+    if (pos.biasIh !== undefined) aliases.push(`${nm.bIh} = ${ctx.input(pos.biasIh)}`, `${nm.bHh} = ${ctx.input(pos.biasHh!)}`);
+  });
+  if (layout.lengths !== undefined) aliases.push(`lengths = ${ctx.input(layout.lengths)}`);
+  if (layout.h0 !== undefined) aliases.push(`h0 = ${ctx.input(layout.h0)}`);
+  if (layout.c0 !== undefined) aliases.push(`c0 = ${ctx.input(layout.c0)}`);
+  aliases.push(`y = ${ctx.output(0)}`);
+  lines.push(`const ${aliases.join(", ")};`);
+
+  // Batch sizes of lengths/h0/c0 are separate dims in the IR; check them when they may differ.
+  const batch = xShape[0]!;
+  const checkBatch = (index: number | undefined, axis: number, what: (got: string) => string) => {
+    if (index === undefined) return;
+    const got = ctx.node.inputs[index]!.type.shape[axis]!;
+    if (got.equals(batch)) return;
+    const gotJs = ctx.dim(got);
+    lines.push(`if (${gotJs} !== ${N}) T.fail(\`${what(interp(gotJs))}\`);`);
+  };
+  checkBatch(layout.lengths, 0, (got) => `lengths has ${got} entries but x has a batch of ${interp(N)} sequences`);
+  checkBatch(layout.h0, 1, (got) => `h0 has a batch of ${got} but x has ${interp(N)} sequences`);
+  checkBatch(layout.c0, 1, (got) => `c0 has a batch of ${got} but x has ${interp(N)} sequences`);
+  if (p.hasLengths) {
+    lines.push(
+      `for (let n = 0; n < ${N}; n++) {`,
+      `  const len = lengths[n];`,
+      `  if (!(len >= 0 && len <= ${L})) T.fail(\`length \${len} of sequence \${n} is outside [0, ${interp(L)}] (L = ${interp(L)})\`);`,
+      `}`,
+    );
+  }
+
+  lines.push(`// Scratch, allocated once: input projections of every step, recurrent projections, state.`);
+  lines.push(`const xp = new Float32Array(${times(mulJs(N, L), GH)});`);
+  lines.push(`const hp = new Float64Array(${a.cell === "mgu" ? 2 * H : GH});`);
+  lines.push(`const h = new Float64Array(${H});`);
+  if (a.cell === "lstm") lines.push(`const c = new Float64Array(${H});`);
+  if (a.cell === "mgu") lines.push(`const f = new Float64Array(${H});`, `const fh = new Float64Array(${H});`);
+
+  const h0 = layout.h0 !== undefined ? "h0" : undefined;
+  const c0 = layout.c0 !== undefined ? "c0" : undefined;
+  names.forEach((w, d) => {
+    const reverse = a.direction === "backward" || d === 1;
+    lines.push("");
+    lines.push(`// ---- ${reverse ? "backward" : "forward"} direction${dirs === 2 ? `: output columns [${d * H}, ${(d + 1) * H})` : ""}`);
+    lines.push(emitInputProjection(p, w));
+    lines.push(emitTimeLoop(p, w, d, reverse, h0, c0));
+  });
+  return lines.join("\n");
+}
+
+export const kernels: JsKernel[] = [{ op: "rnn", emit: emitRnn }];
