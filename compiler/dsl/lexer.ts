@@ -93,7 +93,7 @@ const chevLexer = new Lexer(
   {
     positionTracking: "full",
     // Only '\n' ends a line, as in renderDiagnostic; a stray '\r' is whitespace.
-    lineTerminatorsPattern: /\n/,
+    lineTerminatorsPattern: /\n/g,
     lineTerminatorCharacters: ["\n"],
     ensureOptimizations: false,
   },

@@ -1,3 +1,445 @@
-// placeholder: being written
-import type { JsKernel } from "./kernel.ts";
-export const kernels: JsKernel[] = [];
+// JS kernel template for the IR op `einsum` (compiler/ops/einsum.ts), which
+// also carries `dense`, `matmul`/`@` and index notation.
+//
+// The einsum is classified at codegen time:
+//
+//  * GEMM: two operands whose indices split into batch (both operands and the
+//    output), rows M (left and output), columns N (right and output) and a
+//    non-empty reduction K (both operands, not the output). The output loops
+//    run over batch, M and N; one output index is register-blocked (4 outputs
+//    per step, held in locals s0..s3) and the reduction runs innermost, so each
+//    load of the shared operand feeds 4 multiply-adds and the sum accumulates in
+//    a double. Which operand supplies the 4 lanes, and which K index runs
+//    innermost, is chosen from the strides: for dense x·Wᵀ (W [o, i]) the
+//    reduction is contiguous in both operands; for A·B (B [k, n]) it is
+//    contiguous in A and the 4 lanes are adjacent columns of B.
+//  * Everything else (diagonals, traces, 3+ operands, outer products, one
+//    operand transposes and sums, indices summed within one operand): a plain
+//    loop nest over the output indices then the summed ones, accumulating in a
+//    local, with each operand's load hoisted to the shallowest loop it depends on.
+//
+// Both work on static strides: an index's stride in a tensor is the sum of the
+// strides of the axes it labels (so a repeated index walks the diagonal).
+// Indices of static size 1 are dropped (they always sit at 0, and broadcasting
+// produces them), and neighbouring loops that walk memory as one are merged
+// (dense over [N, L, in] runs one row loop of N·L), so every permutation of
+// operand layouts works and the common ones get one flat loop per role.
+
+import { Dim } from "../../ir/dims.ts";
+import type { JsEmitCtx, JsKernel } from "./kernel.ts";
+
+type EinsumAttrs = { operands: readonly (readonly string[])[]; output: readonly string[] };
+
+/** Outputs per register block in the GEMM kernel. */
+const LANES = 4;
+/** Value given to every symbol when loop orders are compared by estimated stride. */
+const SYMBOL_ESTIMATE = 64;
+
+// ---------------------------------------------------------------------------
+// Analysis: indices, sizes and strides
+
+/** One loop: an einsum index (or several merged ones) with its stride in every tensor. */
+interface Loop {
+  /** Original index names, outermost first (several after merging). */
+  readonly names: readonly string[];
+  readonly size: Dim;
+  /** Stride per tensor: operands in order, then the output; 0 where the loop's indices do not appear. */
+  readonly strides: readonly Dim[];
+}
+
+interface Analysis {
+  readonly operands: readonly (readonly string[])[];
+  readonly output: readonly string[];
+  /** Loops of the kept indices (size not statically 1), keyed by index name. */
+  readonly loops: ReadonlyMap<string, Loop>;
+  /** Kept output indices, in output order. */
+  readonly outNames: readonly string[];
+  /** Kept summed indices, in order of first appearance. */
+  readonly sumNames: readonly string[];
+}
+
+function analyse(ctx: JsEmitCtx): Analysis {
+  const { operands, output } = ctx.node.attrs as unknown as EinsumAttrs;
+  const shapes = [...ctx.node.inputs.map((v) => v.type.shape), ctx.node.outputs[0]!.type.shape];
+  const labels = [...operands, output];
+  const sizes = new Map<string, Dim>();
+  operands.forEach((names, k) => names.forEach((name, axis) => sizes.has(name) || sizes.set(name, shapes[k]![axis]!)));
+  const kept = (name: string) => sizes.get(name)!.constValue() !== 1;
+
+  const strides = new Map<string, Dim[]>();
+  for (const name of sizes.keys()) if (kept(name)) strides.set(name, labels.map(() => Dim.of(0)));
+  labels.forEach((names, t) => {
+    const shape = shapes[t]!;
+    let axisStride = Dim.of(1);
+    for (let axis = shape.length - 1; axis >= 0; axis--) {
+      const s = strides.get(names[axis]!);
+      if (s) s[t] = s[t]!.add(axisStride);
+      axisStride = axisStride.mul(shape[axis]!);
+    }
+  });
+  const loops = new Map<string, Loop>();
+  for (const [name, s] of strides) loops.set(name, { names: [name], size: sizes.get(name)!, strides: s });
+  const outNames = output.filter(kept);
+  const sumNames = [...sizes.keys()].filter((name) => kept(name) && !output.includes(name));
+  return { operands, output, loops, outNames, sumNames };
+}
+
+/** Merge neighbours (outer p, inner q) that address every tensor as one loop: stride(p) = stride(q)·size(q) everywhere. */
+function mergeLoops(loops: readonly Loop[]): Loop[] {
+  const out: Loop[] = [];
+  for (const q of loops) {
+    const p = out[out.length - 1];
+    if (p && p.strides.every((s, t) => s.equals(q.strides[t]!.mul(q.size)))) {
+      out[out.length - 1] = { names: [...p.names, ...q.names], size: p.size.mul(q.size), strides: q.strides };
+    } else {
+      out.push(q);
+    }
+  }
+  return out;
+}
+
+function estimate(d: Dim): number {
+  const env: Record<string, number> = {};
+  for (const s of d.symbols()) env[s] = SYMBOL_ESTIMATE;
+  return d.evaluate(env);
+}
+
+const isOne = (d: Dim) => d.constValue() === 1;
+const isZero = (d: Dim) => d.constValue() === 0;
+
+// ---------------------------------------------------------------------------
+// Code-writing helpers
+
+/** Sanitised index names for comments (names are arbitrary strings). */
+function showName(name: string): string {
+  return name.replace(/[^\w…~]/g, "?");
+}
+
+function showTerm(tensor: string, names: readonly string[]): string {
+  return names.length ? `${tensor}[${names.map(showName).join(", ")}]` : tensor;
+}
+
+/** Allocates loop variable names: readable, unique, and never clashing with the fixed locals (which all contain `_` or are reserved). */
+class Names {
+  private readonly used = new Set(["S", "T", "acc", "av"]);
+  take(preferred: string): string {
+    let base = /^[A-Za-z][A-Za-z0-9]*$/.test(preferred) && !/^[xysp]\d+$/.test(preferred) ? preferred : "ix";
+    if (base.length > 12) base = "ix";
+    let name = base;
+    for (let n = 2; this.used.has(name) || /^[xysp]\d+$/.test(name); n++) name = /^[xysp]$/.test(base) ? `${base}v${n}` : `${base}${n}`;
+    this.used.add(name);
+    return name;
+  }
+}
+
+/** A readable loop variable for an index: letters as they are, batch names `…p` as `e<p>`. */
+function preferredVar(names: readonly string[]): string {
+  return names.map((n) => (/^…\d+$/.test(n) ? `e${n.slice(1)}` : n)).join("");
+}
+
+/** Collects the kernel's body: hoisted size/stride constants on top, then the loop nest. */
+class Writer {
+  private readonly consts: string[] = [];
+  private readonly constOf = new Map<string, string>();
+  private readonly lines: string[] = [];
+  private depth = 0;
+  constructor(private readonly ctx: JsEmitCtx) {}
+
+  /** A dim as JS: a literal when static, else a constant read once at the top. */
+  value(d: Dim, name: string): string {
+    const c = d.constValue();
+    if (c !== undefined) return String(c);
+    const expr = this.ctx.dim(d);
+    const known = this.constOf.get(expr);
+    if (known) return known;
+    this.constOf.set(expr, name);
+    this.consts.push(`const ${name} = ${expr};`);
+    return name;
+  }
+  line(s: string): void {
+    this.lines.push(`${"  ".repeat(this.depth)}${s}`);
+  }
+  open(s: string): void {
+    this.line(s);
+    this.depth++;
+  }
+  close(): void {
+    this.depth--;
+    this.line("}");
+  }
+  text(comment: readonly string[]): string {
+    return [...comment, ...this.consts, ...this.lines].join("\n");
+  }
+}
+
+/** `base + v·stride`, folding zeros and ones. */
+function offsetExpr(base: string, v: string, stride: string): string {
+  const term = stride === "1" ? v : `${v} * ${stride}`;
+  return base === "0" ? term : `${base} + ${term}`;
+}
+
+/** `base + k` for a literal or symbolic lane offset. */
+function plus(base: string, k: string): string {
+  if (k === "0") return base;
+  if (base === "0") return k;
+  return `${base} + ${k}`;
+}
+
+/** Lane c's offset from lane 0 for a stride expression. */
+function laneOffset(c: number, stride: string): string {
+  if (c === 0) return "0";
+  if (/^\d+$/.test(stride)) return String(c * Number(stride));
+  return c === 1 ? stride : `${c} * ${stride}`;
+}
+
+// ---------------------------------------------------------------------------
+// GEMM kernel
+
+type Role = "batch" | "rows" | "cols" | "red";
+
+interface GemmPlan {
+  /** Operand whose one load per reduction step is shared by the lanes, and the operand that supplies the lanes. */
+  readonly shared: number;
+  readonly lanes: number;
+  /** Output loops outside the blocked one (batch, rows, columns). */
+  readonly outer: readonly { loop: Loop; role: Role }[];
+  /** The register-blocked output loop (an index of the lanes operand). */
+  readonly block: Loop;
+  /** Reduction loops, innermost last. */
+  readonly red: readonly Loop[];
+}
+
+/** A GEMM plan when the einsum is a (batched) matrix product, else undefined. */
+function planGemm(a: Analysis): GemmPlan | undefined {
+  if (a.operands.length !== 2) return undefined;
+  const [left, right] = a.operands as [readonly string[], readonly string[]];
+  const kept = (names: readonly string[]) => names.filter((n) => a.loops.has(n));
+  for (const names of [left, right]) if (new Set(kept(names)).size !== kept(names).length) return undefined;
+  const roleOf = (name: string): Role | undefined => {
+    const l = left.includes(name);
+    const r = right.includes(name);
+    const o = a.output.includes(name);
+    if (l && r) return o ? "batch" : "red";
+    if (o) return l ? "rows" : "cols";
+    return undefined; // summed within one operand
+  };
+  const byRole = (role: Role, order: readonly string[]) => mergeLoops(order.filter((n) => roleOf(n) === role).map((n) => a.loops.get(n)!));
+  if ([...a.loops.keys()].some((n) => roleOf(n) === undefined)) return undefined;
+  const batch = byRole("batch", a.outNames);
+  const rows = byRole("rows", a.outNames);
+  const cols = byRole("cols", a.outNames);
+  let red = byRole("red", kept(left));
+  if (red.length === 0 || rows.length + cols.length === 0) return undefined;
+
+  // The innermost reduction loop: contiguous in both operands if possible, else in one.
+  const contiguity = (l: Loop) => (isOne(l.strides[0]!) ? 1 : 0) + (isOne(l.strides[1]!) ? 1 : 0);
+  const inner = red.reduce((best, l) => (contiguity(l) > contiguity(best) ? l : best), red[red.length - 1]!);
+  red = [...red.filter((l) => l !== inner), inner];
+
+  // Lanes from the right operand's last column loop, or from the left's last row loop.
+  const candidates: GemmPlan[] = [];
+  const make = (shared: number, lanes: number, blocked: Loop[], other: Loop[], blockedRole: Role, otherRole: Role) => {
+    const block = blocked[blocked.length - 1];
+    if (!block) return;
+    const outer = [
+      ...batch.map((loop) => ({ loop, role: "batch" as Role })),
+      ...other.map((loop) => ({ loop, role: otherRole })),
+      ...blocked.slice(0, -1).map((loop) => ({ loop, role: blockedRole })),
+    ];
+    candidates.push({ shared, lanes, outer, block, red });
+  };
+  make(0, 1, cols, rows, "cols", "rows");
+  make(1, 0, rows, cols, "rows", "cols");
+  const score = (p: GemmPlan) => {
+    const sharedContiguous = isOne(inner.strides[p.shared]!) ? 2 : 0;
+    const lanesContiguous = isOne(inner.strides[p.lanes]!) ? 2 : isOne(p.block.strides[p.lanes]!) ? 1 : 0;
+    const blockSize = p.block.size.constValue();
+    const narrow = blockSize !== undefined && blockSize < LANES ? 1 : 0;
+    return sharedContiguous + lanesContiguous - narrow;
+  };
+  return candidates.reduce((best, p) => (score(p) > score(best) ? p : best));
+}
+
+function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
+  const w = new Writer(ctx);
+  const names = new Names();
+  const tensors = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const OUT = 2;
+  const { shared: SH, lanes: LN } = plan;
+  const prefix = ["a", "b", "o"];
+  const roleVar: Record<Role, string> = { batch: "b", rows: "m", cols: "n", red: "k" };
+  const offsets = ["0", "0", "0"];
+
+  /** Declares the offset of tensor t after a step of loop variable v (or inlines it when used once). */
+  const advance = (t: number, v: string, stride: Dim, inline = false) => {
+    if (isZero(stride)) return;
+    const expr = offsetExpr(offsets[t]!, v, w.value(stride, `stride_${tensors[t]}_${v}`));
+    if (inline) {
+      offsets[t] = expr;
+      return;
+    }
+    offsets[t] = `${prefix[t]}_${v}`;
+    w.line(`const ${offsets[t]} = ${expr};`);
+  };
+
+  for (const { loop, role } of plan.outer) {
+    const v = names.take(roleVar[role]);
+    w.open(`for (let ${v} = 0; ${v} < ${w.value(loop.size, `size_${v}`)}; ${v}++) {`);
+    for (const t of [0, 1, OUT]) advance(t, v, loop.strides[t]!);
+  }
+
+  // The blocked loop runs over full blocks of LANES outputs, then a tail one output at a time.
+  const blockVar = names.take(roleVar[LN === 1 ? "cols" : "rows"]);
+  const redVars = plan.red.map(() => names.take("k"));
+  const blockSize = plan.block.size.constValue();
+  const size = w.value(plan.block.size, `size_${blockVar}`);
+  const laneStride = w.value(plan.block.strides[LN]!, `stride_${tensors[LN]}_${blockVar}`);
+  const outLaneStride = w.value(plan.block.strides[OUT]!, `stride_${tensors[OUT]}_${blockVar}`);
+
+  const block = (lanes: number, atZero: boolean) => {
+    const saved = [...offsets];
+    if (!atZero) for (const t of [LN, OUT]) advance(t, blockVar, plan.block.strides[t]!);
+    const outOffset = offsets[OUT]!;
+    w.line(`let ${Array.from({ length: lanes }, (_, c) => `s${c} = 0`).join(", ")};`);
+    plan.red.forEach((loop, level) => {
+      const v = redVars[level]!;
+      w.open(`for (let ${v} = 0; ${v} < ${w.value(loop.size, `size_${v}`)}; ${v}++) {`);
+      const innermost = level === plan.red.length - 1;
+      advance(SH, v, loop.strides[SH]!, innermost);
+      advance(LN, v, loop.strides[LN]!, innermost && lanes === 1);
+    });
+    const laneLoad = (c: number) => `${tensors[LN]}[${plus(offsets[LN]!, laneOffset(c, laneStride))}]`;
+    if (lanes === 1) {
+      w.line(`s0 += ${tensors[SH]}[${offsets[SH]}] * ${laneLoad(0)};`);
+    } else {
+      w.line(`const av = ${tensors[SH]}[${offsets[SH]}];`);
+      for (let c = 0; c < lanes; c++) w.line(`s${c} += av * ${laneLoad(c)};`);
+    }
+    for (const _ of plan.red) w.close();
+    for (let c = 0; c < lanes; c++) w.line(`${tensors[OUT]}[${plus(outOffset, laneOffset(c, outLaneStride))}] = s${c};`);
+    offsets.splice(0, offsets.length, ...saved);
+  };
+
+  if (blockSize !== undefined && blockSize <= LANES) {
+    block(blockSize, true); // narrow: one block covers the whole index
+  } else if (blockSize !== undefined && blockSize % LANES === 0) {
+    w.open(`for (let ${blockVar} = 0; ${blockVar} < ${blockSize}; ${blockVar} += ${LANES}) {`);
+    block(LANES, false);
+    w.close();
+  } else {
+    const full = blockSize !== undefined ? String(blockSize - (blockSize % LANES)) : `${size} - ${LANES - 1}`;
+    w.line(`let ${blockVar} = 0;`);
+    w.open(`for (; ${blockVar} < ${full}; ${blockVar} += ${LANES}) {`);
+    block(LANES, false);
+    w.close();
+    w.open(`for (; ${blockVar} < ${size}; ${blockVar}++) {`);
+    block(1, false);
+    w.close();
+  }
+  for (const _ of plan.outer) w.close();
+  return w.text(gemmComment(ctx, a, plan));
+}
+
+function gemmComment(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string[] {
+  const tensors = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const summed = a.sumNames.map(showName).join(", ");
+  const show = (l: Loop) => (l.names.length === 1 ? showName(l.names[0]!) : `(${l.names.map(showName).join("·")})`);
+  const inner = plan.red[plan.red.length - 1]!;
+  const contiguousIn = [0, 1].filter((t) => isOne(inner.strides[t]!)).map((t) => tensors[t]);
+  return [
+    `// ${showTerm(tensors[2]!, a.output)} = Σ_${summed} ${showTerm(tensors[0]!, a.operands[0]!)} · ${showTerm(tensors[1]!, a.operands[1]!)}`,
+    `// GEMM: ${LANES} outputs along ${show(plan.block)} per step (lanes from ${tensors[plan.lanes]}), reduction over ${plan.red.map(show).join(", ")} innermost` +
+      (contiguousIn.length ? ` (contiguous in ${contiguousIn.join(" and ")})` : ""),
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// General loop nest
+
+function emitGeneral(ctx: JsEmitCtx, a: Analysis): string {
+  const w = new Writer(ctx);
+  const names = new Names();
+  const K = a.operands.length;
+  const tensors = [...a.operands.map((_, k) => ctx.input(k)), ctx.output(0)];
+  const OUT = K;
+
+  // Output loops in output order (writes walk the output); summed loops with the smallest stride innermost.
+  const outLoops = mergeLoops(a.outNames.map((n) => a.loops.get(n)!));
+  const weight = (l: Loop) => Math.max(...l.strides.slice(0, K).map(estimate));
+  const sumLoops = mergeLoops([...a.sumNames.map((n) => a.loops.get(n)!)].sort((p, q) => weight(q) - weight(p)));
+  const loops = [...outLoops, ...sumLoops];
+  const nOut = outLoops.length;
+
+  // Each operand is loaded in the deepest loop it depends on; partial products are hoisted there.
+  const lastLevel = a.operands.map((_, k) => {
+    let last = -1;
+    loops.forEach((l, level) => isZero(l.strides[k]!) || (last = level));
+    return last;
+  });
+  const load = (k: number, offsets: readonly string[]) => `${tensors[k]}[${offsets[k]}]`;
+  const productAt = (level: number, partial: string | undefined, offsets: readonly string[]) => {
+    const loads = a.operands.map((_, k) => k).filter((k) => lastLevel[k] === level).map((k) => load(k, offsets));
+    return [...(partial ? [partial] : []), ...loads].join(" * ") || undefined;
+  };
+
+  const comment = [
+    `// ${showTerm(tensors[OUT]!, a.output)} = ${a.sumNames.length ? `Σ_${a.sumNames.map(showName).join(", ")} ` : ""}${a.operands.map((o, k) => showTerm(tensors[k]!, o)).join(" · ")}`,
+  ];
+  const offsets = tensors.map(() => "0");
+  let partial = productAt(-1, undefined, offsets);
+  if (partial && loops.length > 0 && !/^\w+\[0\]$/.test(partial)) {
+    w.line(`const p0 = ${partial};`);
+    partial = "p0";
+  }
+  const saved: string[][] = [];
+  loops.forEach((loop, level) => {
+    if (level === nOut) w.line("let acc = 0;");
+    const innermost = level === loops.length - 1;
+    const v = names.take(preferredVar(loop.names));
+    const size = w.value(loop.size, `size_${v}`);
+    saved.push([...offsets]);
+    w.open(`for (let ${v} = 0; ${v} < ${size}; ${v}++) {`);
+    loop.strides.forEach((s, t) => {
+      if (isZero(s)) return;
+      const expr = offsetExpr(offsets[t]!, v, w.value(s, `stride_${tensors[t]}_${v}`));
+      // Offsets used once (innermost loads; the output at the innermost output loop of a plain copy) are inlined.
+      if (innermost) offsets[t] = expr;
+      else {
+        offsets[t] = `${tensors[t]}_${v}`;
+        w.line(`const ${offsets[t]} = ${expr};`);
+      }
+    });
+    if (!innermost) {
+      const p = productAt(level, partial, offsets);
+      if (p !== partial && p !== undefined) {
+        w.line(`const p_${v} = ${p};`);
+        partial = `p_${v}`;
+      }
+    }
+  });
+  const product = productAt(loops.length - 1, partial, offsets) ?? "1";
+  if (nOut === loops.length) {
+    w.line(`${tensors[OUT]}[${offsets[OUT]}] = ${product};`);
+    for (let i = 0; i < loops.length; i++) w.close();
+  } else {
+    w.line(`acc += ${product};`);
+    for (let level = loops.length - 1; level >= nOut; level--) w.close();
+    const outOffsets = saved[nOut]!;
+    w.line(`${tensors[OUT]}[${outOffsets[OUT]}] = acc;`);
+    for (let level = nOut - 1; level >= 0; level--) w.close();
+  }
+  return w.text(comment);
+}
+
+// ---------------------------------------------------------------------------
+
+export const einsumKernel: JsKernel = {
+  op: "einsum",
+  emit(ctx) {
+    const a = analyse(ctx);
+    const plan = planGemm(a);
+    return plan ? emitGemm(ctx, a, plan) : emitGeneral(ctx, a);
+  },
+};
+
+export const kernels: JsKernel[] = [einsumKernel];

@@ -5,6 +5,7 @@
 // as the reference does.
 
 import type { Dim } from "../../ir/dims.ts";
+import { typeToString } from "../../ir/types.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 
 const isLiteral = (s: string) => /^\d+$/.test(s);
@@ -58,7 +59,7 @@ function emitEmbedding(ctx: JsEmitCtx): string {
   const copyRow = (target: string, value: string) =>
     dim === "1" ? `${y}[${target}] = ${value === "0" ? "0" : `${weight}[row]`};` : `for (let j = 0; j < ${dim}; j++) ${y}[${target} + j] = ${value === "0" ? "0" : `${weight}[row + j]`};`;
   const lines = [
-    `// Row gather: y[k, :] = weight[tokens[k], :] for ${count === "1" ? "the one token" : `each of the ${count} tokens`} (vocab ${vocab}, dim ${dim})${paddingIdx !== null ? `; padding_idx ${paddingIdx} gives zeros` : ""}.`,
+    `// Row gather: y[k, :] = weight[tokens[k], :] for every token of ${typeToString(ctx.node.inputs[0]!.type)} (table ${typeToString(ctx.node.inputs[1]!.type)})${paddingIdx !== null ? `; padding_idx ${paddingIdx} gives zeros` : ""}.`,
     ...decls,
     `for (let k = 0; k < ${count}; k++) {`,
     `  const token = ${tokens}[k];`,

@@ -53,28 +53,31 @@ function emitBatchnorm(ctx: JsEmitCtx): string {
   const C = sizeConst(lines, "C", shape[1]!);
   const inner = sizeConst(lines, "inner", productJs(shape.slice(2)));
   const count = productJs(shape.filter((_, i) => i !== 1));
-  const countName = sizeConst(lines, "count", count);
+  const countName = count === shape[0] ? batch : sizeConst(lines, "count", count);
   const [x, w, b, rm, rv] = [0, 1, 2, 3, 4].map((i) => ctx.input(i));
   const [y, newMean, newVar] = [0, 1, 2].map((i) => ctx.output(i));
 
-  // One pass body over every (n, c, i): `body(rowBase)` gets the offset of row (n, c).
-  const sweep = (prelude: string, body: (at: string) => string): string => {
-    const rowBase = `(n * ${C} + c)${inner === "1" ? "" : ` * ${inner}`}`;
-    const head = [`for (let n = 0; n < ${batch}; n++) {`, `  for (let c = 0; c < ${C}; c++) {`];
-    if (inner === "1") {
-      return [...head, ...(prelude ? [`    ${prelude}`] : []), `    const at = ${rowBase};`, `    ${body("at")}`, "  }", "}"].join("\n");
-    }
+  // One pass over every (n, c, i); `body(at)` gets the element's offset. The
+  // innermost loop runs over the contiguous spatial positions of row (n, c).
+  const sweep = (prelude: string[], body: (at: string) => string[], epilogue: string[] = []): string => {
+    const rowBase = inner === "1" ? `n * ${C} + c` : `(n * ${C} + c) * ${inner}`;
+    const inRow =
+      inner === "1"
+        ? [`const at = ${rowBase};`, ...body("at")]
+        : [`const row = ${rowBase};`, `for (let i = 0; i < ${inner}; i++) {`, ...body("row + i").map((l) => `  ${l}`), "}"];
     return [
-      ...head,
-      ...(prelude ? [`    ${prelude}`] : []),
-      `    const row = ${rowBase};`,
-      `    for (let i = 0; i < ${inner}; i++) {`,
-      `      ${body("row + i")}`,
-      "    }",
+      `for (let n = 0; n < ${batch}; n++) {`,
+      `  for (let c = 0; c < ${C}; c++) {`,
+      ...[...prelude, ...inRow, ...epilogue].map((l) => `    ${l}`),
       "  }",
       "}",
     ].join("\n");
   };
+  // Sums a per-element term into `target[c]`, through a local accumulator when a row has several elements.
+  const sumInto = (target: string, prelude: string[], term: (at: string) => string[]): string =>
+    inner === "1"
+      ? sweep(prelude, (at) => [...term(at).slice(0, -1), `${target}[c] += ${term(at).at(-1)!};`])
+      : sweep([...prelude, "let acc = 0;"], (at) => [...term(at).slice(0, -1), `acc += ${term(at).at(-1)!};`], [`${target}[c] += acc;`]);
 
   const shapeText = shape.map((s) => (isLiteral(s) ? s : /^[\w.]+$/.test(s) ? `" + ${s} + "` : `" + (${s}) + "`)).join(", ");
   const needsCountCheck = !(isLiteral(count) && Number(count) >= 2);
@@ -86,11 +89,11 @@ function emitBatchnorm(ctx: JsEmitCtx): string {
     ...(needsCountCheck
       ? [`  if (${countName} < 2) T.fail("batchnorm in training needs more than 1 value per channel, found input shape [${shapeText}]");`]
       : []),
-    `  const sq = scale; // holds the sum of squared deviations until the scale is known`,
-    `  for (let c = 0; c < ${C}; c++) { mean[c] = 0; sq[c] = 0; }`,
-    indentBy(sweep("", (at) => `mean[c] += ${x}[${at}];`), 2),
+    `  const sq = new Float64Array(${C}); // sums of squared deviations`,
+    `  for (let c = 0; c < ${C}; c++) mean[c] = 0;`,
+    indentBy(sumInto("mean", [], (at) => [`${x}[${at}]`]), 2),
     `  for (let c = 0; c < ${C}; c++) mean[c] /= ${countName};`,
-    indentBy(sweep("const m = mean[c];", (at) => `const d = ${x}[${at}] - m; sq[c] += d * d;`), 2),
+    indentBy(sumInto("sq", ["const m = mean[c];"], (at) => [`const d = ${x}[${at}] - m;`, "d * d"]), 2),
     `  for (let c = 0; c < ${C}; c++) {`,
     `    const variance = sq[c] / ${countName};`,
     `    // running statistics move towards the batch's, with the unbiased variance`,
@@ -106,7 +109,7 @@ function emitBatchnorm(ctx: JsEmitCtx): string {
     `    ${newVar}[c] = ${rv}[c];`,
     `  }`,
     `}`,
-    sweep(`const m = mean[c], s = scale[c], shift = ${b}[c];`, (at) => `${y}[${at}] = (${x}[${at}] - m) * s + shift;`),
+    sweep([`const m = mean[c], s = scale[c], shift = ${b}[c];`], (at) => [`${y}[${at}] = (${x}[${at}] - m) * s + shift;`]),
   );
   return lines.join("\n");
 }

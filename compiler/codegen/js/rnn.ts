@@ -16,6 +16,7 @@
 // are static (the shape rule requires D static), so only N and L stay symbolic.
 
 import type { Dim } from "../../ir/dims.ts";
+import { typeToString } from "../../ir/types.ts";
 import { GATES, directionCount, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 
@@ -65,6 +66,39 @@ interface DirectionNames {
   readonly bHh?: string;
 }
 
+/** `row + i` for an index into a row starting at `row` ("" for row 0). */
+const at = (row: string, i: string) => (row ? `${row} + ${i}` : i);
+
+interface DotOperands {
+  /** a[aRow + i] · b[bRow + i] for i < n (n static). */
+  readonly a: string;
+  readonly aRow: string;
+  readonly b: string;
+  readonly bRow: string;
+  readonly i: string;
+  readonly n: number;
+}
+
+/**
+ * `target = init + Σ_i a[aRow + i]·b[bRow + i]`, accumulated in doubles. From 8 terms on,
+ * four partial sums: a single accumulator serialises on the add latency, four
+ * independent ones pipeline (the sum differs from the serial one only by rounding).
+ */
+function emitDot(init: string, target: string, { a, aRow, b, bRow, i, n }: DotOperands): string[] {
+  const term = (off: string) => `${a}[${at(aRow, off)}] * ${b}[${at(bRow, off)}]`;
+  if (n === 1) return [`${target} = ${init === "0" ? "" : `${init} + `}${term("0")};`];
+  if (n < 8) return [`let s = ${init};`, `for (let ${i} = 0; ${i} < ${n}; ${i}++) s += ${term(i)};`, `${target} = s;`];
+  const main = n - (n % 4);
+  return [
+    `let s0 = ${init}, s1 = 0, s2 = 0, s3 = 0;`,
+    `for (let ${i} = 0; ${i} < ${main}; ${i} += 4) {`,
+    ...[0, 1, 2, 3].map((u) => `  s${u} += ${term(u === 0 ? i : `${i} + ${u}`)};`),
+    `}`,
+    ...Array.from({ length: n - main }, (_, r) => `s${r} += ${term(String(main + r))};`),
+    `${target} = s0 + s1 + s2 + s3;`,
+  ];
+}
+
 /** The sequence length of `n` as JS: the lengths entry or L. */
 function lengthOf(p: Plan): string {
   return p.hasLengths ? "lengths[n]" : p.L;
@@ -84,9 +118,7 @@ function emitInputProjection(p: Plan, w: DirectionNames): string {
     `    const pRow = ${times("row", GH)};`,
     `    for (let k = 0; k < ${GH}; k++) {`,
     `      const wRow = ${times("k", D)};`,
-    `      let s = ${w.bIh ? `${w.bIh}[k]` : "0"};`,
-    D === 1 ? `      s += x[xRow] * ${w.wIh}[wRow];` : `      for (let d = 0; d < ${D}; d++) s += x[xRow + d] * ${w.wIh}[wRow + d];`,
-    `      xp[pRow + k] = s;`,
+    ...emitDot(w.bIh ? `${w.bIh}[k]` : "0", "xp[pRow + k]", { a: w.wIh, aRow: "wRow", b: "x", bRow: "xRow", i: "d", n: D }).map((l) => `      ${l}`),
     `    }`,
     `  }`,
     `}`,
@@ -100,9 +132,7 @@ function emitRecurrentMatvec(p: Plan, w: DirectionNames, v: string, from: number
     `// ${what}`,
     `for (let k = ${from}; k < ${to}; k++) {`,
     `  const wRow = ${times("k", H)};`,
-    `  let s = ${w.bHh ? `${w.bHh}[k]` : "0"};`,
-    H === 1 ? `  s += ${w.wHh}[wRow] * ${v}[0];` : `  for (let j = 0; j < ${H}; j++) s += ${w.wHh}[wRow + j] * ${v}[j];`,
-    `  hp[k] = s;`,
+    ...emitDot(w.bHh ? `${w.bHh}[k]` : "0", "hp[k]", { a: w.wHh, aRow: "wRow", b: v, bRow: "", i: "j", n: H }).map((l) => `  ${l}`),
     `}`,
   ].join("\n");
 }
@@ -233,7 +263,7 @@ function emitRnn(ctx: JsEmitCtx): string {
   const p: Plan = { a, H, GH, D, width, N, L, hasLengths: layout.lengths !== undefined };
 
   const lines: string[] = [];
-  lines.push(`// ${a.cell}${a.cell === "elman" ? ` (${a.activation})` : ""}, ${a.direction}, hidden ${H}, return ${a.returnMode}${a.hasBias ? "" : ", no bias"}: x [${ctx.inShape(0).join(", ")}] → y [${ctx.outShape(0).join(", ")}].`);
+  lines.push(`// ${a.cell}${a.cell === "elman" ? ` (${a.activation})` : ""}, ${a.direction}, hidden ${H}, return ${a.returnMode}${a.hasBias ? "" : ", no bias"}: x ${typeToString(ctx.node.inputs[0]!.type)} → y ${typeToString(ctx.node.outputs[0]!.type)}.`);
   lines.push(...decls);
 
   const reverseSuffix = (i: number) => (dirs === 2 && i === 1 ? "Rev" : "");
