@@ -145,7 +145,7 @@ class ModelLowering {
         if (inDef) this.fail("E306", "an input cannot be declared inside a def", stmt.span, { hint: "pass the tensor as an argument" });
         const type = this.typeExpr(stmt.type, frame);
         if (frame.scope.get(stmt.name.name)) this.fail("E302", `'${stmt.name.name}' is already bound`, stmt.name.span);
-        const v = this.state.addInput(stmt.name.name, type, stmt.name.span);
+        const v = this.state.addInput(stmt.name.name, type, stmt.name.span, stmt.type.span);
         frame.scope.set(stmt.name.name, { kind: "tensor", value: v, span: stmt.name.span });
         return undefined;
       }
@@ -409,7 +409,9 @@ class ModelLowering {
     const a = this.expr(e.left, frame, site);
     const b = this.expr(e.right, frame, site);
     if (e.op === "@") {
-      return { kind: "tensor", value: this.state.callBuiltin("matmul", e.opSpan, [a, b], [], site), span: e.span };
+      // Errors of `a @ b` point at the operator, not at an operand.
+      const operands = [a, b].map((v) => ({ ...v, span: undefined }) as ArgValue);
+      return { kind: "tensor", value: this.state.callBuiltin("matmul", e.opSpan, operands, [], site), span: e.span };
     }
     // Compile-time arithmetic on numbers and sizes (e.g. kernel=2*k+1, reshape(x, [N*L, -1])).
     const isStatic = (v: ArgValue) => v.kind === "number" || v.kind === "dim";

@@ -40,7 +40,7 @@ export class ModelState {
     throw new CompileError([diag(code, message, span, opts)]);
   }
 
-  addInput(name: string, type: TensorType, span?: Span): Value {
+  addInput(name: string, type: TensorType, span?: Span, typeSpan: Span | undefined = span): Value {
     if (this.graph.inputs.has(name)) this.fail("E302", `input '${name}' is declared twice`, span);
     for (const d of type.shape) {
       // A plain symbol is bound here if new; compound dims may only use bound symbols.
@@ -49,7 +49,7 @@ export class ModelState {
       for (const s of syms) {
         if (this.graph.symbols.includes(s)) continue;
         if (isPlain) this.graph.symbols.push(s);
-        else this.fail("E308", `size ${d.toString()} uses symbol '${s}' before an input binds it`, span, { hint: `declare an input with ${s} as a plain dim first` });
+        else this.fail("E308", `size ${d.toString()} uses symbol '${s}' before an input binds it`, typeSpan, { hint: `declare an input with ${s} as a plain dim first` });
       }
     }
     const node = this.graph.addNode("input", [], { name, dtype: type.dtype, shape: type.shape }, [type], { label: name, span });

@@ -146,6 +146,16 @@ describe("js rnn: bias=false", () => {
   }
 });
 
+describe("js rnn: unrolled dot products with a remainder (H = 9, D = 10)", () => {
+  let seed = 300;
+  for (const c of CELLS) {
+    const caseSeed = seed++;
+    it(`${label(c)} bidirectional ragged`, () => {
+      expectConforms({ ...c, direction: "bidirectional", ret: "sequence", H: 9, D: 10, lengths: true, h0: true, c0: c.cell === "lstm" }, caseSeed);
+    });
+  }
+});
+
 describe("js rnn: static shapes and runtime errors", () => {
   it("folds static N and L into literals", () => {
     const s: Spec = { cell: "lstm", direction: "bidirectional", ret: "sequence", H: 3, D: 5, lengths: true, batch: [2, 4] };
@@ -201,7 +211,7 @@ describe("js rnn: static shapes and runtime errors", () => {
 
 describe("js rnn: generated code", () => {
   it("lstm, bidirectional, ragged lengths, h0 and c0 (golden)", async () => {
-    const { m } = build({ cell: "lstm", direction: "bidirectional", ret: "sequence", H: 4, D: 5, lengths: true, h0: true, c0: true });
+    const { m } = build({ cell: "lstm", direction: "bidirectional", ret: "sequence", H: 8, D: 5, lengths: true, h0: true, c0: true });
     const src = emitProgram(m.graph).kernels.find((k) => k.includes("_rnn_"))!;
     await expect(src).toMatchFileSnapshot("__golden__/rnn-lstm-bidirectional.js");
   });

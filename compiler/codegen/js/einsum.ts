@@ -340,21 +340,32 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
   return w.text(gemmComment(ctx, a, plan));
 }
 
+/** `y0[i, k] = Σ_j x0[i, j] · x1[j, k]` with the original index names. */
+function formula(ctx: JsEmitCtx, a: Analysis): string {
+  const summed = [...new Set(a.operands.flat())].filter((n) => !a.output.includes(n));
+  const sum = summed.length ? `Σ_${summed.map(showName).join(",")} ` : "";
+  return `// ${showTerm(ctx.output(0), a.output)} = ${sum}${a.operands.map((o, k) => showTerm(ctx.input(k), o)).join(" · ")}`;
+}
+
 function gemmComment(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string[] {
   const tensors = [ctx.input(0), ctx.input(1), ctx.output(0)];
-  const summed = a.sumNames.map(showName).join(", ");
-  const show = (l: Loop) => (l.names.length === 1 ? showName(l.names[0]!) : `(${l.names.map(showName).join("·")})`);
+  const show = (l: Loop) => (l.names.length === 1 ? showName(l.names[0]!) : `(${l.names.map(showName).join(" ")})`);
   const inner = plan.red[plan.red.length - 1]!;
   const contiguousIn = [0, 1].filter((t) => isOne(inner.strides[t]!)).map((t) => tensors[t]);
   return [
-    `// ${showTerm(tensors[2]!, a.output)} = Σ_${summed} ${showTerm(tensors[0]!, a.operands[0]!)} · ${showTerm(tensors[1]!, a.operands[1]!)}`,
-    `// GEMM: ${LANES} outputs along ${show(plan.block)} per step (lanes from ${tensors[plan.lanes]}), reduction over ${plan.red.map(show).join(", ")} innermost` +
+    formula(ctx, a),
+    `// GEMM: ${LANES} outputs per step along ${show(plan.block)} (lanes of ${tensors[plan.lanes]}), summing over ${plan.red.map(show).join(", ")} innermost` +
       (contiguousIn.length ? ` (contiguous in ${contiguousIn.join(" and ")})` : ""),
   ];
 }
 
 // ---------------------------------------------------------------------------
 // General loop nest
+
+function loopsComment(outLoops: readonly Loop[], sumLoops: readonly Loop[]): string {
+  const show = (ls: readonly Loop[]) => ls.map((l) => l.names.map(showName).join(" ")).join(", ");
+  return [outLoops.length ? `output ${show(outLoops)}` : "", sumLoops.length ? `summing ${show(sumLoops)} (accumulated in a double)` : ""].filter(Boolean).join(", then ");
+}
 
 function emitGeneral(ctx: JsEmitCtx, a: Analysis): string {
   const w = new Writer(ctx);
@@ -382,9 +393,7 @@ function emitGeneral(ctx: JsEmitCtx, a: Analysis): string {
     return [...(partial ? [partial] : []), ...loads].join(" * ") || undefined;
   };
 
-  const comment = [
-    `// ${showTerm(tensors[OUT]!, a.output)} = ${a.sumNames.length ? `Σ_${a.sumNames.map(showName).join(", ")} ` : ""}${a.operands.map((o, k) => showTerm(tensors[k]!, o)).join(" · ")}`,
-  ];
+  const comment = [formula(ctx, a), `// loop nest: ${[...outLoops, ...sumLoops].length ? loopsComment(outLoops, sumLoops) : "scalars"}`];
   const offsets = tensors.map(() => "0");
   let partial = productAt(-1, undefined, offsets);
   if (partial && loops.length > 0 && !/^\w+\[0\]$/.test(partial)) {

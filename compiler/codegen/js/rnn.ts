@@ -90,7 +90,7 @@ function emitDot(init: string, target: string, { a, aRow, b, bRow, i, n }: DotOp
   if (n < 8) return [`let s = ${init};`, `for (let ${i} = 0; ${i} < ${n}; ${i}++) s += ${term(i)};`, `${target} = s;`];
   const main = n - (n % 4);
   return [
-    `let s0 = ${init}, s1 = 0, s2 = 0, s3 = 0;`,
+    `let s0 = ${init}, s1 = 0, s2 = 0, s3 = 0; // four partial sums: independent adds pipeline`,
     `for (let ${i} = 0; ${i} < ${main}; ${i} += 4) {`,
     ...[0, 1, 2, 3].map((u) => `  s${u} += ${term(u === 0 ? i : `${i} + ${u}`)};`),
     `}`,
@@ -108,7 +108,7 @@ function lengthOf(p: Plan): string {
 function emitInputProjection(p: Plan, w: DirectionNames): string {
   const { D, GH } = p;
   return [
-    `// Input projections W_ih·x_t + b_ih of every step read below: [N·L, ${D}] × [${D}, ${GH}].`,
+    `// Input projections W_ih·x_t${w.bIh ? " + b_ih" : ""} of every step read below: [N·L, ${D}] × [${D}, ${GH}].`,
     `for (let n = 0; n < ${p.N}; n++) {`,
     `  const len = ${lengthOf(p)};`,
     `  const seqRow = ${mulJs("n", p.L)};`,
@@ -152,14 +152,14 @@ function emitStep(p: Plan, w: DirectionNames, store: string | undefined): string
   const lines: string[] = [];
   switch (a.cell) {
     case "elman":
-      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, "Recurrent projection W_hh·h + b_hh."));
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, `Recurrent projection W_hh·h${w.bHh ? " + b_hh" : ""}.`));
       lines.push(`for (let j = 0; j < ${H}; j++) {`);
       lines.push(`  const v = ${pre(p, 0)};`);
       lines.push(a.activation === "relu" ? `  const hj = v < 0 ? 0 : v;` : `  const hj = Math.tanh(v);`);
       lines.push(`  h[j] = hj;`, ...storeLine, `}`);
       break;
     case "lstm":
-      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, "Recurrent projections W_hh·h + b_hh of the gates i, f, g, o."));
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, `Recurrent projections W_hh·h${w.bHh ? " + b_hh" : ""} of the gates i, f, g, o.`));
       lines.push(`for (let j = 0; j < ${H}; j++) {`);
       lines.push(`  const i = ${sigmoid(pre(p, 0))};`);
       lines.push(`  const f = ${sigmoid(pre(p, 1))};`);
@@ -170,7 +170,7 @@ function emitStep(p: Plan, w: DirectionNames, store: string | undefined): string
       lines.push(`  c[j] = cj;`, `  h[j] = hj;`, ...storeLine, `}`);
       break;
     case "gru":
-      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, "Recurrent projections W_hh·h + b_hh of the gates r, z, n."));
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, GH, `Recurrent projections W_hh·h${w.bHh ? " + b_hh" : ""} of the gates r, z, n.`));
       lines.push(`for (let j = 0; j < ${H}; j++) {`);
       lines.push(`  const r = ${sigmoid(pre(p, 0))};`);
       lines.push(`  const z = ${sigmoid(pre(p, 1))};`);
@@ -180,13 +180,13 @@ function emitStep(p: Plan, w: DirectionNames, store: string | undefined): string
       lines.push(`  h[j] = hj;`, ...storeLine, `}`);
       break;
     case "mgu":
-      lines.push(emitRecurrentMatvec(p, w, "h", 0, H, "Forget gate's recurrent projection W_hf·h + b_hf."));
+      lines.push(emitRecurrentMatvec(p, w, "h", 0, H, `Forget gate's recurrent projection W_hf·h${w.bHh ? " + b_hf" : ""}.`));
       lines.push(`for (let j = 0; j < ${H}; j++) {`);
       lines.push(`  const fj = ${sigmoid(pre(p, 0))};`);
       lines.push(`  f[j] = fj;`);
       lines.push(`  fh[j] = fj * h[j];`);
       lines.push(`}`);
-      lines.push(emitRecurrentMatvec(p, w, "fh", H, 2 * H, "Candidate's recurrent projection W_hn·(f ⊙ h) + b_hn."));
+      lines.push(emitRecurrentMatvec(p, w, "fh", H, 2 * H, `Candidate's recurrent projection W_hn·(f ⊙ h)${w.bHh ? " + b_hn" : ""}.`));
       lines.push(`for (let j = 0; j < ${H}; j++) {`);
       lines.push(`  const fj = f[j];`);
       lines.push(`  const hj = (1 - fj) * h[j] + fj * Math.tanh(${pre(p, 1)});`);
