@@ -7,7 +7,6 @@ import { basename, dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
 import { mkdtempSync } from "node:fs";
-import { emitModule, factoryName, runtimeFile, RUNTIME_FILE } from "./codegen/module.ts";
 import { compileSource, formatDiagnostics, type CompileResult } from "./compile.ts";
 import type { Graph } from "./ir/graph.ts";
 import { graphToJson, printGraph, printParamSummary } from "./ir/printer.ts";
@@ -146,6 +145,7 @@ const ARRAY_FOR = { f32: Float32Array, i32: Int32Array, bool: Uint8Array } as co
 
 /** Compile to a self-contained module in a temporary folder, import it and run it, as a user would. */
 async function runJs(g: Graph, inputs: Record<string, RefTensor>, opts: RunOpts, seed: number): Promise<Record<string, RefTensor>> {
+  const { emitModule, factoryName } = await import("./codegen/module.ts");
   const m = emitModule(g, { runtime: "inline", sourceFile: basename(opts.inputs) });
   const dir = mkdtempSync(join(tmpdir(), "cnnc-run-"));
   const path = join(dir, `${m.base}.js`);
@@ -189,6 +189,7 @@ export function buildProgram(io: Io): Command {
     .description("Compile .cnn neural-network models (DSL.md) to WebGPU or JS modules; check, inspect and run them.")
     .version("0.1.0")
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .showHelpAfterError("(run cnnc --help for usage)")
     .argument("[file]", "the .cnn file to compile")
@@ -206,13 +207,15 @@ Commands:
 
 Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 runtime error.`,
     )
-    .action((file: string | undefined, opts: { target: string; outDir: string; runtime: "inline" | "import" }) => {
+    .action(async (file: string | undefined, opts: { target: string; outDir: string; runtime: "inline" | "import" }) => {
       if (!file) {
         program.outputHelp();
         throw new Exit(EXIT.usage, "");
       }
       if (opts.target !== "js") throw new Exit(EXIT.usage, `cnnc: --target=${opts.target} is not available in this build yet; use --target=js`);
       const r = compileOrExit(file, io);
+      // Code generation (and ts-morph) is loaded only when compiling, keeping check/ir fast.
+      const { emitModule, runtimeFile, RUNTIME_FILE } = await import("./codegen/module.ts");
       // Emit everything first, then write: a failure leaves no partial output.
       const files = r.graphs.map((g) => emitModule(g, { runtime: opts.runtime, sourceFile: basename(file) }));
       for (const m of files) {

@@ -251,8 +251,8 @@ const examples: Example[] = [
     },
     // 3×3 max-pooling, stride 2, padding 1: floor((H + 2 − 3) / 2) + 1 = floor((H + 1) / 2).
     types: { features: "f32[N, 480, floor((H + 1) / 2), floor((W + 1) / 2)]" },
-    feeds: () => ({ x: uniform([2, 192, 6, 5], 11) }),
-    shapes: { features: [2, 480, 3, 3] },
+    feeds: () => ({ x: uniform([2, 192, 4, 3], 11) }),
+    shapes: { features: [2, 480, 2, 2] },
   },
 
   // U-Net (every conv has a bias):
@@ -279,9 +279,9 @@ const examples: Example[] = [
       "dec1.a.weight": [16, 32, 3, 3], "dec1.a.bias": [16], "dec1.b.weight": [16, 16, 3, 3], "dec1.b.bias": [16],
       "logits.weight": [2, 16, 1, 1], "logits.bias": [2],
     },
-    types: { segmentation: "i32[N, 32, 32]", xent: "f32[]" },
-    feeds: () => ({ x: uniform([2, 1, 32, 32], 12, 0, 1), target: ints([2, 32, 32], 2, 13) }),
-    shapes: { segmentation: [2, 32, 32], xent: [] },
+    types: { segmentation: "i32[N, 16, 16]", xent: "f32[]" },
+    feeds: () => ({ x: uniform([2, 1, 16, 16], 12, 0, 1), target: ints([2, 16, 16], 2, 13) }),
+    shapes: { segmentation: [2, 16, 16], xent: [] },
   },
 
   // Ones block detector: the kernels are inputs, so nothing is trainable → 0.

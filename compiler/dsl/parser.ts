@@ -5,7 +5,7 @@
 // splits the token stream at separators, so a syntax error costs only its own
 // statement and every broken statement gets its own diagnostic. See README.md.
 
-import { CstParser, EOF, type CstElement, type CstNode, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
+import { CstParser, EOF, type CstElement, type CstNode, type IOrAlt, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
 import type { Span } from "../diagnostics.ts";
 import {
   joinSpans,
@@ -96,9 +96,16 @@ class CnnParser extends CstParser {
     this.CONSUME(LCurly);
   });
 
+  // The alternatives of OR are built once and reused (chevrotain's advice;
+  // it also saves a closure per alternative per call).
+  private statementAlts?: IOrAlt<unknown>[];
+  private atomAlts?: IOrAlt<unknown>[];
+  private pathPartAlts?: IOrAlt<unknown>[];
+  private suffixAlts?: IOrAlt<unknown>[];
+
   statement = this.RULE("statement", () => {
     this.OR({
-      DEF: [
+      DEF: (this.statementAlts ??= [
         { ALT: () => this.SUBRULE(this.inputStmt) },
         { ALT: () => this.SUBRULE(this.paramStmt) },
         { ALT: () => this.SUBRULE(this.outputStmt) },
@@ -106,7 +113,7 @@ class CnnParser extends CstParser {
         { ALT: () => this.SUBRULE(this.optimizerStmt) },
         { ALT: () => this.SUBRULE(this.returnStmt) },
         { ALT: () => this.SUBRULE(this.bindStmt) },
-      ],
+      ]),
       ERR_MSG: "a statement (a binding 'name = ...', or input, param, output, loss, optimizer, return)",
     });
   });
@@ -245,7 +252,7 @@ class CnnParser extends CstParser {
 
   atom = this.RULE("atom", () => {
     this.OR({
-      DEF: [
+      DEF: (this.atomAlts ??= [
         { ALT: () => this.CONSUME(NumberLit, { LABEL: "number" }) },
         { ALT: () => this.CONSUME(StringLit, { LABEL: "string" }) },
         { ALT: () => this.CONSUME(True, { LABEL: "bool" }) },
@@ -253,7 +260,7 @@ class CnnParser extends CstParser {
         { ALT: () => this.SUBRULE(this.parenExpr) },
         { ALT: () => this.SUBRULE(this.listExpr) },
         { ALT: () => this.SUBRULE(this.nameExpr) },
-      ],
+      ]),
       ERR_MSG: "an expression",
     });
   });
@@ -282,22 +289,26 @@ class CnnParser extends CstParser {
     this.CONSUME(Ident, { LABEL: "part" });
     this.MANY(() => {
       this.CONSUME(Dot);
-      this.OR([
-        { ALT: () => this.CONSUME2(Ident, { LABEL: "part" }) },
-        { ALT: () => this.CONSUME(NumberLit, { LABEL: "part" }) },
-      ]);
+      this.OR(
+        (this.pathPartAlts ??= [
+          { ALT: () => this.CONSUME2(Ident, { LABEL: "part" }) },
+          { ALT: () => this.CONSUME(NumberLit, { LABEL: "part" }) },
+        ]),
+      );
     });
     this.OPTION(() => {
-      this.OR2([
-        {
-          ALT: () => {
-            this.CONSUME(LParen);
-            this.SUBRULE(this.argList);
-            this.CONSUME(RParen);
+      this.OR2(
+        (this.suffixAlts ??= [
+          {
+            ALT: () => {
+              this.CONSUME(LParen);
+              this.SUBRULE(this.argList);
+              this.CONSUME(RParen);
+            },
           },
-        },
-        { ALT: () => this.SUBRULE(this.indexList) },
-      ]);
+          { ALT: () => this.SUBRULE(this.indexList) },
+        ]),
+      );
     });
   });
 
@@ -345,7 +356,8 @@ function isToken(e: CstElement): e is IToken {
 }
 
 export class AstBuilder {
-  private readonly depth = new WeakMap<object, number>();
+  /** Depth of each expression node of the statement being built (cleared per statement; a WeakMap costs GC time). */
+  private readonly depth = new Map<object, number>();
 
   constructor(private readonly file: string) {}
 
@@ -367,6 +379,15 @@ export class AstBuilder {
 
   /** `first`/`last`: the statement's first and last tokens. */
   statement(node: CstNode, first: IToken, last: IToken): Stmt {
+    this.depth.clear();
+    try {
+      return this.statementOf(node, first, last);
+    } finally {
+      this.depth.clear();
+    }
+  }
+
+  private statementOf(node: CstNode, first: IToken, last: IToken): Stmt {
     const inner = sub(node.children, firstKey(node.children));
     const c = inner.children;
     const span = joinSpans(this.span(first), this.span(last));

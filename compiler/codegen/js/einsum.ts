@@ -274,7 +274,7 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
   const advance = (t: number, v: string, stride: Dim, inline = false) => {
     if (isZero(stride)) return;
     const expr = offsetExpr(offsets[t]!, v, w.value(stride, `stride_${tensors[t]}_${v}`));
-    if (inline) {
+    if (inline || /^\w+$/.test(expr)) {
       offsets[t] = expr;
       return;
     }
@@ -282,17 +282,22 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
     w.line(`const ${offsets[t]} = ${expr};`);
   };
 
-  for (const { loop, role } of plan.outer) {
-    const v = names.take(roleVar[role]);
-    w.open(`for (let ${v} = 0; ${v} < ${w.value(loop.size, `size_${v}`)}; ${v}++) {`);
-    for (const t of [0, 1, OUT]) advance(t, v, loop.strides[t]!);
-  }
-
-  // The blocked loop runs over full blocks of LANES outputs, then a tail one output at a time.
+  // Name every loop and read its size first, so that strides equal to a size reuse its name.
+  const outerVars = plan.outer.map(({ role }) => names.take(roleVar[role]));
   const blockVar = names.take(roleVar[LN === 1 ? "cols" : "rows"]);
   const redVars = plan.red.map(() => names.take("k"));
-  const blockSize = plan.block.size.constValue();
+  const outerSizes = plan.outer.map(({ loop }, i) => w.value(loop.size, `size_${outerVars[i]}`));
   const size = w.value(plan.block.size, `size_${blockVar}`);
+  const redSizes = plan.red.map((loop, i) => w.value(loop.size, `size_${redVars[i]}`));
+
+  plan.outer.forEach(({ loop }, i) => {
+    const v = outerVars[i]!;
+    w.open(`for (let ${v} = 0; ${v} < ${outerSizes[i]}; ${v}++) {`);
+    for (const t of [0, 1, OUT]) advance(t, v, loop.strides[t]!);
+  });
+
+  // The blocked loop runs over full blocks of LANES outputs, then a tail one output at a time.
+  const blockSize = plan.block.size.constValue();
   const laneStride = w.value(plan.block.strides[LN]!, `stride_${tensors[LN]}_${blockVar}`);
   const outLaneStride = w.value(plan.block.strides[OUT]!, `stride_${tensors[OUT]}_${blockVar}`);
 
@@ -303,7 +308,7 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
     w.line(`let ${Array.from({ length: lanes }, (_, c) => `s${c} = 0`).join(", ")};`);
     plan.red.forEach((loop, level) => {
       const v = redVars[level]!;
-      w.open(`for (let ${v} = 0; ${v} < ${w.value(loop.size, `size_${v}`)}; ${v}++) {`);
+      w.open(`for (let ${v} = 0; ${v} < ${redSizes[level]}; ${v}++) {`);
       const innermost = level === plan.red.length - 1;
       advance(SH, v, loop.strides[SH]!, innermost);
       advance(LN, v, loop.strides[LN]!, innermost && lanes === 1);
@@ -401,18 +406,20 @@ function emitGeneral(ctx: JsEmitCtx, a: Analysis): string {
     partial = "p0";
   }
   const saved: string[][] = [];
+  // Name every loop and read its size first, so that strides equal to a size reuse its name.
+  const vars = loops.map((loop) => names.take(preferredVar(loop.names)));
+  const sizes = loops.map((loop, level) => w.value(loop.size, `size_${vars[level]}`));
   loops.forEach((loop, level) => {
     if (level === nOut) w.line("let acc = 0;");
     const innermost = level === loops.length - 1;
-    const v = names.take(preferredVar(loop.names));
-    const size = w.value(loop.size, `size_${v}`);
+    const v = vars[level]!;
     saved.push([...offsets]);
-    w.open(`for (let ${v} = 0; ${v} < ${size}; ${v}++) {`);
+    w.open(`for (let ${v} = 0; ${v} < ${sizes[level]}; ${v}++) {`);
     loop.strides.forEach((s, t) => {
       if (isZero(s)) return;
       const expr = offsetExpr(offsets[t]!, v, w.value(s, `stride_${tensors[t]}_${v}`));
-      // Offsets used once (innermost loads; the output at the innermost output loop of a plain copy) are inlined.
-      if (innermost) offsets[t] = expr;
+      // Offsets used once (the innermost loop's) are inlined.
+      if (innermost || /^\w+$/.test(expr)) offsets[t] = expr;
       else {
         offsets[t] = `${tensors[t]}_${v}`;
         w.line(`const ${offsets[t]} = ${expr};`);
@@ -426,7 +433,7 @@ function emitGeneral(ctx: JsEmitCtx, a: Analysis): string {
       }
     }
   });
-  const product = productAt(loops.length - 1, partial, offsets) ?? "1";
+  const product = (loops.length ? productAt(loops.length - 1, partial, offsets) : partial) ?? "1";
   if (nOut === loops.length) {
     w.line(`${tensors[OUT]}[${offsets[OUT]}] = ${product};`);
     for (let i = 0; i < loops.length; i++) w.close();

@@ -45,11 +45,30 @@ export function times(a: string, b: string): string {
   return `${wrap(a)} * ${wrap(b)}`;
 }
 
-/** `a + b` with literal 0 folded. */
+/** `a + b` with literal 0 (and literal sums) folded. */
 export function plus(a: string, b: string): string {
   if (a === "0") return b;
   if (b === "0") return a;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return String(Number(a) + Number(b));
   return `${a} + ${b}`;
+}
+
+/** Runs `body` inside `for (let v = 0; v < size; v++)`, or once with index 0 when size is 1. */
+export function loop(w: KernelWriter, v: string, size: string, body: (index: string) => void): void {
+  if (size === "1") {
+    body("0");
+    return;
+  }
+  w.open(`for (let ${v} = 0; ${v} < ${size}; ${v}++)`);
+  body(v);
+  w.close();
+}
+
+/** `const name = expr;` in the body unless expr is already a plain operand; returns what to use. */
+export function bind(w: KernelWriter, name: string, expr: string): string {
+  if (OPERAND.test(expr)) return expr;
+  w.line(`const ${name} = ${expr};`);
+  return name;
 }
 
 /**

@@ -17,26 +17,8 @@
 import type { Dim } from "../../ir/dims.ts";
 import type { DType } from "../../ir/types.ts";
 import type { ReduceKind } from "../../ops/reduce.ts";
-import { emitMap, KernelWriter, plus, times } from "./elementwise.ts";
+import { bind, emitMap, KernelWriter, loop, plus, times } from "./elementwise.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
-
-/** Runs `body` inside `for (let v = 0; v < size; v++)`, or once with index 0 when size is 1. */
-function loop(w: KernelWriter, v: string, size: string, body: (index: string) => void): void {
-  if (size === "1") {
-    body("0");
-    return;
-  }
-  w.open(`for (let ${v} = 0; ${v} < ${size}; ${v}++)`);
-  body(v);
-  w.close();
-}
-
-/** `const name = expr;` unless expr is already a plain operand; returns what to use. */
-function bind(w: KernelWriter, name: string, expr: string): string {
-  if (/^(?:\d+|[A-Za-z_$][\w$]*)$/.test(expr)) return expr;
-  w.line(`const ${name} = ${expr};`);
-  return name;
-}
 
 /** A dims list as [outer, len, inner] around `axis`. */
 function lineView(w: KernelWriter, shape: readonly Dim[], axis: number): { outer: string; len: string; inner: string } {
@@ -85,16 +67,13 @@ function emitReduce(ctx: JsEmitCtx): string {
     return w.toString();
   }
   const sizes = blocks.map((b, j) => w.numel(b.dims, b.reduced ? `red${j}` : `kept${j}`));
-  const count = w.product(
-    sizes.filter((_, j) => blocks[j]!.reduced),
-    "count",
-  );
   const reducedBlocks = blocks.filter((b) => b.reduced).length;
   const lastKept = !blocks[blocks.length - 1]!.reduced;
   if (reducedBlocks === 1 && lastKept) {
     const r = blocks.findIndex((b) => b.reduced);
     emitRowReduce(w, kind, x.dtype, r === 0 ? "1" : sizes[0]!, sizes[r]!, sizes[r + 1]!);
   } else {
+    const count = kind === "mean" ? w.product(sizes.filter((_, j) => blocks[j]!.reduced), "count") : "";
     emitScalarReduce(w, kind, x.dtype, blocks, sizes, count);
   }
   return w.toString();

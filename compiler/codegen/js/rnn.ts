@@ -12,8 +12,10 @@
 // Bidirectional emits the two phases twice, with the reverse weights and a
 // descending time loop, writing the second half of each output row.
 //
-// Scratch buffers are allocated once per call at the top of the kernel. H, G and D
-// are static (the shape rule requires D static), so only N and L stay symbolic.
+// Scratch buffers are allocated once per call at the top of the kernel: the input
+// projections are stored in f32 (as an intermediate tensor would be), the per-step
+// state and recurrent projections in doubles. H, G and D are static (the shape rule
+// requires D static), so only N and L stay symbolic.
 
 import type { Dim } from "../../ir/dims.ts";
 import { typeToString } from "../../ir/types.ts";
@@ -207,8 +209,8 @@ function emitTimeLoop(p: Plan, w: DirectionNames, d: number, reverse: boolean, h
   out.push(`  const len = ${lengthOf(p)};`);
   out.push(`  const seqRow = ${mulJs("n", p.L)};`);
   // Initial state: h0/c0 are [dirs, N, H]; this sequence's row is (d·N + n).
-  if (h0 || (lstm && c0)) out.push(`  const s0 = ${d === 0 ? times("n", H) : times(`(${times(p.N, d)} + n)`, H)};`);
-  const init = [`h[j] = ${h0 ? `${h0}[s0 + j]` : "0"};`, ...(lstm ? [`c[j] = ${c0 ? `${c0}[s0 + j]` : "0"};`] : [])];
+  if (h0 || (lstm && c0)) out.push(`  const h0Row = ${d === 0 ? times("n", H) : times(`(${times(p.N, d)} + n)`, H)};`);
+  const init = [`h[j] = ${h0 ? `${h0}[h0Row + j]` : "0"};`, ...(lstm ? [`c[j] = ${c0 ? `${c0}[h0Row + j]` : "0"};`] : [])];
   out.push(`  for (let j = 0; j < ${H}; j++) { ${init.join(" ")} }`);
   out.push(reverse ? `  for (let t = len - 1; t >= 0; t--) {` : `  for (let t = 0; t < len; t++) {`);
   out.push(`    const row = seqRow + t;`);
@@ -307,7 +309,7 @@ function emitRnn(ctx: JsEmitCtx): string {
 
   lines.push(`// Scratch, allocated once: input projections of every step, recurrent projections, state.`);
   lines.push(`const xp = new Float32Array(${times(mulJs(N, L), GH)});`);
-  lines.push(`const hp = new Float64Array(${a.cell === "mgu" ? 2 * H : GH});`);
+  lines.push(`const hp = new Float64Array(${GH});`);
   lines.push(`const h = new Float64Array(${H});`);
   if (a.cell === "lstm") lines.push(`const c = new Float64Array(${H});`);
   if (a.cell === "mgu") lines.push(`const f = new Float64Array(${H});`, `const fh = new Float64Array(${H});`);
