@@ -86,6 +86,7 @@ export const parserTokens: TokenType[] = [
 
 /** Statement-only keywords: nothing inside brackets can start with them. */
 export const STATEMENT_KEYWORDS: ReadonlySet<TokenType> = new Set([Model, Def, Input, Param, Output, Loss, Optimizer, Return]);
+const KEYWORDS: ReadonlySet<TokenType> = new Set([...STATEMENT_KEYWORDS, True, False]);
 
 const chevLexer = new Lexer(
   // Comments before '/', keywords before names, the unterminated string after the closed one.
@@ -160,7 +161,7 @@ function hintFor(text: string): string | undefined {
 // line that starts with '|>', an operator, ')' , ']' or ','.
 
 const CONTINUES_AFTER: ReadonlySet<TokenType> = new Set([Comma, LParen, LBracket, Plus, Minus, Star, Slash, At, Pipe, Equals, Colon, Dot, LCurly]);
-const CONTINUES_BEFORE: ReadonlySet<TokenType> = new Set([Pipe, Plus, Minus, Star, Slash, At, RParen, RBracket, Comma, Dot]);
+const CONTINUES_BEFORE: ReadonlySet<TokenType> = new Set([Pipe, Plus, Minus, Star, Slash, At, RParen, RBracket, Comma, Dot, LCurly]);
 
 function isSeparator(t: IToken | undefined): boolean {
   return t !== undefined && (t.tokenType === Newline || t.tokenType === Semicolon);
@@ -171,6 +172,9 @@ function isSeparator(t: IToken | undefined): boolean {
  * by braces, ';' and statement keywords, and a line break inside an unclosed
  * bracket still ends the statement when the next line plainly starts a new
  * one, so one missing ')' does not swallow the rest of the model.
+ *
+ * Inside brackets a keyword followed by '=' is a keyword argument's name
+ * (`rnn(x, 8, return="last")`) and becomes an identifier here.
  */
 function filterNewlines(raw: readonly IToken[]): IToken[] {
   const out: IToken[] = [];
@@ -179,6 +183,12 @@ function filterNewlines(raw: readonly IToken[]): IToken[] {
     const t = raw[i]!;
     const type = t.tokenType;
     if (type !== Newline) {
+      if (depth > 0 && KEYWORDS.has(type) && raw[i + 1]?.tokenType === Equals) {
+        t.tokenType = Ident;
+        t.tokenTypeIdx = Ident.tokenTypeIdx!;
+        out.push(t);
+        continue;
+      }
       if (type === LParen || type === LBracket) depth++;
       else if (type === RParen || type === RBracket) depth = Math.max(0, depth - 1);
       else if (type === LCurly || type === RCurly || type === Semicolon || STATEMENT_KEYWORDS.has(type)) depth = 0;
@@ -204,9 +214,9 @@ function filterNewlines(raw: readonly IToken[]): IToken[] {
 /** Whether the line starting at raw[k] starts a statement (used only inside an unclosed bracket). */
 function startsStatement(raw: readonly IToken[], k: number): boolean {
   const first = raw[k]!.tokenType;
-  if (STATEMENT_KEYWORDS.has(first) || first === RCurly || first === LCurly) return true;
   const second = raw[k + 1]?.tokenType;
-  if (first !== Ident || (second !== Equals && second !== Colon)) return false;
+  if (first === RCurly || first === LCurly || (STATEMENT_KEYWORDS.has(first) && second !== Equals)) return true;
+  if ((first !== Ident && !KEYWORDS.has(first)) || (second !== Equals && second !== Colon)) return false;
   // `name = ...` inside a call is a keyword argument; a line that closes the
   // enclosing bracket (`filters=6)`) continues the call.
   let balance = 0;

@@ -22,18 +22,22 @@ export function parseProgram(source: string, file: string): { program: Program; 
   try {
     const run = new ProgramParser(source, file);
     run.parse(models, defs);
-    diagnostics = run.diagnostics;
+    diagnostics = [...run.lexDiagnostics, ...run.diagnostics];
   } catch (e) {
     // Not expected; the contract is "never throws", so report it instead.
     const what = e instanceof RangeError ? "the program is nested too deeply to parse" : `internal parser error: ${String(e)}`;
     diagnostics = [diag("E102", what, endOfSourceSpan(source, file))];
+  } finally {
+    cnnParser.input = []; // do not keep the last file's tokens alive
   }
   diagnostics.sort((a, b) => (a.span?.line ?? 0) - (b.span?.line ?? 0) || (a.span?.col ?? 0) - (b.span?.col ?? 0));
   return { program: { file, models, defs }, diagnostics: diagnostics.slice(0, MAX_DIAGNOSTICS) };
 }
 
 class ProgramParser {
+  /** Syntax errors, in source order; parsing stops after MAX_DIAGNOSTICS of them. */
   readonly diagnostics: Diagnostic[] = [];
+  readonly lexDiagnostics: Diagnostic[];
   private readonly tokens: IToken[];
   private readonly errorSpans: Span[];
   private readonly builder: AstBuilder;
@@ -46,7 +50,7 @@ class ProgramParser {
     const lexed = lex(source, file);
     this.tokens = lexed.tokens;
     this.errorSpans = lexed.errorSpans;
-    this.diagnostics.push(...lexed.diagnostics);
+    this.lexDiagnostics = lexed.diagnostics;
     this.builder = new AstBuilder(file);
   }
 

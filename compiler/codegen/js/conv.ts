@@ -7,7 +7,7 @@
 //  * a block of FB filters of one group is accumulated at once, in float64,
 //    into FB output planes (or rows, when planes are large): every input value
 //    loaded feeds FB filters;
-//  * the trailing kernel dims are unrolled (up to MAX_UNROLLED_TAPS taps) with
+//  * the trailing kernel dims are unrolled (up to convTuning.maxUnrolledTaps taps) with
 //    their weights hoisted into locals, and the innermost loop runs along the
 //    output row; with stride 1 and dilation 1 the row's inputs slide through
 //    registers, so each input value is loaded once per kernel row.
@@ -17,12 +17,15 @@
 import type { ConvAttrs, ConvTransposeAttrs } from "../../ops/conv.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 
-/** Most taps unrolled into the inner loop body (3×3×3 fits). */
-const MAX_UNROLLED_TAPS = 27;
-/** Most weights held in locals by the inner loop (filters per block × unrolled taps). */
-const MAX_BLOCK_WEIGHTS = 40;
-/** Largest accumulator (in doubles) kept as whole output planes; beyond, rows. */
-const MAX_PLANE_ACC = 16384;
+/** Code-shape knobs of the conv template (measured on V8; see the kernel comments). */
+export const convTuning = {
+  /** Most taps unrolled into the inner loop body (3×3×3 fits). */
+  maxUnrolledTaps: 27,
+  /** Most weights held in locals by the inner loop (filters per block × unrolled taps). */
+  maxBlockWeights: 40,
+  /** Largest accumulator (in doubles) kept as whole output planes; beyond, one row per filter. */
+  maxPlaneAcc: 16384,
+};
 
 // ---------------------------------------------------------------------------
 // Small code-building helpers, shared with pool.ts
@@ -181,11 +184,11 @@ function emitConv(ctx: JsEmitCtx): string {
 
   // Trailing kernel dims unrolled into the inner loop body; the others become tap loops.
   let U = 0;
-  while (U < d && K.slice(d - U - 1).reduce((p, k) => p * k, 1) <= MAX_UNROLLED_TAPS) U++;
+  while (U < d && K.slice(d - U - 1).reduce((p, k) => p * k, 1) <= convTuning.maxUnrolledTaps) U++;
   const unrolledK = K.slice(d - U);
   const UT = unrolledK.reduce((p, k) => p * k, 1);
-  const FB = [8, 4, 2, 1].find((b) => Fg % b === 0 && b * UT <= MAX_BLOCK_WEIGHTS) ?? 1;
-  const byRow = d > 1 && !(isLiteral(oPlane) && FB * Number(oPlane) <= MAX_PLANE_ACC);
+  const FB = [8, 4, 2, 1].find((b) => Fg % b === 0 && b * UT <= convTuning.maxBlockWeights) ?? 1;
+  const byRow = d > 1 && !(isLiteral(oPlane) && FB * Number(oPlane) <= convTuning.maxPlaneAcc);
   const accLen = byRow ? O[last]! : oPlane;
   const sliding = U >= 1 && a.stride[last] === 1 && a.dilation[last] === 1 && K[last]! >= 2;
   const kStride = K.map((_, i) => K.slice(i + 1).reduce((p, k) => p * k, 1));
@@ -417,8 +420,8 @@ function emitConvTranspose(ctx: JsEmitCtx): string {
     const st = a.stride[i]!;
     const loJs = st === 1 ? `Math.max(0, ${shiftJs})` : `Math.max(0, Math.ceil((${shiftJs}) / ${st}))`;
     const hiJs = st === 1 ? `Math.min(${X[i]}, ${O[i]} + ${shiftJs})` : `Math.min(${X[i]}, Math.floor((${O[i]} - 1 + ${shiftJs}) / ${st}) + 1)`;
-    lo.push(bindLocal(code, `${low[i]}0`, loJs));
-    hi.push(bindLocal(code, `${low[i]}1`, hiJs));
+    lo.push(bindLocal(code, `${low[i]}Lo`, loJs));
+    hi.push(bindLocal(code, `${low[i]}Hi`, hiJs));
   }
   const wOff = K.map((_, i) => prod(`k${low[i]}`, kStride[i]!));
   code.line(`const ${range(FB, (j) => `w${j} = x1[${sum(`wb${j}`, ...wOff)}]`).join(", ")};`);

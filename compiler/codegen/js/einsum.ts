@@ -6,13 +6,15 @@
 //  * GEMM: two operands whose indices split into batch (both operands and the
 //    output), rows M (left and output), columns N (right and output) and a
 //    non-empty reduction K (both operands, not the output). The output loops
-//    run over batch, M and N; one output index is register-blocked (4 outputs
-//    per step, held in locals s0..s3) and the reduction runs innermost, so each
-//    load of the shared operand feeds 4 multiply-adds and the sum accumulates in
-//    a double. Which operand supplies the 4 lanes, and which K index runs
-//    innermost, is chosen from the strides: for dense x·Wᵀ (W [o, i]) the
-//    reduction is contiguous in both operands; for A·B (B [k, n]) it is
-//    contiguous in A and the 4 lanes are adjacent columns of B.
+//    run over batch, M and N, register-blocked 2 × 4: two indices of the
+//    "shared" operand times four "lanes" of the other, eight sums held in
+//    local doubles, with the reduction innermost (each step loads 2 + 4 values
+//    for 8 multiply-adds; odd tails run 1 × 4, then 1 × 1). Which operand
+//    gives the lanes, and which K index runs innermost, is chosen from the
+//    strides: for dense x·Wᵀ (W [o, i]) the reduction is contiguous in both
+//    operands; for A·B (B [k, n]) it is contiguous in A and the lanes are
+//    adjacent columns of B. (Measured faster than the i-k-j order, which must
+//    accumulate in memory.)
 //  * Everything else (diagonals, traces, 3+ operands, outer products, one
 //    operand transposes and sums, indices summed within one operand): a plain
 //    loop nest over the output indices then the summed ones, accumulating in a
@@ -121,12 +123,12 @@ function showTerm(tensor: string, names: readonly string[]): string {
 
 /** Allocates loop variable names: readable, unique, and never clashing with the fixed locals (which all contain `_` or are reserved). */
 class Names {
-  private readonly used = new Set(["S", "T", "acc", "av"]);
+  private readonly used = new Set(["S", "T", "acc", "av", "bv"]);
   take(preferred: string): string {
-    let base = /^[A-Za-z][A-Za-z0-9]*$/.test(preferred) && !/^[xysp]\d+$/.test(preferred) ? preferred : "ix";
+    let base = /^[A-Za-z][A-Za-z0-9]*$/.test(preferred) && !/^([xysp]|av|bv)\d+$/.test(preferred) ? preferred : "ix";
     if (base.length > 12) base = "ix";
     let name = base;
-    for (let n = 2; this.used.has(name) || /^[xysp]\d+$/.test(name); n++) name = /^[xysp]$/.test(base) ? `${base}v${n}` : `${base}${n}`;
+    for (let n = 2; this.used.has(name) || /^([xysp]|av|bv)\d+$/.test(name); n++) name = /^([xysp]|av|bv)$/.test(base) ? `${base}v${n}` : `${base}${n}`;
     this.used.add(name);
     return name;
   }
@@ -185,6 +187,12 @@ function plus(base: string, k: string): string {
   return `${base} + ${k}`;
 }
 
+/** The sum of two offsets, folded when both are literals. */
+function addOffsets(p: string, q: string): string {
+  if (/^\d+$/.test(p) && /^\d+$/.test(q)) return String(Number(p) + Number(q));
+  return plus(p, q);
+}
+
 /** Lane c's offset from lane 0 for a stride expression. */
 function laneOffset(c: number, stride: string): string {
   if (c === 0) return "0";
@@ -198,12 +206,14 @@ function laneOffset(c: number, stride: string): string {
 type Role = "batch" | "rows" | "cols" | "red";
 
 interface GemmPlan {
-  /** Operand whose one load per reduction step is shared by the lanes, and the operand that supplies the lanes. */
+  /** Operand whose load per reduction step is shared by the lanes, and the operand that supplies the lanes. */
   readonly shared: number;
   readonly lanes: number;
-  /** Output loops outside the blocked one (batch, rows, columns). */
+  /** Output loops outside the register block (batch, rows, columns). */
   readonly outer: readonly { loop: Loop; role: Role }[];
-  /** The register-blocked output loop (an index of the lanes operand). */
+  /** An index of the shared operand only, blocked by 2 (absent when the shared operand has none). */
+  readonly pair?: Loop;
+  /** An index of the lanes operand only, blocked by LANES. */
   readonly block: Loop;
   /** Reduction loops, innermost last. */
   readonly red: readonly Loop[];
@@ -243,10 +253,10 @@ function planGemm(a: Analysis): GemmPlan | undefined {
     if (!block) return;
     const outer = [
       ...batch.map((loop) => ({ loop, role: "batch" as Role })),
-      ...other.map((loop) => ({ loop, role: otherRole })),
+      ...other.slice(0, -1).map((loop) => ({ loop, role: otherRole })),
       ...blocked.slice(0, -1).map((loop) => ({ loop, role: blockedRole })),
     ];
-    candidates.push({ shared, lanes, outer, block, red });
+    candidates.push({ shared, lanes, outer, pair: other[other.length - 1], block, red });
   };
   make(0, 1, cols, rows, "cols", "rows");
   make(1, 0, rows, cols, "rows", "cols");
@@ -284,11 +294,17 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
 
   // Name every loop and read its size first, so that strides equal to a size reuse its name.
   const outerVars = plan.outer.map(({ role }) => names.take(roleVar[role]));
+  const pairVar = names.take(roleVar[LN === 1 ? "rows" : "cols"]);
   const blockVar = names.take(roleVar[LN === 1 ? "cols" : "rows"]);
   const redVars = plan.red.map(() => names.take("k"));
   const outerSizes = plan.outer.map(({ loop }, i) => w.value(loop.size, `size_${outerVars[i]}`));
-  const size = w.value(plan.block.size, `size_${blockVar}`);
+  const pairSize = plan.pair && w.value(plan.pair.size, `size_${pairVar}`);
+  const blockSize = w.value(plan.block.size, `size_${blockVar}`);
   const redSizes = plan.red.map((loop, i) => w.value(loop.size, `size_${redVars[i]}`));
+  const rowStride = plan.pair ? w.value(plan.pair.strides[SH]!, `stride_${tensors[SH]}_${pairVar}`) : "0";
+  const outRowStride = plan.pair ? w.value(plan.pair.strides[OUT]!, `stride_${tensors[OUT]}_${pairVar}`) : "0";
+  const laneStride = w.value(plan.block.strides[LN]!, `stride_${tensors[LN]}_${blockVar}`);
+  const outLaneStride = w.value(plan.block.strides[OUT]!, `stride_${tensors[OUT]}_${blockVar}`);
 
   plan.outer.forEach(({ loop }, i) => {
     const v = outerVars[i]!;
@@ -296,51 +312,65 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
     for (const t of [0, 1, OUT]) advance(t, v, loop.strides[t]!);
   });
 
-  // The blocked loop runs over full blocks of LANES outputs, then a tail one output at a time.
-  const blockSize = plan.block.size.constValue();
-  const laneStride = w.value(plan.block.strides[LN]!, `stride_${tensors[LN]}_${blockVar}`);
-  const outLaneStride = w.value(plan.block.strides[OUT]!, `stride_${tensors[OUT]}_${blockVar}`);
-
-  const block = (lanes: number, atZero: boolean) => {
+  /** One register block: `rows` rows of the shared operand times `lanes` lanes, summed over the reduction. */
+  const micro = (rows: number, lanes: number) => {
     const saved = [...offsets];
-    if (!atZero) for (const t of [LN, OUT]) advance(t, blockVar, plan.block.strides[t]!);
-    const outOffset = offsets[OUT]!;
-    w.line(`let ${Array.from({ length: lanes }, (_, c) => `s${c} = 0`).join(", ")};`);
+    const acc = (r: number, c: number) => (rows === 1 ? `s${c}` : `s${r}${c}`);
+    const all: string[] = [];
+    for (let r = 0; r < rows; r++) for (let c = 0; c < lanes; c++) all.push(acc(r, c));
+    w.line(`let ${all.map((s) => `${s} = 0`).join(", ")};`);
     plan.red.forEach((loop, level) => {
       const v = redVars[level]!;
       w.open(`for (let ${v} = 0; ${v} < ${redSizes[level]}; ${v}++) {`);
       const innermost = level === plan.red.length - 1;
-      advance(SH, v, loop.strides[SH]!, innermost);
+      advance(SH, v, loop.strides[SH]!, innermost && rows === 1);
       advance(LN, v, loop.strides[LN]!, innermost && lanes === 1);
     });
+    const sharedLoad = (r: number) => `${tensors[SH]}[${plus(offsets[SH]!, laneOffset(r, rowStride))}]`;
     const laneLoad = (c: number) => `${tensors[LN]}[${plus(offsets[LN]!, laneOffset(c, laneStride))}]`;
-    if (lanes === 1) {
-      w.line(`s0 += ${tensors[SH]}[${offsets[SH]}] * ${laneLoad(0)};`);
-    } else {
-      w.line(`const av = ${tensors[SH]}[${offsets[SH]}];`);
+    if (rows === 1 && lanes === 1) {
+      w.line(`s0 += ${sharedLoad(0)} * ${laneLoad(0)};`);
+    } else if (rows === 1) {
+      w.line(`const av = ${sharedLoad(0)};`);
       for (let c = 0; c < lanes; c++) w.line(`s${c} += av * ${laneLoad(c)};`);
+    } else {
+      w.line(`const ${Array.from({ length: rows }, (_, r) => `av${r} = ${sharedLoad(r)}`).join(", ")};`);
+      w.line(`const ${Array.from({ length: lanes }, (_, c) => `bv${c} = ${laneLoad(c)}`).join(", ")};`);
+      for (let r = 0; r < rows; r++) w.line(Array.from({ length: lanes }, (_, c) => `${acc(r, c)} += av${r} * bv${c};`).join(" "));
     }
     for (const _ of plan.red) w.close();
-    for (let c = 0; c < lanes; c++) w.line(`${tensors[OUT]}[${plus(outOffset, laneOffset(c, outLaneStride))}] = s${c};`);
     offsets.splice(0, offsets.length, ...saved);
+    for (let r = 0; r < rows; r++) {
+      const at = (c: number) => plus(offsets[OUT]!, addOffsets(laneOffset(r, outRowStride), laneOffset(c, outLaneStride)));
+      w.line(Array.from({ length: lanes }, (_, c) => `${tensors[OUT]}[${at(c)}] = ${acc(r, c)};`).join(" "));
+    }
   };
 
-  if (blockSize !== undefined && blockSize <= LANES) {
-    block(blockSize, true); // narrow: one block covers the whole index
-  } else if (blockSize !== undefined && blockSize % LANES === 0) {
-    w.open(`for (let ${blockVar} = 0; ${blockVar} < ${blockSize}; ${blockVar} += ${LANES}) {`);
-    block(LANES, false);
-    w.close();
-  } else {
-    const full = blockSize !== undefined ? String(blockSize - (blockSize % LANES)) : `${size} - ${LANES - 1}`;
-    w.line(`let ${blockVar} = 0;`);
-    w.open(`for (; ${blockVar} < ${full}; ${blockVar} += ${LANES}) {`);
-    block(LANES, false);
-    w.close();
-    w.open(`for (; ${blockVar} < ${size}; ${blockVar}++) {`);
-    block(1, false);
-    w.close();
-  }
+  /** Loops over `loop` in steps of `step` (moving the offsets of tensors `which`), then one at a time. */
+  const stepped = (loop: Loop, v: string, size: string, step: number, which: readonly number[], body: (count: number) => void) => {
+    const n = loop.size.constValue();
+    const enter = (count: number) => {
+      const saved = [...offsets];
+      for (const t of which) advance(t, v, loop.strides[t]!);
+      body(count);
+      offsets.splice(0, offsets.length, ...saved);
+      w.close();
+    };
+    if (n !== undefined && n <= step) return body(n); // one block covers the whole index
+    if (n !== undefined && n % step === 0) {
+      w.open(`for (let ${v} = 0; ${v} < ${n}; ${v} += ${step}) {`);
+      return enter(step);
+    }
+    w.line(`let ${v} = 0;`);
+    w.open(`for (; ${v} < ${n !== undefined ? n - (n % step) : `${size} - ${step - 1}`}; ${v} += ${step}) {`);
+    enter(step);
+    w.open(`for (; ${v} < ${size}; ${v}++) {`);
+    enter(1);
+  };
+
+  const lanesLoop = (rows: number) => stepped(plan.block, blockVar, blockSize, LANES, [LN, OUT], (lanes) => micro(rows, lanes));
+  if (plan.pair) stepped(plan.pair, pairVar, pairSize!, 2, [SH, OUT], lanesLoop);
+  else lanesLoop(1);
   for (const _ of plan.outer) w.close();
   return w.text(gemmComment(ctx, a, plan));
 }
@@ -359,7 +389,7 @@ function gemmComment(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string[] {
   const contiguousIn = [0, 1].filter((t) => isOne(inner.strides[t]!)).map((t) => tensors[t]);
   return [
     formula(ctx, a),
-    `// GEMM: ${LANES} outputs per step along ${show(plan.block)} (lanes of ${tensors[plan.lanes]}), summing over ${plan.red.map(show).join(", ")} innermost` +
+    `// GEMM: blocks of ${plan.pair ? `2 ${show(plan.pair)} × ` : ""}${LANES} ${show(plan.block)} outputs, summing over ${plan.red.map(show).join(", ")} innermost` +
       (contiguousIn.length ? ` (contiguous in ${contiguousIn.join(" and ")})` : ""),
   ];
 }

@@ -83,6 +83,7 @@ export class KernelWriter {
   private depth = 0;
   private readonly names = new Set<string>();
   private readonly symbols = new Map<string, string>();
+  private readonly hoisted = new Map<string, string>();
 
   constructor(readonly ctx: JsEmitCtx) {}
 
@@ -98,13 +99,22 @@ export class KernelWriter {
 
   /** The product of operands as a JS operand. */
   product(sizes: readonly string[], hint: string): string {
-    return this.hoist(productJs(sizes), hint);
+    return sizes.includes("0") ? "0" : this.hoist(productJs(sizes), hint);
   }
 
-  /** An expression over S as an operand: symbols become consts, anything but a literal or a name is bound to a const. */
+  /**
+   * An expression over S as an operand: symbols become consts, anything but a
+   * literal or a name is bound to a const (once per distinct expression).
+   */
   hoist(expr: string, hint: string): string {
     const e = expr.replace(/\bS\.([A-Za-z_$][\w$]*)/g, (_m, name: string) => this.symbol(name));
-    return OPERAND.test(e) ? e : this.declare(hint, e);
+    if (OPERAND.test(e)) return e;
+    let name = this.hoisted.get(e);
+    if (!name) {
+      name = this.declare(hint, e);
+      this.hoisted.set(e, name);
+    }
+    return name;
   }
 
   /** `const <hint> = expr;` in the head; returns the name. */

@@ -62,8 +62,9 @@ function emitReduce(ctx: JsEmitCtx): string {
   const x = ctx.node.inputs[0]!.type;
   const blocks = blocksOf(x.shape, axes);
   if (!blocks.some((b) => b.reduced)) {
-    // Every reduced dim has size 1: each output is the reduction of one value, i.e. the value itself.
-    emitMap(w, ctx.node.outputs[0]!.type.shape, "y0", [{ shape: x.shape, buffer: "x0", name: "v" }], ([v]) => ({ value: v! }));
+    // Every reduced dim has size 1: each output is the reduction of one value, i.e. the value
+    // itself, in the same flat order (the output shape only lacks size-1 dims).
+    emitMap(w, x.shape, "y0", [{ shape: x.shape, buffer: "x0", name: "v" }], ([v]) => ({ value: v! }));
     return w.toString();
   }
   const sizes = blocks.map((b, j) => w.numel(b.dims, b.reduced ? `red${j}` : `kept${j}`));

@@ -40,7 +40,8 @@ function emitTranspose(ctx: JsEmitCtx): string {
     else groups.push([r]);
   }
   if (groups.length <= 1) {
-    emitMap(w, shapes(ctx).output, "y0", [{ shape: input, buffer: "x0", name: "v" }], ([v]) => ({ value: v! }));
+    // Only size-1 axes move: the data keeps its flat order.
+    emitMap(w, input, "y0", [{ shape: input, buffer: "x0", name: "v" }], ([v]) => ({ value: v! }));
     return w.toString();
   }
   const keptDims = kept.map((i) => input[i]!);
@@ -74,21 +75,18 @@ function emitConcat(ctx: JsEmitCtx): string {
   const inner = w.numel(out.slice(axis + 1), "inner");
   // Per outer index, each operand fills a contiguous run of the output row.
   const rows = ctx.node.inputs.map((v, k) => w.product([w.dim(v.type.shape[axis]!), inner], `row${k}`));
-  const rowOut = w.product([w.dim(out[axis]!), inner], "rowOut");
-  const columns: string[] = [];
-  let col = "0";
-  for (let k = 0; k < rows.length; k++) {
-    columns.push(col);
-    col = w.hoist(plus(col, rows[k]!), `col${k + 1}`);
-  }
+  // Where operand k starts within an output row.
+  const columns: string[] = ["0"];
+  for (let k = 1; k < rows.length; k++) columns.push(w.hoist(plus(columns[k - 1]!, rows[k - 1]!), `col${k}`));
   if (outer === "1") {
     ctx.node.inputs.forEach((_, k) => w.line(`y0.set(${ctx.input(k)}, ${columns[k]});`));
     return w.toString();
   }
+  const rowOut = w.product([w.dim(out[axis]!), inner], "rowOut");
   w.open(`for (let o = 0; o < ${outer}; o++)`);
   w.line(`const yo = o * ${rowOut};`);
   ctx.node.inputs.forEach((_, k) => {
-    w.line(`// ${ctx.input(k)} fills [${columns[k]}, ${columns[k]} + ${rows[k]}) of the output row`);
+    w.line(`// ${ctx.input(k)} fills [${columns[k]}, ${plus(columns[k]!, rows[k]!)}) of the output row`);
     const xo = bind(w, `xo${k}`, times("o", rows[k]!));
     const yo = bind(w, `yo${k}`, plus("yo", columns[k]!));
     w.line(`for (let j = 0; j < ${rows[k]}; j++) y0[${plus(yo, "j")}] = ${ctx.input(k)}[${plus(xo, "j")}];`);
@@ -126,23 +124,23 @@ function emitSlice(ctx: JsEmitCtx): string {
     start = String(resolve(startC));
   } else {
     const size = w.dim(sizeDim, "size");
-    const position = (v: number | Dim): string => {
-      if (v instanceof Dim) return w.hoist(ctx.dim(v), "position");
-      return v < 0 ? `${size} - ${-v}` : String(v);
+    // Python's rules at run time: negative counts from the end, then clamp to [0, size].
+    const position = (v: number | Dim, name: string): string => {
+      if (v instanceof Dim) return v.equals(sizeDim) ? size : w.declare(name, `Math.min(Math.max(${w.hoist(ctx.dim(v), `${name}At`)}, 0), ${size})`);
+      return v < 0 ? w.declare(name, `Math.max(${size} - ${-v}, 0)`) : w.declare(name, `Math.min(${v}, ${size})`);
     };
-    start = w.declare("start", `Math.min(Math.max(${position(a.start)}, 0), ${size})`);
-    const end = a.end === null ? size : w.declare("end", `Math.min(Math.max(${position(a.end)}, 0), ${size})`);
+    start = position(a.start, "start");
+    const end = a.end === null ? size : position(a.end, "end");
     const got = w.declare("got", `Math.max(0, Math.ceil((${end} - ${start}) / ${step}))`);
     const what = `slice ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis} with size `;
     w.headLine(`if (${got} !== ${count}) T.fail(${JSON.stringify(what)} + ${size} + " gives " + ${got} + " elements, but the compiled shape needs " + ${count});`);
   }
   const outer = w.numel(input.slice(0, axis), "outer");
   const inner = w.numel(input.slice(axis + 1), "inner");
-  const plane = w.product([w.dim(sizeDim, "size"), inner], "plane");
-  const outPlane = w.product([count, inner], "outPlane");
   const first = w.product([start, inner], "first");
+  const outPlane = w.product([count, inner], "outPlane");
   loop(w, "o", outer, (o) => {
-    const xo = bind(w, "xo", plus(times(o, plane), first));
+    const xo = bind(w, "xo", plus(o === "0" ? "0" : times(o, w.product([w.dim(sizeDim, "size"), inner], "plane")), first));
     const yo = bind(w, "yo", times(o, outPlane));
     if (step === 1) {
       w.line(`for (let j = 0; j < ${outPlane}; j++) y0[${plus(yo, "j")}] = x0[${plus(xo, "j")}];`);
@@ -184,13 +182,11 @@ function emitPad(ctx: JsEmitCtx): string {
   w.line(`// every output element is written once: the borders with ${value}, the interior from x0`);
   const level = (d: number, yo: string, xo: string): void => {
     const before = w.product([String(a.padBegin[d]), outStrides[d]!], `before${d}`);
-    const interior = w.product([inSizes[d]!, outStrides[d]!], `interior${d}`);
-    const slab = w.product([outSizes[d]!, outStrides[d]!], `slab${d}`);
-    const afterStart = w.hoist(plus(before, interior), `afterStart${d}`);
     if (a.padBegin[d]! > 0) fill(yo, plus(yo, before));
     if (d === p) {
       const to = bind(w, "to", plus(yo, before));
-      w.line(`for (let j = 0; j < ${interior}; j++) y0[${plus(to, "j")}] = x0[${plus(xo, "j")}];`);
+      const row = w.product([inSizes[d]!, outStrides[d]!], "row");
+      w.line(`for (let j = 0; j < ${row}; j++) y0[${plus(to, "j")}] = x0[${plus(xo, "j")}];`);
     } else {
       const i = `i${d}`;
       loop(w, i, inSizes[d]!, (idx) => {
@@ -199,7 +195,12 @@ function emitPad(ctx: JsEmitCtx): string {
         level(d + 1, yi, xi);
       });
     }
-    if (a.padEnd[d]! > 0) fill(plus(yo, afterStart), plus(yo, slab));
+    if (a.padEnd[d]! > 0) {
+      const interior = w.product([inSizes[d]!, outStrides[d]!], `interior${d}`);
+      const afterStart = w.hoist(plus(before, interior), `afterStart${d}`);
+      const slab = w.product([outSizes[d]!, outStrides[d]!], `slab${d}`);
+      fill(plus(yo, afterStart), plus(yo, slab));
+    }
   };
   level(0, "0", "0");
   return w.toString();
@@ -253,7 +254,8 @@ function emitNearest(w: KernelWriter, scale: readonly number[], planes: string, 
     level(j + 1, xi, yi);
     if (s > 1) {
       w.line(`// repeat the slab just written ${s - 1} more time${s > 2 ? "s" : ""}`);
-      w.line(`for (let r = 1; r < ${s}; r++) y0.copyWithin(${yi} + r * ${outStrides[j]}, ${yi}, ${plus(yi, outStrides[j]!)});`);
+      if (s === 2) w.line(`y0.copyWithin(${plus(yi, outStrides[j]!)}, ${yi}, ${plus(yi, outStrides[j]!)});`);
+      else w.line(`for (let r = 1; r < ${s}; r++) y0.copyWithin(${plus(yi, times("r", outStrides[j]!))}, ${yi}, ${plus(yi, outStrides[j]!)});`);
     }
     w.close();
   };
@@ -273,16 +275,19 @@ function emitLinear(w: KernelWriter, scale: readonly number[], planes: string, i
     w.line(`const lo${j} = new Int32Array(${n}), hi${j} = new Int32Array(${n}), wt${j} = new Float64Array(${n});`);
     w.open(`for (let o = 0; o < ${n}; o++)`);
     w.line(`const src = Math.max((o + 0.5) / ${scale[j]} - 0.5, 0);`);
-    w.line(`const i = Math.min(Math.floor(src), ${inSizes[j]} - 1);`);
-    w.line(`lo${j}[o] = ${times("i", inStrides[j]!)}; hi${j}[o] = ${times(`Math.min(i + 1, ${inSizes[j]} - 1)`, inStrides[j]!)}; wt${j}[o] = src - i;`);
+    const lastIndex = /^\d+$/.test(inSizes[j]!) ? String(Number(inSizes[j]) - 1) : `${inSizes[j]} - 1`;
+    w.line(`const i = Math.min(Math.floor(src), ${lastIndex});`);
+    w.line(`lo${j}[o] = ${times("i", inStrides[j]!)}; hi${j}[o] = ${times(`Math.min(i + 1, ${lastIndex})`, inStrides[j]!)}; wt${j}[o] = src - i;`);
     w.close();
   }
   w.line("let o = 0;");
   // Row base offsets: "xp" (the plane), then at0/at1 (after axis 0's taps), at00..at11, ...
+  // A tap of weight 0 is skipped, as in the reference, so a NaN or Infinity
+  // there does not leak into the result through 0 * x.
   const base = (bits: string) => (bits === "" ? "xp" : `at${bits}`);
   const value = (j: number, bits: string): string => {
-    if (j === d - 1) return `x0[${base(bits)} + a${j}] * u${j} + x0[${base(bits)} + b${j}] * w${j}`;
-    return `(${value(j + 1, `${bits}0`)}) * u${j} + (${value(j + 1, `${bits}1`)}) * w${j}`;
+    if (j === d - 1) return `x0[${base(bits)} + a${j}] * u${j} + (w${j} === 0 ? 0 : x0[${base(bits)} + b${j}] * w${j})`;
+    return `(${value(j + 1, `${bits}0`)}) * u${j} + (w${j} === 0 ? 0 : (${value(j + 1, `${bits}1`)}) * w${j})`;
   };
   const level = (j: number, rows: string[]): void => {
     const q = `q${j}`;

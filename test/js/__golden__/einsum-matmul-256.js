@@ -1,9 +1,28 @@
 // IR node %2 = einsum (mm)
 function k2_einsum_mm(S, T, x0, x1, y0) {
   // y0[m, n] = Σ_k x0[m, k] · x1[k, n]
-  // GEMM: 4 outputs per step along n (lanes of x1), summing over k innermost (contiguous in x0)
+  // GEMM: blocks of 2 m × 4 n outputs, summing over k innermost (contiguous in x0)
   const size_m = S.M;
-  for (let m = 0; m < size_m; m++) {
+  let m = 0;
+  for (; m < size_m - 1; m += 2) {
+    const a_m = m * 256;
+    const o_m = m * 256;
+    for (let n = 0; n < 256; n += 4) {
+      const o_n = o_m + n;
+      let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      for (let k = 0; k < 256; k++) {
+        const a_k = a_m + k;
+        const b_k = n + k * 256;
+        const av0 = x0[a_k], av1 = x0[a_k + 256];
+        const bv0 = x1[b_k], bv1 = x1[b_k + 1], bv2 = x1[b_k + 2], bv3 = x1[b_k + 3];
+        s00 += av0 * bv0; s01 += av0 * bv1; s02 += av0 * bv2; s03 += av0 * bv3;
+        s10 += av1 * bv0; s11 += av1 * bv1; s12 += av1 * bv2; s13 += av1 * bv3;
+      }
+      y0[o_n] = s00; y0[o_n + 1] = s01; y0[o_n + 2] = s02; y0[o_n + 3] = s03;
+      y0[o_n + 256] = s10; y0[o_n + 257] = s11; y0[o_n + 258] = s12; y0[o_n + 259] = s13;
+    }
+  }
+  for (; m < size_m; m++) {
     const a_m = m * 256;
     const o_m = m * 256;
     for (let n = 0; n < 256; n += 4) {
@@ -17,10 +36,7 @@ function k2_einsum_mm(S, T, x0, x1, y0) {
         s2 += av * x1[b_k + 2];
         s3 += av * x1[b_k + 3];
       }
-      y0[o_n] = s0;
-      y0[o_n + 1] = s1;
-      y0[o_n + 2] = s2;
-      y0[o_n + 3] = s3;
+      y0[o_n] = s0; y0[o_n + 1] = s1; y0[o_n + 2] = s2; y0[o_n + 3] = s3;
     }
   }
 }
