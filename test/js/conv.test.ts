@@ -165,10 +165,10 @@ describe("js conv: generated code", () => {
     await expect(src).toMatchFileSnapshot("__golden__/conv1d-symbolic.js");
   });
 
-  it("3x3 conv with 64 filters: 4 filters per block, weights hoisted, no bounds tests in the taps", () => {
+  it("3x3 conv with 64 filters: 8 filters per block, weights hoisted, no bounds tests in the taps", () => {
     const src = kernelSource(convModel("conv2d", [8, 64, 56, 56], { filters: 64, kernel: 3, padding: 1 }));
-    expect(src).toContain("fl += 4");
-    expect(src).toContain("w3_8 = x1[wb3 + 8]");
+    expect(src).toContain("fl += 8");
+    expect(src).toContain("w7_8 = x1[wb7 + 8]");
     expect(src).not.toMatch(/if \(/);
   });
 });

@@ -22,7 +22,7 @@ export const convTuning = {
   /** Most taps unrolled into the inner loop body (3×3×3 fits). */
   maxUnrolledTaps: 27,
   /** Most weights held in locals by the inner loop (filters per block × unrolled taps). */
-  maxBlockWeights: 40,
+  maxBlockWeights: 72,
   /** Largest accumulator (in doubles) kept as whole output planes; beyond, one row per filter. */
   maxPlaneAcc: 16384,
 };
@@ -202,6 +202,7 @@ function emitConv(ctx: JsEmitCtx): string {
   }
   code.line(`// ${FB} filter${FB > 1 ? "s" : ""} accumulated at once, in double, one output ${byRow ? "row" : "plane"} each`);
   code.line(`const acc = new Float64Array(${prod(FB, accLen)});`);
+  const accOff = range(FB, (j) => sizes.bind(prod(j, accLen), `off${j}`));
 
   code.open(`for (let n = 0; n < ${N}; n++)`);
   if (padded) emitPaddedCopy(code, { d, C, X, XP, xStride, xPlane, inStride, inPlane, padBegin: a.padBegin, padEnd: a.padEnd, circular, names: low });
@@ -212,7 +213,7 @@ function emitConv(ctx: JsEmitCtx): string {
   if (a.hasBias) code.line(`const ${range(FB, (j) => `b${j} = x2[${sum(f, j)}]`).join(", ")};`);
   const initAcc = () => {
     code.open(`for (let i = 0; i < ${accLen}; i++)`);
-    for (let j = 0; j < FB; j++) code.line(`acc[${sum(prod(j, accLen), "i")}] = ${a.hasBias ? `b${j}` : "0"};`);
+    for (let j = 0; j < FB; j++) code.line(`acc[${sum(accOff[j]!, "i")}] = ${a.hasBias ? `b${j}` : "0"};`);
     code.close();
   };
   // Output loops over all but the innermost spatial dim: x offsets (stride rows) and output offsets.
@@ -237,7 +238,7 @@ function emitConv(ctx: JsEmitCtx): string {
   code.open(`for (let cl = 0; cl < ${Cg}; cl++)`);
   const channel = G > 1 ? sum(prod("g", Cg), "cl") : "cl";
   const xc = bindLocal(code, "xc", sum(xn, prod(channel, xPlane)));
-  code.line(`const ${range(FB, (j) => `wb${j} = ${prod(sum(prod(sum(f, j), Cg), "cl"), KV)}`).join(", ")};`);
+  code.line(`const ${range(FB, (j) => `wb${j} = ${j ? sum("wb0", j * Cg * KV) : prod(sum(prod(f, Cg), "cl"), KV)}`).join(", ")};`);
   // Tap loops over the kernel dims that are not unrolled.
   let xt = xc;
   let wt = "0";
@@ -261,7 +262,7 @@ function emitConv(ctx: JsEmitCtx): string {
     const off = t.reduce<string>((s, k, q) => sum(s, prod(k * a.dilation[d - U + q]!, xStride[d - U + q]!)), "0");
     return bindLocal(code, `r${ri}`, sum(xOut, off));
   });
-  const accBase = range(FB, (j) => (byRow ? prod(j, accLen) : bindLocal(code, `a${j}`, sum(aOut, prod(j, oPlane)))));
+  const accBase = range(FB, (j) => (byRow ? accOff[j]! : bindLocal(code, `a${j}`, sum(aOut, accOff[j]!))));
   const ow = `o${low[last]}`;
   const st = a.stride[last]!;
   const dl = a.dilation[last]!;
@@ -287,9 +288,10 @@ function emitConv(ctx: JsEmitCtx): string {
   // Filters f..f+FB-1 of sample n are consecutive planes of y.
   const yb = bindLocal(code, "yb", sum(prod(sum(prod("n", F), f), oPlane), rowLoops ? rowLoops.aOut : "0"));
   if (rowLoops) {
-    code.open(`for (let i = 0; i < ${accLen}; i++)`);
-    for (let j = 0; j < FB; j++) code.line(`y0[${sum(yb, prod(j, oPlane), "i")}] = acc[${sum(prod(j, accLen), "i")}];`);
-    code.close();
+    for (let j = 0; j < FB; j++) {
+      const ybj = j ? bindLocal(code, `yb${j}`, sum(yb, prod(j, oPlane))) : yb;
+      code.line(`for (let i = 0; i < ${accLen}; i++) y0[${sum(ybj, "i")}] = acc[${sum(accOff[j]!, "i")}];`);
+    }
     closeOutputLoops();
   } else {
     code.line(`for (let i = 0; i < ${prod(FB, oPlane)}; i++) y0[${sum(yb, "i")}] = acc[i];`);

@@ -9,6 +9,12 @@ function k3_conv_c1(S, T, x0, x1, x2, y0) {
   const xp = new Float32Array(4 * LP);
   // 8 filters accumulated at once, in double, one output plane each
   const acc = new Float64Array(8 * L);
+  const off2 = 2 * L;
+  const off3 = 3 * L;
+  const off4 = 4 * L;
+  const off5 = 5 * L;
+  const off6 = 6 * L;
+  const off7 = 7 * L;
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < 4; c++) {
       const sc = (4 * n + c) * L;
@@ -20,16 +26,16 @@ function k3_conv_c1(S, T, x0, x1, x2, y0) {
       for (let i = 0; i < L; i++) {
         acc[i] = b0;
         acc[L + i] = b1;
-        acc[2 * L + i] = b2;
-        acc[3 * L + i] = b3;
-        acc[4 * L + i] = b4;
-        acc[5 * L + i] = b5;
-        acc[6 * L + i] = b6;
-        acc[7 * L + i] = b7;
+        acc[off2 + i] = b2;
+        acc[off3 + i] = b3;
+        acc[off4 + i] = b4;
+        acc[off5 + i] = b5;
+        acc[off6 + i] = b6;
+        acc[off7 + i] = b7;
       }
       for (let cl = 0; cl < 4; cl++) {
         const xc = cl * LP;
-        const wb0 = 3 * (4 * fl + cl), wb1 = 3 * (4 * (fl + 1) + cl), wb2 = 3 * (4 * (fl + 2) + cl), wb3 = 3 * (4 * (fl + 3) + cl), wb4 = 3 * (4 * (fl + 4) + cl), wb5 = 3 * (4 * (fl + 5) + cl), wb6 = 3 * (4 * (fl + 6) + cl), wb7 = 3 * (4 * (fl + 7) + cl);
+        const wb0 = 3 * (4 * fl + cl), wb1 = wb0 + 12, wb2 = wb0 + 24, wb3 = wb0 + 36, wb4 = wb0 + 48, wb5 = wb0 + 60, wb6 = wb0 + 72, wb7 = wb0 + 84;
         const w0_0 = x1[wb0], w0_1 = x1[wb0 + 1], w0_2 = x1[wb0 + 2];
         const w1_0 = x1[wb1], w1_1 = x1[wb1 + 1], w1_2 = x1[wb1 + 2];
         const w2_0 = x1[wb2], w2_1 = x1[wb2 + 1], w2_2 = x1[wb2 + 2];
@@ -38,24 +44,18 @@ function k3_conv_c1(S, T, x0, x1, x2, y0) {
         const w5_0 = x1[wb5], w5_1 = x1[wb5 + 1], w5_2 = x1[wb5 + 2];
         const w6_0 = x1[wb6], w6_1 = x1[wb6 + 1], w6_2 = x1[wb6 + 2];
         const w7_0 = x1[wb7], w7_1 = x1[wb7 + 1], w7_2 = x1[wb7 + 2];
-        const a2 = 2 * L;
-        const a3 = 3 * L;
-        const a4 = 4 * L;
-        const a5 = 5 * L;
-        const a6 = 6 * L;
-        const a7 = 7 * L;
         // stride 1: each row's inputs slide through locals, one new load per row and step
         let p0_0 = xp[xc], p0_1 = xp[xc + 1];
         for (let ol = 0; ol < L; ol++) {
           const p0_2 = xp[xc + ol + 2];
           acc[ol] += w0_0 * p0_0 + w0_1 * p0_1 + w0_2 * p0_2;
           acc[L + ol] += w1_0 * p0_0 + w1_1 * p0_1 + w1_2 * p0_2;
-          acc[a2 + ol] += w2_0 * p0_0 + w2_1 * p0_1 + w2_2 * p0_2;
-          acc[a3 + ol] += w3_0 * p0_0 + w3_1 * p0_1 + w3_2 * p0_2;
-          acc[a4 + ol] += w4_0 * p0_0 + w4_1 * p0_1 + w4_2 * p0_2;
-          acc[a5 + ol] += w5_0 * p0_0 + w5_1 * p0_1 + w5_2 * p0_2;
-          acc[a6 + ol] += w6_0 * p0_0 + w6_1 * p0_1 + w6_2 * p0_2;
-          acc[a7 + ol] += w7_0 * p0_0 + w7_1 * p0_1 + w7_2 * p0_2;
+          acc[off2 + ol] += w2_0 * p0_0 + w2_1 * p0_1 + w2_2 * p0_2;
+          acc[off3 + ol] += w3_0 * p0_0 + w3_1 * p0_1 + w3_2 * p0_2;
+          acc[off4 + ol] += w4_0 * p0_0 + w4_1 * p0_1 + w4_2 * p0_2;
+          acc[off5 + ol] += w5_0 * p0_0 + w5_1 * p0_1 + w5_2 * p0_2;
+          acc[off6 + ol] += w6_0 * p0_0 + w6_1 * p0_1 + w6_2 * p0_2;
+          acc[off7 + ol] += w7_0 * p0_0 + w7_1 * p0_1 + w7_2 * p0_2;
           p0_0 = p0_1; p0_1 = p0_2;
         }
       }

@@ -1,0 +1,161 @@
+// npm run bench — side-by-side timings in one run, reported as ratios.
+//
+//   LeNet-5 forward at batch 64: cnnc JS target (emitted module, imported as a
+//   user would), TensorFlow.js's pure-JS CPU backend (same model, same
+//   weights, as a peer), and the float64 reference interpreter.
+//   One large convolution (8×64×56×56, 64 filters 3×3, padding 1) on the JS
+//   target and TensorFlow.js, with GFLOP/s.
+//
+// Options: --quick (fewer repetitions), --json (machine-readable summary).
+
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { compileSource } from "../compiler/compile.ts";
+import { emitModule, factoryName } from "../compiler/codegen/module.ts";
+import type { Graph } from "../compiler/ir/graph.ts";
+import { initialParams, interpret } from "../compiler/reference/interpreter.ts";
+import { RefTensor } from "../compiler/reference/tensor.ts";
+
+const quick = process.argv.includes("--quick");
+const asJson = process.argv.includes("--json");
+const root = join(import.meta.dirname, "..");
+
+type Model = { run(i: Record<string, { data: Float32Array | Int32Array; shape: number[] }>): Promise<Record<string, { data: Float32Array }>>; parameters(): Record<string, { shape: number[]; data: Float32Array }> };
+
+async function compileToModule(src: string, file: string): Promise<{ g: Graph; create: (o?: object) => Promise<Model> }> {
+  const r = compileSource(src, file);
+  if (r.diagnostics.length) throw new Error(`${file}: ${r.diagnostics[0]!.message}`);
+  const g = r.graphs[0]!;
+  const m = emitModule(g, { runtime: "inline", sourceFile: file });
+  const dir = mkdtempSync(join(tmpdir(), "cnnc-bench-"));
+  const path = join(dir, `${m.base}.js`);
+  writeFileSync(path, m.js);
+  const mod = await import(pathToFileURL(path).href);
+  return { g, create: mod[factoryName(g.name)] };
+}
+
+/** Median wall time in ms of `reps` runs after `warmup` runs. */
+async function time(fn: () => unknown, reps: number, warmup = 1): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(ts.length / 2)]!;
+}
+
+function randomF32(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = s / 4294967296 - 0.5;
+  }
+  return a;
+}
+
+type Tf = typeof import("@tensorflow/tfjs-core");
+async function loadTf(): Promise<Tf | undefined> {
+  try {
+    const tf = await import("@tensorflow/tfjs-core");
+    await import("@tensorflow/tfjs-backend-cpu");
+    await tf.setBackend("cpu");
+    return tf;
+  } catch {
+    return undefined;
+  }
+}
+
+const results: Record<string, number | string> = {};
+const line = (label: string, ms: number, extra = "") => console.log(`  ${label.padEnd(44)} ${ms.toFixed(2).padStart(10)} ms${extra}`);
+
+async function lenet(tf: Tf | undefined) {
+  const N = 64;
+  const src = readFileSync(join(root, "dsl-examples/lenet5.cnn"), "utf8");
+  const { g, create } = await compileToModule(src, "lenet5.cnn");
+  const t0 = performance.now();
+  const model = await create({ seed: 0 });
+  const x = randomF32(N * 784, 1);
+  const first = await model.run({ x: { data: x, shape: [N, 1, 28, 28] } });
+  const createToFirst = performance.now() - t0;
+  const reps = quick ? 5 : 20;
+  const js = await time(() => model.run({ x: { data: x, shape: [N, 1, 28, 28] } }), reps);
+  const params = initialParams(g, 0);
+  const xr = new RefTensor("f32", [N, 1, 28, 28], Float64Array.from(x));
+  const ref = await time(() => interpret(g, { x: xr }, params, { outputs: ["probs"] }), quick ? 1 : 3, 0);
+  console.log(`LeNet-5 forward, batch ${N}`);
+  line("cnnc JS target", js);
+  results.lenetJsMs = js;
+  results.lenetCreateToFirstMs = createToFirst;
+  if (tf) {
+    // The same network and weights in TensorFlow.js (NHWC; weights transposed from PyTorch layout).
+    const p = model.parameters();
+    const conv = (name: string) => tf.tensor4d(p[`${name}.weight`]!.data, p[`${name}.weight`]!.shape as [number, number, number, number]).transpose([2, 3, 1, 0]);
+    const w1 = conv("c1"), w3 = conv("c3");
+    const dense = (name: string) => tf.tensor2d(p[`${name}.weight`]!.data, p[`${name}.weight`]!.shape as [number, number]).transpose();
+    const b = (name: string) => tf.tensor1d(p[`${name}.bias`]!.data);
+    const f5 = dense("f5"), f6 = dense("f6"), fl = dense("logits");
+    const xt = tf.tensor4d(x, [N, 1, 28, 28]).transpose([0, 2, 3, 1]);
+    const forward = () =>
+      tf.tidy(() => {
+        let h = tf.relu(tf.add(tf.conv2d(xt as never, w1 as never, 1, "same"), b("c1")));
+        h = tf.maxPool(h as never, 2, 2, "valid");
+        h = tf.relu(tf.add(tf.conv2d(h as never, w3 as never, 1, "valid"), b("c3")));
+        h = tf.maxPool(h as never, 2, 2, "valid");
+        const flat = tf.reshape(tf.transpose(h, [0, 3, 1, 2]), [N, 400]);
+        const a5 = tf.relu(tf.add(tf.matMul(flat, f5), b("f5")));
+        const a6 = tf.relu(tf.add(tf.matMul(a5, f6), b("f6")));
+        return tf.softmax(tf.add(tf.matMul(a6, fl), b("logits")));
+      });
+    const out = forward();
+    const diff = Math.max(...Array.from(out.dataSync(), (v, i) => Math.abs(v - first.probs!.data[i]!)));
+    out.dispose();
+    const tfMs = await time(() => {
+      const o = forward();
+      o.dataSync();
+      o.dispose();
+    }, reps);
+    line("TensorFlow.js (cpu backend, pure JS)", tfMs, `   cnnc is ${(tfMs / js).toFixed(2)}x as fast (max |Δprobs| ${diff.toExponential(1)})`);
+    results.lenetTfjsMs = tfMs;
+  }
+  line("reference interpreter (float64)", ref, `   cnnc is ${(ref / js).toFixed(1)}x as fast`);
+  results.lenetReferenceMs = ref;
+  line("create → first result (cnnc JS)", createToFirst);
+}
+
+async function bigConv(tf: Tf | undefined) {
+  const src = `model Conv { input x: f32[N, 64, 56, 56]\n  output y = conv2d(x, filters=64, kernel=3, padding=1) }\n`;
+  const { create } = await compileToModule(src, "conv.cnn");
+  const model = await create({ seed: 0 });
+  const N = 8;
+  const x = randomF32(N * 64 * 56 * 56, 2);
+  const flops = 2 * N * 64 * 56 * 56 * 64 * 9;
+  const ms = await time(() => model.run({ x: { data: x, shape: [N, 64, 56, 56] } }), quick ? 1 : 3);
+  console.log(`conv2d 8×64×56×56, 64 filters 3×3, padding 1 (${(flops / 1e9).toFixed(2)} GFLOP)`);
+  line("cnnc JS target", ms, `   ${(flops / ms / 1e6).toFixed(2)} GFLOP/s`);
+  results.convJsMs = ms;
+  results.convJsGflops = flops / ms / 1e6;
+  if (tf) {
+    const w = model.parameters()["y.weight"]!;
+    const wt = tf.tensor4d(w.data, [64, 64, 3, 3]).transpose([2, 3, 1, 0]);
+    const xt = tf.tensor4d(x, [N, 64, 56, 56]).transpose([0, 2, 3, 1]);
+    const tfMs = await time(() => {
+      const o = tf.conv2d(xt as never, wt as never, 1, "same");
+      o.dataSync();
+      o.dispose();
+    }, quick ? 1 : 3);
+    line("TensorFlow.js (cpu backend, pure JS)", tfMs, `   ${(flops / tfMs / 1e6).toFixed(2)} GFLOP/s; cnnc is ${(tfMs / ms).toFixed(2)}x as fast`);
+    results.convTfjsMs = tfMs;
+  }
+}
+
+const tf = await loadTf();
+if (!tf) console.log("(TensorFlow.js is not installed: peer columns skipped)");
+await lenet(tf);
+await bigConv(tf);
+if (asJson) console.log(JSON.stringify(results));
