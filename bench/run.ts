@@ -95,12 +95,12 @@ async function lenet(tf: Tf | undefined) {
   if (tf) {
     // The same network and weights in TensorFlow.js (NHWC; weights transposed from PyTorch layout).
     const p = model.parameters();
-    const conv = (name: string) => tf.tensor4d(p[`${name}.weight`]!.data, p[`${name}.weight`]!.shape as [number, number, number, number]).transpose([2, 3, 1, 0]);
+    const conv = (name: string) => tf.transpose(tf.tensor4d(p[`${name}.weight`]!.data, p[`${name}.weight`]!.shape as [number, number, number, number]), [2, 3, 1, 0]);
     const w1 = conv("c1"), w3 = conv("c3");
-    const dense = (name: string) => tf.tensor2d(p[`${name}.weight`]!.data, p[`${name}.weight`]!.shape as [number, number]).transpose();
+    const dense = (name: string) => tf.transpose(tf.tensor2d(p[`${name}.weight`]!.data, p[`${name}.weight`]!.shape as [number, number]));
     const b = (name: string) => tf.tensor1d(p[`${name}.bias`]!.data);
     const f5 = dense("f5"), f6 = dense("f6"), fl = dense("logits");
-    const xt = tf.tensor4d(x, [N, 1, 28, 28]).transpose([0, 2, 3, 1]);
+    const xt = tf.transpose(tf.tensor4d(x, [N, 1, 28, 28]), [0, 2, 3, 1]);
     const forward = () =>
       tf.tidy(() => {
         let h = tf.relu(tf.add(tf.conv2d(xt as never, w1 as never, 1, "same"), b("c1")));
@@ -142,10 +142,10 @@ async function bigConv(tf: Tf | undefined) {
   results.convJsGflops = flops / ms / 1e6;
   if (tf) {
     const w = model.parameters()["y.weight"]!;
-    const wt = tf.tensor4d(w.data, [64, 64, 3, 3]).transpose([2, 3, 1, 0]);
-    const xt = tf.tensor4d(x, [N, 64, 56, 56]).transpose([0, 2, 3, 1]);
+    const wt = tf.transpose(tf.tensor4d(w.data, [64, 64, 3, 3]), [2, 3, 1, 0]);
+    const xt = tf.transpose(tf.tensor4d(x, [N, 64, 56, 56]), [0, 2, 3, 1]);
     const tfMs = await time(() => {
-      const o = tf.conv2d(xt as never, wt as never, 1, "same");
+      const o = tf.conv2d(xt as never, wt as never, 1, "same") as unknown as { dataSync(): unknown; dispose(): void };
       o.dataSync();
       o.dispose();
     }, quick ? 1 : 3);

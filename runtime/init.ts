@@ -57,3 +57,15 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number 
   const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
   return { fanIn: shape[1]! * receptive, fanOut: shape[0]! * receptive };
 }
+
+/** Xavier/Glorot uniform (PyTorch's xavier_uniform_): U(±sqrt(6 / (fan_in + fan_out))). */
+export function glorotInit(shape: readonly number[]): InitSpec {
+  const { fanIn, fanOut } = fans(shape);
+  const a = Math.sqrt(6 / (fanIn + fanOut));
+  return { kind: "uniform", lo: -a, hi: a };
+}
+
+/** He/Kaiming normal (PyTorch's kaiming_normal_, fan_in, relu gain): N(0, sqrt(2 / fan_in)). */
+export function heInit(shape: readonly number[]): InitSpec {
+  return { kind: "normal", mean: 0, std: Math.sqrt(2 / fans(shape).fanIn) };
+}

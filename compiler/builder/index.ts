@@ -25,10 +25,10 @@ import { Dim } from "../ir/dims.ts";
 import type { Graph, InitSpec, Value } from "../ir/graph.ts";
 import { typeToString, typesEqual, type DType, type TensorType } from "../ir/types.ts";
 import { verifyGraph } from "../ir/verifier.ts";
-import { closest, ModelState, type CallSite, type KeywordArg } from "../lower/model-state.ts";
+import { annotationMismatch, closest, ModelState, type CallSite, type KeywordArg } from "../lower/model-state.ts";
 import type { ArgValue } from "../ops/args.ts";
 import { builtinNames, getBuiltin } from "../ops/index.ts";
-import { fans } from "../../runtime/init.ts";
+import { glorotInit, heInit } from "../../runtime/init.ts";
 import type * as O from "./options.ts";
 import { callerSpan } from "./span.ts";
 
@@ -638,31 +638,22 @@ function describeJs(x: unknown): string {
 
 /** The same check and message as the DSL's `name: T = expr`. */
 function checkAnnotation(name: string, want: TensorType, v: Value, span: Span | undefined): void {
-  if (typesEqual(want, v.type)) return;
-  const dims = want.shape.length === v.type.shape.length ? want.shape.map((d, i) => (d.equals(v.type.shape[i]!) ? undefined : i)).filter((i) => i !== undefined) : [];
-  builderError("E205", `'${name}' is annotated ${typeToString(want)} but its value is ${typeToString(v.type)}`, span, {
-    notes: dims.length
-      ? [`dim ${dims.join(", ")} differ${dims.length === 1 ? "s" : ""}`]
-      : want.dtype !== v.type.dtype
-        ? [`element type ${want.dtype} vs ${v.type.dtype}`]
-        : [`rank ${want.shape.length} vs ${v.type.shape.length}`],
-  });
+  const bad = annotationMismatch(name, want, v.type);
+  if (bad) builderError("E205", bad.message, span, { notes: bad.notes });
 }
 
 /** glorot and he resolved against the parameter's fans, as the DSL's `param` does (PyTorch's definitions). */
 function resolveInit(init: O.Init, type: TensorType, span: Span | undefined): InitSpec {
-  const { fanIn, fanOut } = fans(type.shape.map((d) => d.constValue() ?? 1));
+  const shape = type.shape.map((d) => d.constValue() ?? 1);
   if (typeof init === "string") {
     switch (init) {
       case "zeros":
       case "ones":
         return { kind: init };
-      case "glorot": {
-        const a = Math.sqrt(6 / (fanIn + fanOut));
-        return { kind: "uniform", lo: -a, hi: a };
-      }
+      case "glorot":
+        return glorotInit(shape);
       case "he":
-        return { kind: "normal", mean: 0, std: Math.sqrt(2 / fanIn) };
+        return heInit(shape);
     }
   }
   if (init && typeof init === "object") {

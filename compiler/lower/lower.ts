@@ -19,8 +19,8 @@ import { describeArg, type ArgValue } from "../ops/args.ts";
 import { einsumTerm } from "../ops/einsum.ts";
 import { builtinNames, getBuiltin } from "../ops/index.ts";
 import type { LowerCtx } from "../ops/op.ts";
-import { fans } from "../../runtime/init.ts";
-import { closest, ModelState, type CallSite, type KeywordArg } from "./model-state.ts";
+import { glorotInit, heInit } from "../../runtime/init.ts";
+import { annotationMismatch, closest, ModelState, type CallSite, type KeywordArg } from "./model-state.ts";
 
 /** Thrown when an expression uses a name whose statement already failed. */
 class Poisoned extends Error {}
@@ -211,13 +211,8 @@ class ModelLowering {
 
   private checkAnnotation(ann: TypeExpr | undefined, v: Value, frame: Frame, name: Ident): void {
     if (!ann) return;
-    const want = this.typeExpr(ann, frame);
-    if (!typesEqual(want, v.type)) {
-      const dims = want.shape.length === v.type.shape.length ? want.shape.map((d, i) => (d.equals(v.type.shape[i]!) ? undefined : i)).filter((i) => i !== undefined) : [];
-      this.fail("E205", `'${name.name}' is annotated ${typeToString(want)} but its value is ${typeToString(v.type)}`, ann.span, {
-        notes: dims.length ? [`dim ${dims.join(", ")} differ${dims.length === 1 ? "s" : ""}`] : want.dtype !== v.type.dtype ? [`element type ${want.dtype} vs ${v.type.dtype}`] : [`rank ${want.shape.length} vs ${v.type.shape.length}`],
-      });
-    }
+    const bad = annotationMismatch(name.name, this.typeExpr(ann, frame), v.type);
+    if (bad) this.fail("E205", bad.message, ann.span, { notes: bad.notes });
   }
 
   private typeExpr(t: TypeExpr, frame: Frame): TensorType {
@@ -270,11 +265,7 @@ class ModelLowering {
   /** `param w: T = init`: resolve glorot/he against the parameter's fans (PyTorch's definitions). */
   private initExpr(e: Expr | undefined, type: TensorType, frame: Frame): InitSpec {
     const shape = type.shape.map((d) => d.constValue() ?? 1);
-    const { fanIn, fanOut } = fans(shape);
-    const glorot = (): InitSpec => {
-      const a = Math.sqrt(6 / (fanIn + fanOut));
-      return { kind: "uniform", lo: -a, hi: a };
-    };
+    const glorot = () => glorotInit(shape);
     if (!e) return glorot();
     const name = e.kind === "name" && e.parts.length === 1 ? e.parts[0]!.name : e.kind === "call" ? e.callee.name : undefined;
     const args = e.kind === "call" ? e.args.map((a) => this.numberOf(this.expr(a, frame, { binding: "init", prefix: "" }), a.span)) : [];
@@ -289,7 +280,7 @@ class ModelLowering {
       case "glorot":
         return glorot();
       case "he":
-        return { kind: "normal", mean: 0, std: Math.sqrt(2 / fanIn) };
+        return heInit(shape);
       case "normal":
         expectArgs(2, "two numbers: normal(mean, std)");
         if (args[1]! < 0) this.fail("E404", `normal std must be non-negative, found ${args[1]}`, e.span);

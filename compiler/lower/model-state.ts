@@ -182,6 +182,20 @@ export class ModelState {
   }
 }
 
+/** The E205 diagnostic text when an annotation disagrees with a value's type, or undefined when they agree. */
+export function annotationMismatch(name: string, want: TensorType, got: TensorType): { message: string; notes: string[] } | undefined {
+  if (typesEqual(want, got)) return undefined;
+  const dims = want.shape.length === got.shape.length ? want.shape.map((d, i) => (d.equals(got.shape[i]!) ? undefined : i)).filter((i) => i !== undefined) : [];
+  return {
+    message: `'${name}' is annotated ${typeToString(want)} but its value is ${typeToString(got)}`,
+    notes: dims.length
+      ? [`dim ${dims.join(", ")} differ${dims.length === 1 ? "s" : ""}`]
+      : want.dtype !== got.dtype
+        ? [`element type ${want.dtype} vs ${got.dtype}`]
+        : [`rank ${want.shape.length} vs ${got.shape.length}`],
+  };
+}
+
 /** The closest name by edit distance, when it is close enough to be a likely typo. */
 export function closest(name: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;

@@ -140,8 +140,7 @@ describe("builder: LeNet-5", () => {
   });
 
   const DSL_LENET = new URL("../../dsl-examples/lenet5.cnn", import.meta.url);
-  const haveParser = existsSync(new URL("../../compiler/dsl/parse.ts", import.meta.url)) && existsSync(DSL_LENET);
-  it.skipIf(!haveParser)("prints identically to the DSL's LeNet-5", async () => {
+  it("prints identically to the DSL's LeNet-5", async () => {
     const { compileSource, formatDiagnostics } = await import("../../compiler/compile.ts");
     const source = readFileSync(fileURLToPath(DSL_LENET), "utf8");
     const r = compileSource(source, "lenet5.cnn");

@@ -60,7 +60,7 @@ describe("dense (x · Wᵀ) on the JS target", () => {
     check("dense", [[3, 6]], [{}], [5], { bias: false });
   });
 
-  it.skipIf(!hasJsKernel("add"))("adds the bias (with the elementwise add kernel)", () => {
+  it("adds the bias (with the elementwise add kernel)", () => {
     check("dense", [["N", 12]], [{ N: 2 }, { N: 3 }], [5]);
   });
 });
