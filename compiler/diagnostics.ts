@@ -35,7 +35,7 @@ export const DIAGNOSTIC_CODES = {
   E102: "syntax error",
   E103: "unterminated string",
   E201: "convolution or pooling window larger than the padded input",
-  E202: "channel count does not match",
+  E202: "sizes of related tensors do not match (channels, labels, states)",
   E203: "shapes cannot be broadcast together",
   E204: "contraction sizes do not match",
   E205: "annotation does not match the inferred type",
