@@ -11,17 +11,11 @@
 // once per call, so no tap tests a bound.
 
 import type { GlobalPoolAttrs, KMaxPoolAttrs, PoolAttrs } from "../../ops/pool.ts";
-import { bindLocal, Code, emitWindowGuard, isLiteral, prod, Sizes, spatialNames, stridesOf, sum } from "./conv.ts";
+import { bindLocal, Code, emitWindowGuard, isLiteral, list, prod, range, Sizes, spatialNames, stridesOf, sum } from "./conv.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 
 /** Innermost window dims up to this size are unrolled when they need no clipping. */
 const MAX_UNROLLED_WINDOW = 4;
-
-function range<T>(n: number, f: (i: number) => T): T[] {
-  return Array.from({ length: n }, (_, i) => f(i));
-}
-
-const list = (xs: readonly number[]): string => `[${xs.join(", ")}]`;
 
 /** Row-major strides as unbound (but folded) expressions, so that contiguous dims can be recognised. */
 function rawStrides(shape: readonly string[]): string[] {
@@ -66,10 +60,8 @@ function emitPool(ctx: JsEmitCtx): string {
   const X = names.map((nm, i) => sizes.bind(xShape[2 + i]!, nm));
   const O = names.map((nm, i) => sizes.bind(yShape[2 + i]!, `O${nm}`));
   emitWindowGuard(code, "window", K, a.dilation, X, O, a.padBegin.map((p, i) => p + a.padEnd[i]!));
-  const xStride = stridesOf(X, sizes, "xStride");
-  const xPlane = sizes.bind(prod(...X), "xPlane");
-  const oStride = stridesOf(O, sizes, "oStride");
-  const oPlane = sizes.bind(prod(...O), "oPlane");
+  const { strides: xStride, total: xPlane } = stridesOf(X, sizes, "xStride", "xPlane");
+  const { strides: oStride, total: oPlane } = stridesOf(O, sizes, "oStride", "oPlane");
   const ms = a.hasMask ? maskStrides(ctx, d + 2).map((s, i) => sizes.bind(s, `mStride${i}`)) : undefined;
 
   // A dim needs no clipping when every window lies inside the input.
@@ -154,7 +146,7 @@ function emitPool(ctx: JsEmitCtx): string {
   for (let i = 0; i < d - (unrollLast ? 1 : 0); i++) code.close();
 
   // Cells inside the input (a product of per-dim ranges) and, for avg with count_include_pad, the padded window size.
-  const inside = range(d, (i) => (full[i] ? String(K[i]) : `(k${low[i]}Hi - k${low[i]}Lo)`));
+  const inside = range(d, (i) => (full[i] ? String(K[i]) : `k${low[i]}Hi - k${low[i]}Lo`));
   let result: string;
   if (a.kind === "max") result = a.hasMask ? "cnt > 0 ? m : 0" : "m";
   else if (a.kind === "sum") result = "s";
@@ -162,7 +154,7 @@ function emitPool(ctx: JsEmitCtx): string {
   else {
     const count = prod(...inside);
     const divisor = a.countIncludePad ? prod(...range(d, (i) => (full[i] ? String(K[i]) : `${low[i]}Pad[o${low[i]}]`))) : count;
-    result = isLiteral(count) ? (Number(count) > 0 ? `s / ${divisor}` : "0") : `${count} > 0 ? s / ${isLiteral(divisor) || /^[\w.[\]]+$/.test(divisor) ? divisor : `(${divisor})`} : 0`;
+    result = isLiteral(count) ? (Number(count) > 0 ? `s / ${divisor}` : "0") : `${count} > 0 ? s / ${divisor.includes(" ") ? `(${divisor})` : divisor} : 0`;
   }
   code.line(`y0[${yo}] = ${result};`);
   for (let i = 0; i < d; i++) code.close();
@@ -211,8 +203,8 @@ function emitGlobalPool(ctx: JsEmitCtx): string {
     X.forEach((s, i) => {
       code.open(`for (let i${i} = 0; i${i} < ${s}; i${i}++)`);
       if (i < X.length - 1) {
-        xo = bindLocal(code, `x${i}`, sum(xo, prod(`i${i}`, xs[i]!)));
-        mo = bindLocal(code, `m${i}`, sum(mo, prod(`i${i}`, ms![2 + i]!)));
+        xo = bindLocal(code, `xo${i}`, sum(xo, prod(`i${i}`, xs[i]!)));
+        mo = bindLocal(code, `mo${i}`, sum(mo, prod(`i${i}`, ms![2 + i]!)));
       }
     });
     const li = `i${X.length - 1}`;
@@ -283,9 +275,9 @@ function emitKMaxPool(ctx: JsEmitCtx): string {
   let mo = "0";
   bound.forEach((l, i) => {
     code.open(`for (let i${i} = 0; i${i} < ${l.size}; i${i}++)`);
-    xo = bindLocal(code, `x${i}`, sum(xo, prod(`i${i}`, l.xs)));
-    yo = bindLocal(code, `y${i}`, sum(yo, prod(`i${i}`, l.ys)));
-    if (a.hasMask) mo = bindLocal(code, `m${i}`, sum(mo, prod(`i${i}`, l.ms)));
+    xo = bindLocal(code, `xo${i}`, sum(xo, prod(`i${i}`, l.xs)));
+    yo = bindLocal(code, `yo${i}`, sum(yo, prod(`i${i}`, l.ys)));
+    if (a.hasMask) mo = bindLocal(code, `mo${i}`, sum(mo, prod(`i${i}`, l.ms)));
   });
   code.line("let filled = 0;");
   code.open(`for (let j = 0; j < ${L}; j++)`);
