@@ -591,7 +591,7 @@ const SPEC = {
     { ...{ name: "logits.bias", dtype: "f32", shape: [17] }, init: {"kind":"uniform","lo":-0.08838834764831843,"hi":0.08838834764831843}, trainable: true },
   ],
   run: {
-    inputs: ["lengths","words"],
+    inputs: ["words","lengths"],
     outputs: [
       { name: "predicted", buffer: 17, spec: { name: "predicted", dtype: "i32", shape: ["N", "L"] } },
     ],
@@ -618,7 +618,7 @@ const SPEC = {
     forward: run_forward,
   },
   evaluate: {
-    inputs: ["mask","tags","lengths","words"],
+    inputs: ["words","lengths","mask","tags"],
     outputs: [
       { name: "predicted", buffer: 19, spec: { name: "predicted", dtype: "i32", shape: ["N", "L"] } },
       { name: "xent", buffer: 21, spec: { name: "xent", dtype: "f32", shape: [] } },

@@ -450,7 +450,7 @@ const SPEC = {
     forward: run_forward,
   },
   evaluate: {
-    inputs: ["next_chars","chars"],
+    inputs: ["chars","next_chars"],
     outputs: [
       { name: "probs", buffer: 13, spec: { name: "probs", dtype: "f32", shape: ["N", "L", 65] } },
       { name: "xent", buffer: 14, spec: { name: "xent", dtype: "f32", shape: [] } },

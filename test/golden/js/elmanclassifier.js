@@ -349,7 +349,7 @@ const SPEC = {
     { ...{ name: "logits.bias", dtype: "f32", shape: [2] }, init: {"kind":"uniform","lo":-0.125,"hi":0.125}, trainable: true },
   ],
   run: {
-    inputs: ["lengths","tokens"],
+    inputs: ["tokens","lengths"],
     outputs: [
       { name: "probs", buffer: 13, spec: { name: "probs", dtype: "f32", shape: ["N", 2] } },
     ],
@@ -372,7 +372,7 @@ const SPEC = {
     forward: run_forward,
   },
   evaluate: {
-    inputs: ["labels","lengths","tokens"],
+    inputs: ["tokens","lengths","labels"],
     outputs: [
       { name: "probs", buffer: 14, spec: { name: "probs", dtype: "f32", shape: ["N", 2] } },
       { name: "xent", buffer: 15, spec: { name: "xent", dtype: "f32", shape: [] } },

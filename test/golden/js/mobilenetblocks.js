@@ -14,9 +14,7 @@ function run_k2_conv_s1_dw(S, T, x0, x1, y0) {
   if (H < 1) T.fail("kernel 3 is larger than the padded input " + (H + 2) + " along dim 2");
   const HP = H + 2;
   const WP = W + 2;
-  const xStride0 = WP * HP;
   const xPlane = HP * WP;
-  const inStride0 = W * H;
   const inPlane = H * W;
   // each sample is copied once into zero-padded planes, so no tap tests a bound
   const xp = new Float32Array(32 * xPlane);
@@ -145,7 +143,6 @@ function run_k10_conv_s1_pw(S, T, x0, x1, y0) {
   const W = S.W;
   if (W < 1) T.fail("kernel 1 is larger than the padded input " + (W) + " along dim 3");
   if (H < 1) T.fail("kernel 1 is larger than the padded input " + (H) + " along dim 2");
-  const xStride0 = W * H;
   const xPlane = H * W;
   // 8 filters accumulated at once, in double, one output row each
   const acc = new Float64Array(8 * W);
@@ -301,11 +298,8 @@ function run_k18_conv_s2_dw(S, T, x0, x1, y0) {
   if (OH < 1) T.fail("kernel 3 is larger than the padded input " + (H + 2) + " along dim 2");
   const HP = H + 2;
   const WP = W + 2;
-  const xStride0 = WP * HP;
   const xPlane = HP * WP;
-  const inStride0 = W * H;
   const inPlane = H * W;
-  const oStride0 = OW * OH;
   const oPlane = OH * OW;
   // each sample is copied once into zero-padded planes, so no tap tests a bound
   const xp = new Float32Array(64 * xPlane);
@@ -434,7 +428,6 @@ function run_k26_conv_s2_pw(S, T, x0, x1, y0) {
   const W = Math.floor((S.W + 1) / 2);
   if (W < 1) T.fail("kernel 1 is larger than the padded input " + (W) + " along dim 3");
   if (H < 1) T.fail("kernel 1 is larger than the padded input " + (H) + " along dim 2");
-  const xStride0 = W * H;
   const xPlane = H * W;
   // 8 filters accumulated at once, in double, one output row each
   const acc = new Float64Array(8 * W);

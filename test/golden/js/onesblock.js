@@ -113,7 +113,7 @@ const SPEC = {
 
   ],
   run: {
-    inputs: ["k2","k1","x"],
+    inputs: ["x","k1","k2"],
     outputs: [
       { name: "edges", buffer: 3, spec: { name: "edges", dtype: "f32", shape: ["N", 1, 10] } },
       { name: "block", buffer: 7, spec: { name: "block", dtype: "f32", shape: ["N", 1, 10] } },

@@ -269,7 +269,7 @@ const SPEC = {
     { ...{ name: "out_embed.weight", dtype: "f32", shape: [5000, 100] }, init: {"kind":"normal","mean":0,"std":1}, trainable: true },
   ],
   run: {
-    inputs: ["context","center"],
+    inputs: ["center","context"],
     outputs: [
       { name: "similarity", buffer: 7, spec: { name: "similarity", dtype: "f32", shape: ["N"] } },
     ],
@@ -286,7 +286,7 @@ const SPEC = {
     forward: run_forward,
   },
   evaluate: {
-    inputs: ["negatives","center","context"],
+    inputs: ["center","context","negatives"],
     outputs: [
       { name: "similarity", buffer: 10, spec: { name: "similarity", dtype: "f32", shape: ["N"] } },
       { name: "sgns", buffer: 18, spec: { name: "sgns", dtype: "f32", shape: [] } },
