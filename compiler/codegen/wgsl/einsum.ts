@@ -1,0 +1,3 @@
+// placeholder: being written
+import type { WgslKernel } from "./kernel.ts";
+export const kernels: WgslKernel[] = [];

@@ -1,0 +1,119 @@
+// Graph → WebGPU program: per compute node, the passes of its WGSL template
+// with the binding declarations added; a buffer table shared with the JS
+// target's layout (reshape is a view); and, per pass, which buffers it binds
+// and how many workgroups it dispatches. The runtime (runtime/webgpu.ts) turns
+// this into pipelines, bind groups and one command encoder per run.
+
+import type { Graph, Node, Value } from "../../ir/graph.ts";
+import { liveNodes, mangle, VIEW_OPS, type BufferSpec } from "../js/program.ts";
+import { dimToJs, productJs } from "../js/kernel.ts";
+import { getWgslKernel } from "./index.ts";
+import { dimToWgsl, productWgsl, WGSL_TYPE, type AdapterClass, type WgslEmitCtx, type WgslPass } from "./kernel.ts";
+
+export interface WgslPassPlan {
+  /** Kernel name: `k<node>_<op>_<label>[_<pass>]`. */
+  readonly name: string;
+  readonly node: Node;
+  /** Full WGSL module text per adapter class. */
+  readonly code: Readonly<Record<AdapterClass, string>>;
+  readonly dispatch: Readonly<Record<AdapterClass, readonly [string, string?, string?]>>;
+  /** Buffer indices bound at 1.. (inputs, outputs, then scratch indices into `scratch`). */
+  readonly inputs: readonly number[];
+  readonly outputs: readonly number[];
+  readonly scratch: readonly { readonly type: string; readonly size: string }[];
+  readonly usesError: boolean;
+  /** Error messages by kind, for this node. */
+  readonly errors: Readonly<Record<number, string>>;
+}
+
+export interface WgslProgram {
+  readonly symbols: readonly string[];
+  readonly buffers: BufferSpec[];
+  readonly bufferOf: ReadonlyMap<Value, number>;
+  readonly passes: WgslPassPlan[];
+}
+
+function emitCtx(node: Node): WgslEmitCtx {
+  const shape = (v: Value) => v.type.shape.map((d) => dimToWgsl(d));
+  const shapeJs = (v: Value) => v.type.shape.map((d) => dimToJs(d));
+  return {
+    node,
+    dim: (d) => dimToWgsl(d),
+    dimJs: (d) => dimToJs(d),
+    inShape: (i) => shape(node.inputs[i]!),
+    outShape: (i) => shape(node.outputs[i]!),
+    inSize: (i) => productWgsl(shape(node.inputs[i]!)),
+    outSize: (i) => productWgsl(shape(node.outputs[i]!)),
+    inSizeJs: (i) => productJs(shapeJs(node.inputs[i]!)),
+    outSizeJs: (i) => productJs(shapeJs(node.outputs[i]!)),
+    inType: (i) => WGSL_TYPE[node.inputs[i]!.type.dtype],
+    outType: (i) => WGSL_TYPE[node.outputs[i]!.type.dtype],
+    input: (i) => `x${i}`,
+    output: (i) => `y${i}`,
+  };
+}
+
+const ERROR_FN = `fn report_error(kind: u32, a: i32, b: u32) {
+  // The first error wins; the host reads [count, kind, a, b] back after the run.
+  if (atomicAdd(&err[0], 1u) == 0u) {
+    atomicStore(&err[1], kind);
+    atomicStore(&err[2], bitcast<u32>(a));
+    atomicStore(&err[3], b);
+  }
+}`;
+
+function declarations(g: Graph, node: Node, pass: WgslPass): string {
+  const fields = g.symbols.length ? g.symbols.map((s) => `s_${s}: u32`).join(", ") : "unused: u32";
+  const lines = [`struct Params { ${fields} }`, "@group(0) @binding(0) var<uniform> P: Params;"];
+  let b = 1;
+  const elem = (name: string, t: string) => pass.bindingTypes?.[name] ?? t;
+  node.inputs.forEach((v, i) => lines.push(`@group(0) @binding(${b++}) var<storage, read> x${i}: array<${elem(`x${i}`, WGSL_TYPE[v.type.dtype])}>;`));
+  node.outputs.forEach((v, i) => lines.push(`@group(0) @binding(${b++}) var<storage, read_write> y${i}: array<${elem(`y${i}`, WGSL_TYPE[v.type.dtype])}>;`));
+  (pass.scratch ?? []).forEach((s, i) => lines.push(`@group(0) @binding(${b++}) var<storage, read_write> t${i}: array<${s.type}>;`));
+  if (pass.usesError) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> err: array<atomic<u32>, 4>;`, ERROR_FN);
+  return lines.join("\n");
+}
+
+export function kernelName(node: Node, pass: number, passes: number): string {
+  return `k${node.id}_${node.op}${node.label ? `_${mangle(node.label)}` : ""}${passes > 1 ? `_p${pass}` : ""}`;
+}
+
+export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram {
+  const nodes = liveNodes(g, roots);
+  const buffers: BufferSpec[] = [];
+  const bufferOf = new Map<Value, number>();
+  const passes: WgslPassPlan[] = [];
+  const add = (value: Value, source: BufferSpec["source"]) => {
+    bufferOf.set(value, buffers.length);
+    buffers.push({ value, dtype: value.type.dtype, size: productJs(value.type.shape.map((d) => dimToJs(d))), source });
+  };
+  for (const node of nodes) {
+    if (node.op === "input") add(node.outputs[0]!, { kind: "input", name: node.attrs.name as string });
+    else if (node.op === "param") add(node.outputs[0]!, { kind: "param", name: node.attrs.name as string });
+    else if (node.op === "const") add(node.outputs[0]!, { kind: "const", values: (node.attrs.values as number[] | undefined) ?? [node.attrs.value as number] });
+    else if (VIEW_OPS.has(node.op)) add(node.outputs[0]!, { kind: "alias", of: bufferOf.get(node.inputs[0]!)! });
+    else {
+      for (const v of node.outputs) add(v, { kind: "computed" });
+      const result = getWgslKernel(node.op).emit(emitCtx(node));
+      result.passes.forEach((pass, k) => {
+        const name = kernelName(node, k, result.passes.length);
+        const header = `// ${name}: IR node %${node.outputs.map((v) => v.id).join(", %")} = ${node.op}${node.label ? ` (${node.label.replace(/[^\w.]/g, "_")})` : ""}`;
+        const full = (code: string) => `${header}\n${declarations(g, node, pass)}\n\n${code.trim()}\n`;
+        const code = { cpu: full(pass.variants?.cpu?.code ?? pass.code), gpu: full(pass.variants?.gpu?.code ?? pass.code) };
+        const dispatch = { cpu: pass.variants?.cpu?.dispatch ?? pass.dispatch, gpu: pass.variants?.gpu?.dispatch ?? pass.dispatch };
+        passes.push({
+          name,
+          node,
+          code,
+          dispatch,
+          inputs: node.inputs.map((v) => bufferOf.get(v)!),
+          outputs: node.outputs.map((v) => bufferOf.get(v)!),
+          scratch: pass.scratch ?? [],
+          usesError: pass.usesError ?? false,
+          errors: result.errors ?? {},
+        });
+      });
+    }
+  }
+  return { symbols: g.symbols, buffers, bufferOf, passes };
+}
