@@ -30,7 +30,7 @@ async function compileToModule(src: string, file: string): Promise<{ g: Graph; c
   const g = r.graphs[0]!;
   const m = emitModule(g, { runtime: "inline", sourceFile: file });
   const dir = mkdtempSync(join(tmpdir(), "cnnc-bench-"));
-  const path = join(dir, `${m.base}.js`);
+  const path = join(dir, `${m.base}.mjs`);
   writeFileSync(path, m.js);
   const mod = await import(pathToFileURL(path).href);
   return { g, create: mod[factoryName(g.name)] };

@@ -100,7 +100,6 @@ function writeAtomically(path: string, bytes: Uint8Array | string): void {
 type RunOpts = { target: string; inputs: string; weights?: string; model?: string; out: string; seed: string };
 
 async function runCommand(file: string, opts: RunOpts, io: Io): Promise<void> {
-  if (opts.target === "webgpu") throw new Exit(EXIT.usage, "cnnc run: --target=webgpu is not available in this build yet; use --target=js or --target=reference");
   const seed = Number(opts.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new Exit(EXIT.usage, `cnnc run: --seed must be a non-negative integer, found '${opts.seed}'`);
   const r = compileOrExit(file, io);
@@ -109,7 +108,7 @@ async function runCommand(file: string, opts: RunOpts, io: Io): Promise<void> {
   for (const name of Object.keys(inputs)) {
     if (!g.inputs.has(name)) io.stderr(`cnnc run: note: ignoring '${name}' in the inputs file: ${g.name} has no such input\n`);
   }
-  const outputs = opts.target === "js" ? await runJs(g, inputs, opts, seed) : runOnReference(g, inputs, opts, seed, io);
+  const outputs = opts.target === "reference" ? runOnReference(g, inputs, opts, seed, io) : await runModule(g, opts.target as "js" | "webgpu", inputs, opts, seed);
   const tensors = Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, toFileTensor(t)]));
   writeAtomically(opts.out, encodeSafetensors(tensors));
   io.stderr(`wrote ${Object.keys(tensors).join(", ")} to ${opts.out}\n`);
@@ -144,18 +143,24 @@ function runOnReference(g: Graph, inputs: Record<string, RefTensor>, opts: RunOp
 const ARRAY_FOR = { f32: Float32Array, i32: Int32Array, bool: Uint8Array } as const;
 
 /** Compile to a self-contained module in a temporary folder, import it and run it, as a user would. */
-async function runJs(g: Graph, inputs: Record<string, RefTensor>, opts: RunOpts, seed: number): Promise<Record<string, RefTensor>> {
+async function runModule(g: Graph, target: "js" | "webgpu", inputs: Record<string, RefTensor>, opts: RunOpts, seed: number): Promise<Record<string, RefTensor>> {
   const { emitModule, factoryName } = await import("./codegen/module.ts");
-  const m = emitModule(g, { runtime: "inline", sourceFile: basename(opts.inputs) });
+  const m = emitModule(g, { target, runtime: "inline", sourceFile: basename(opts.inputs) });
   const dir = mkdtempSync(join(tmpdir(), "cnnc-run-"));
-  const path = join(dir, `${m.base}.js`);
+  // .mjs: an ES module wherever the temporary folder is (no package.json there says "type": "module").
+  const path = join(dir, `${m.base}.mjs`);
   writeFileSync(path, m.js);
   try {
-    const mod = (await import(pathToFileURL(path).href)) as Record<string, (o: object) => Promise<{ run(i: object): Promise<Record<string, { data: ArrayLike<number>; shape: number[] }>> }>>;
+    const mod = (await import(pathToFileURL(path).href)) as Record<string, (o: object) => Promise<{ run(i: object): Promise<Record<string, { data: ArrayLike<number>; shape: number[] }>>; dispose(): void }>>;
     const weights = opts.weights ? new Uint8Array(readFileSync(opts.weights)) : undefined;
     const model = await mod[factoryName(g.name)]!({ weights, seed });
     const feeds = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { data: ARRAY_FOR[t.dtype].from(t.data), shape: [...t.shape] }]));
-    const out = await model.run(feeds);
+    let out;
+    try {
+      out = await model.run(feeds);
+    } finally {
+      model.dispose();
+    }
     return Object.fromEntries(
       Object.entries(out).map(([k, v]) => [k, new RefTensor(g.output(k)!.value.type.dtype, v.shape, Float64Array.from(v.data))]),
     );
@@ -199,31 +204,34 @@ export function buildProgram(io: Io): Command {
     .addHelpText(
       "after",
       `
-Commands:
+Usage:
+  cnnc model.cnn --target=js|webgpu [-o outdir] [--runtime=inline|import]
+                                             compile: writes <model>.js (ES module) and <model>.d.ts per model
   cnnc check model.cnn                       parse and type-check only
   cnnc ir model.cnn [--stats] [--json]       print the IR, shapes and parameter counts
-  cnnc run model.cnn --target=reference --inputs in.safetensors --out out.safetensors
+  cnnc run model.cnn --target=reference|js|webgpu --inputs in.safetensors --out out.safetensors
                      [--weights w.safetensors] [--model Name] [--seed 0]
 
-Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 runtime error.`,
+Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 runtime error.
+`,
     )
     .action(async (file: string | undefined, opts: { target: string; outDir: string; runtime: "inline" | "import" }) => {
       if (!file) {
         program.outputHelp();
         throw new Exit(EXIT.usage, "");
       }
-      if (opts.target !== "js") throw new Exit(EXIT.usage, `cnnc: --target=${opts.target} is not available in this build yet; use --target=js`);
+      const target = opts.target as "js" | "webgpu";
       const r = compileOrExit(file, io);
       // Code generation (and ts-morph) is loaded only when compiling, keeping check/ir fast.
-      const { emitModule, runtimeFile, RUNTIME_FILE } = await import("./codegen/module.ts");
+      const { emitModule, runtimeFile, runtimeFileName } = await import("./codegen/module.ts");
       // Emit everything first, then write: a failure leaves no partial output.
-      const files = r.graphs.map((g) => emitModule(g, { runtime: opts.runtime, sourceFile: basename(file) }));
+      const files = r.graphs.map((g) => emitModule(g, { target, runtime: opts.runtime, sourceFile: basename(file) }));
       for (const m of files) {
         writeAtomically(join(opts.outDir, `${m.base}.js`), m.js);
         writeAtomically(join(opts.outDir, `${m.base}.d.ts`), m.dts);
         io.stderr(`wrote ${join(opts.outDir, m.base)}.js and .d.ts (${m.kernelCount} kernels)\n`);
       }
-      if (opts.runtime === "import") writeAtomically(join(opts.outDir, RUNTIME_FILE), runtimeFile());
+      if (opts.runtime === "import") writeAtomically(join(opts.outDir, runtimeFileName(target)), runtimeFile(target));
     });
 
   program

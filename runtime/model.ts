@@ -77,7 +77,7 @@ function staticSize(shape: readonly DimSpec[]): number {
 }
 
 /** Check the given inputs against their specs and bind the symbols (errors name input, symbol and sizes). */
-export function bindInputs(spec: ModelSpec, names: readonly string[], feeds: Record<string, TensorValue | undefined>): Record<string, number> {
+export function bindInputs(spec: Pick<ModelSpec, "name" | "inputs">, names: readonly string[], feeds: Record<string, TensorValue | undefined>): Record<string, number> {
   const S: Record<string, number> = {};
   const boundBy: Record<string, string> = {};
   const deferred: [TensorSpec, number, Exclude<DimSpec, number | string>, number][] = [];
@@ -125,7 +125,8 @@ export interface CompiledModel {
   dispose(): void;
 }
 
-function loadParams(spec: ModelSpec, options: CreateOptions): Map<string, TypedArray> {
+/** Parameter values from `weights` (checked name by name) or initialised from `seed`. */
+export function loadParams(spec: Pick<ModelSpec, "name" | "params">, options: CreateOptions): Map<string, TypedArray> {
   const values = new Map<string, TypedArray>();
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new CnncRunError(`${spec.name}: seed must be a non-negative integer, found ${seed}`);
@@ -148,6 +149,22 @@ function loadParams(spec: ModelSpec, options: CreateOptions): Map<string, TypedA
     }
   }
   return values;
+}
+
+/** All parameters and buffers as a safetensors file. */
+export function saveParams(spec: Pick<ModelSpec, "name" | "params">, values: ReadonlyMap<string, TypedArray>): Uint8Array {
+  const tensors: Record<string, SafeTensor> = {};
+  for (const p of spec.params) {
+    tensors[p.name] = { dtype: FILE_DTYPE[p.dtype], shape: p.shape as number[], data: values.get(p.name)! } as SafeTensor;
+  }
+  return encodeSafetensors(tensors, { model: spec.name, producer: "cnnc" });
+}
+
+/** A snapshot of every parameter: name → { shape, data } (copies). */
+export function snapshotParams(spec: Pick<ModelSpec, "params">, values: ReadonlyMap<string, TypedArray>): Record<string, { shape: number[]; data: TypedArray }> {
+  const out: Record<string, { shape: number[]; data: TypedArray }> = {};
+  for (const p of spec.params) out[p.name] = { shape: p.shape as number[], data: values.get(p.name)!.slice() };
+  return out;
 }
 
 export function createModel(spec: ModelSpec, options: CreateOptions = {}): CompiledModel {
@@ -195,16 +212,10 @@ export function createModel(spec: ModelSpec, options: CreateOptions = {}): Compi
       return out;
     },
     parameters() {
-      const out: Record<string, { shape: number[]; data: TypedArray }> = {};
-      for (const p of spec.params) out[p.name] = { shape: p.shape as number[], data: live().get(p.name)!.slice() };
-      return out;
+      return snapshotParams(spec, live());
     },
     saveWeights() {
-      const tensors: Record<string, SafeTensor> = {};
-      for (const p of spec.params) {
-        tensors[p.name] = { dtype: FILE_DTYPE[p.dtype], shape: p.shape as number[], data: live().get(p.name)! } as SafeTensor;
-      }
-      return encodeSafetensors(tensors, { model: spec.name, producer: "cnnc" });
+      return saveParams(spec, live());
     },
     dispose() {
       params = undefined;

@@ -12,6 +12,9 @@ import { CnncRunError } from "./run-context.ts";
 
 export type AdapterClass = "cpu" | "gpu";
 
+/** What an entry needs to know of its model. */
+type SpecHead = Pick<ModelSpec, "name" | "symbols" | "inputs">;
+
 // Numeric GPUBufferUsage / GPUMapMode flags, so no globals are needed in Node.
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_READ = 0x1;
@@ -136,7 +139,7 @@ export class GpuEntry {
   private readonly errReadback: GPUBuffer;
   private constructor(
     private readonly device: GPUDevice,
-    private readonly spec: ModelSpec,
+    private readonly spec: SpecHead,
     private readonly entry: GpuEntrySpec,
     private readonly cls: AdapterClass,
     private readonly pipelines: GPUComputePipeline[],
@@ -147,7 +150,7 @@ export class GpuEntry {
     this.errReadback = device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST });
   }
 
-  static async create(device: GPUDevice, spec: ModelSpec, entry: GpuEntrySpec, cls: AdapterClass, params: ReadonlyMap<string, GPUBuffer>, lost: Promise<never>): Promise<GpuEntry> {
+  static async create(device: GPUDevice, spec: SpecHead, entry: GpuEntrySpec, cls: AdapterClass, params: ReadonlyMap<string, GPUBuffer>, lost: Promise<never>): Promise<GpuEntry> {
     return new GpuEntry(device, spec, entry, cls, await compilePipelines(device, entry.passes, cls), params, lost);
   }
 

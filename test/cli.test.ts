@@ -46,7 +46,7 @@ describe("cnnc CLI", () => {
   it("--help lists the commands and exits 0", () => {
     const r = cnnc("--help");
     expect(r.code).toBe(0);
-    for (const word of ["check", "ir", "run", "--target", "Exit codes"]) expect(r.stdout).toContain(word);
+    for (const word of ["check", "ir", "run", "--target", "webgpu", "Exit codes"]) expect(r.stdout).toContain(word);
   });
 
   it("ir --stats --json prints one JSON object with params, kernels, flops and memory", () => {
@@ -86,6 +86,34 @@ describe("cnnc CLI", () => {
     const out3 = join(dir, "out3.safetensors");
     expect(cnnc("run", lenet, "--target=reference", "--inputs", inputs, "--out", out3, "--seed", "5").code).toBe(0);
     expect(readFileSync(out3)).not.toEqual(readFileSync(out));
+  });
+
+  it("compiles to an ES module and .d.ts; run --target=js gives the reference's numbers", () => {
+    const outDir = join(dir, "mod");
+    const c = cnnc(lenet, "--target=js", "-o", outDir);
+    expect(c.code, c.stderr).toBe(0);
+    expect(readFileSync(join(outDir, "lenet5.js"), "utf8")).toContain("export async function createLeNet5(");
+    expect(readFileSync(join(outDir, "lenet5.d.ts"), "utf8")).toContain("export interface LeNet5Inputs");
+    const imp = cnnc(lenet, "--target=js", "--runtime=import", "-o", join(dir, "mod-import"));
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(readFileSync(join(dir, "mod-import", "lenet5.js"), "utf8")).toMatch(/^import \{ createModel \} from "\.\/cnnc-runtime\.js";$/m);
+    expect(existsSync(join(dir, "mod-import", "cnnc-runtime.js"))).toBe(true);
+
+    const inputs = join(dir, "in-js.safetensors");
+    writeFileSync(inputs, encodeSafetensors({ x: { dtype: "F32", shape: [3, 1, 28, 28], data: new Float32Array(3 * 784).map((_, i) => Math.cos(i)) }, labels: { dtype: "I32", shape: [3], data: Int32Array.from([1, 2, 3]) } }));
+    const ref = join(dir, "ref.safetensors");
+    const js = join(dir, "js.safetensors");
+    expect(cnnc("run", lenet, "--target=reference", "--inputs", inputs, "--out", ref).code).toBe(0);
+    const r = cnnc("run", lenet, "--target=js", "--inputs", inputs, "--out", js);
+    expect(r.code, r.stderr).toBe(0);
+    const a = decodeSafetensors(new Uint8Array(readFileSync(js)));
+    const b = decodeSafetensors(new Uint8Array(readFileSync(ref)));
+    expect(Object.keys(a).sort()).toEqual(["probs", "xent"]);
+    for (const k of ["probs", "xent"]) {
+      const x = Array.from(a[k]!.data as Float32Array);
+      const y = Array.from(b[k]!.data as Float32Array);
+      x.forEach((v, i) => expect(Math.abs(v - y[i]!)).toBeLessThan(1e-5 + 1e-4 * Math.abs(y[i]!)));
+    }
   });
 
   it("run exits 3 on a wrong input shape, naming input, symbol and sizes, and writes no file", () => {

@@ -13,10 +13,12 @@ import type { Dim } from "../ir/dims.ts";
 import type { Graph, Value } from "../ir/graph.ts";
 import type { TensorType } from "../ir/types.ts";
 import { dimToJs } from "./js/kernel.ts";
-import { emitProgram } from "./js/program.ts";
+import { emitProgram, type BufferSpec } from "./js/program.ts";
+import { emitWgslProgram } from "./wgsl/program.ts";
 import { runtimeBundle } from "./runtime-bundle.ts";
 
 export interface EmitOptions {
+  readonly target?: "js" | "webgpu";
   readonly runtime: "inline" | "import";
   /** The .cnn file, for the header comment. */
   readonly sourceFile?: string;
@@ -32,7 +34,10 @@ export interface EmittedModule {
   readonly kernelCount: number;
 }
 
-export const RUNTIME_FILE = "cnnc-runtime.js";
+/** The shared runtime file of `--runtime=import`, per target. */
+export function runtimeFileName(target: "js" | "webgpu"): string {
+  return target === "js" ? "cnnc-runtime.js" : "cnnc-runtime-webgpu.js";
+}
 
 /** `LeNet5` → `createLeNet5`; a name that is not a safe identifier is mangled. */
 export function factoryName(model: string): string {
@@ -77,55 +82,105 @@ function inputsOf(g: Graph, values: readonly Value[]): string[] {
   return [...g.inputs.keys()].filter((n) => seen.has(n));
 }
 
-function entryJs(g: Graph, name: string, values: readonly { name: string; value: Value }[]): { text: string; kernels: string[]; kernelCount: number } {
+function buffersJs(buffers: readonly BufferSpec[]): string {
+  return buffers
+    .map((b) => {
+      const src = b.source;
+      const source =
+        src.kind === "computed" ? '"computed"'
+        : src.kind === "input" ? `{ input: ${JSON.stringify(src.name)} }`
+        : src.kind === "param" ? `{ param: ${JSON.stringify(src.name)} }`
+        : src.kind === "const" ? `{ const: [${src.values.map((v) => JSON.stringify(v)).join(", ")}] }`
+        : `{ alias: ${src.of} }`;
+      return `      { dtype: ${JSON.stringify(b.dtype)}, size: (S) => ${b.size}, source: ${source} },`;
+    })
+    .join("\n");
+}
+
+interface Entry {
+  /** The entry's object literal inside SPEC. */
+  readonly text: string;
+  /** Top-level declarations it refers to (JS kernels, or WGSL strings). */
+  readonly decls: string[];
+  readonly kernelCount: number;
+}
+
+function entryHead(g: Graph, name: string, values: readonly { name: string; value: Value }[], bufferOf: ReadonlyMap<Value, number>, buffers: readonly BufferSpec[]): string[] {
+  return [
+    `  ${name}: {`,
+    `    inputs: ${JSON.stringify(inputsOf(g, values.map((o) => o.value)))},`,
+    `    outputs: [\n${values.map((o) => `      { name: ${JSON.stringify(o.name)}, buffer: ${bufferOf.get(o.value)}, spec: ${tensorSpecJs(o.name, o.value.type)} },`).join("\n")}\n    ],`,
+    `    buffers: [\n${buffersJs(buffers)}\n    ],`,
+  ];
+}
+
+function jsEntry(g: Graph, name: string, values: readonly { name: string; value: Value }[]): Entry {
   const program = emitProgram(g, values.map((o) => o.value));
   // Kernel names carry the entry so two entries can live in one module.
   const rename = (s: string) => s.replace(/\bk(\d+)_/g, `${name}_k$1_`).replace(/\bfunction forward\(/, `function ${name}_forward(`);
-  const buffers = program.buffers.map((b) => {
-    const src = b.source;
-    const source =
-      src.kind === "computed" ? '"computed"'
-      : src.kind === "input" ? `{ input: ${JSON.stringify(src.name)} }`
-      : src.kind === "param" ? `{ param: ${JSON.stringify(src.name)} }`
-      : src.kind === "const" ? `{ const: [${src.values.map((v) => JSON.stringify(v)).join(", ")}] }`
-      : `{ alias: ${src.of} }`;
-    return `      { dtype: ${JSON.stringify(b.dtype)}, size: (S) => ${b.size}, source: ${source} },`;
+  const text = [...entryHead(g, name, values, program.bufferOf, program.buffers), `    forward: ${name}_forward,`, "  },"].join("\n");
+  return { text, decls: [...program.kernels.map(rename), rename(program.forward)], kernelCount: program.kernelCount };
+}
+
+/** WGSL goes into the module as template literals, readable as written; the generator never emits ` or ${ or \\. */
+function wgslLiteral(code: string): string {
+  if (/[`\\]|\$\{/.test(code)) throw new Error("internal: WGSL text contains a character that cannot be embedded in a template literal");
+  return `\`${code}\``;
+}
+
+function wgslEntry(g: Graph, name: string, values: readonly { name: string; value: Value }[]): Entry {
+  const program = emitWgslProgram(g, values.map((o) => o.value));
+  const decls: string[] = [];
+  const passes = program.passes.map((p) => {
+    const id = `${name}_${p.name}`;
+    decls.push(`const ${id} = ${wgslLiteral(p.code.cpu)};`);
+    const gpuId = p.code.gpu === p.code.cpu ? id : `${id}_gpu`;
+    if (gpuId !== id) decls.push(`const ${gpuId} = ${wgslLiteral(p.code.gpu)};`);
+    const dispatch = (d: readonly (string | undefined)[]) => `[${d.filter((x) => x !== undefined).map((x) => `(S) => ${x}`).join(", ")}]`;
+    return [
+      "      {",
+      `        name: ${JSON.stringify(p.name)},`,
+      `        implements: ${JSON.stringify(`${p.node.op}${p.node.label ? ` '${p.node.label}'` : ""}`)},`,
+      `        code: { cpu: ${id}, gpu: ${gpuId} },`,
+      `        dispatch: { cpu: ${dispatch(p.dispatch.cpu)}, gpu: ${dispatch(p.dispatch.gpu)} },`,
+      `        inputs: ${JSON.stringify(p.inputs)}, outputs: ${JSON.stringify(p.outputs)},`,
+      `        scratch: [${p.scratch.map((t) => `{ size: (S) => ${t.size} }`).join(", ")}],`,
+      `        usesError: ${p.usesError}, errors: ${JSON.stringify(p.errors)},`,
+      "      },",
+    ].join("\n");
   });
-  const text = [
-    `  ${name}: {`,
-    `    inputs: ${JSON.stringify(inputsOf(g, values.map((o) => o.value)))},`,
-    `    outputs: [\n${values.map((o) => `      { name: ${JSON.stringify(o.name)}, buffer: ${program.bufferOf.get(o.value)}, spec: ${tensorSpecJs(o.name, o.value.type)} },`).join("\n")}\n    ],`,
-    `    buffers: [\n${buffers.join("\n")}\n    ],`,
-    `    forward: ${name}_forward,`,
-    "  },",
-  ].join("\n");
-  return { text, kernels: [...program.kernels.map(rename), rename(program.forward)], kernelCount: program.kernelCount };
+  const text = [...entryHead(g, name, values, program.bufferOf, program.buffers), `    passes: [\n${passes.join("\n")}\n    ],`, "  },"].join("\n");
+  return { text, decls, kernelCount: program.passes.length };
 }
 
 export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
+  const target = opts.target ?? "js";
+  const entry = target === "js" ? jsEntry : wgslEntry;
   const outputs = g.outputs.filter((o) => o.kind === "output");
-  const run = entryJs(g, "run", outputs);
+  const run = entry(g, "run", outputs);
   // `evaluate` also computes the losses; run() uses it when the loss inputs (labels) are given.
-  const evaluate = g.outputs.some((o) => o.kind === "loss") ? entryJs(g, "evaluate", g.outputs) : undefined;
+  const evaluate = g.outputs.some((o) => o.kind === "loss") ? entry(g, "evaluate", g.outputs) : undefined;
   const factory = factoryName(g.name);
+  const create = target === "js" ? "createModel" : "createGpuModel";
+  const runtimeModule = target === "js" ? "model" : "webgpu-model";
   const lines: string[] = [];
-  lines.push(`// Generated by cnnc from ${commentSafe(opts.sourceFile ?? "a builder graph")} (model ${commentSafe(g.name)}). Do not edit.`);
+  lines.push(`// Generated by cnnc from ${commentSafe(opts.sourceFile ?? "a builder graph")} (model ${commentSafe(g.name)}) for ${target === "js" ? "the JS target" : "WebGPU"}. Do not edit.`);
   lines.push(`// Kernels: ${run.kernelCount} per run. Runtime: ${opts.runtime === "inline" ? "inlined (self-contained)" : "imported"}.`);
   lines.push("");
   if (opts.runtime === "inline") {
     lines.push("// ---- runtime (inlined; only the pieces this module uses) ----");
-    lines.push(runtimeBundle(["model"]));
-    lines.push(`const { createModel } = rt_model;`);
+    lines.push(runtimeBundle([runtimeModule]));
+    lines.push(`const { ${create} } = rt_${runtimeModule.replace(/-/g, "_")};`);
   } else {
-    lines.push(`import { createModel } from ${JSON.stringify(opts.runtimeImport ?? `./${RUNTIME_FILE}`)};`);
+    lines.push(`import { ${create} } from ${JSON.stringify(opts.runtimeImport ?? `./${runtimeFileName(target)}`)};`);
   }
   lines.push("");
-  lines.push("// ---- kernels of run (outputs) ----");
-  lines.push(run.kernels.join("\n\n"));
+  lines.push(`// ---- ${target === "js" ? "kernels" : "WGSL kernels"} of run (outputs) ----`);
+  lines.push(run.decls.join("\n\n"));
   if (evaluate) {
     lines.push("");
-    lines.push("// ---- kernels of evaluate (outputs and losses) ----");
-    lines.push(evaluate.kernels.join("\n\n"));
+    lines.push(`// ---- ${target === "js" ? "kernels" : "WGSL kernels"} of evaluate (outputs and losses) ----`);
+    lines.push(evaluate.decls.join("\n\n"));
   }
   lines.push("");
   lines.push("const SPEC = {");
@@ -141,19 +196,21 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   if (evaluate) lines.push(evaluate.text);
   lines.push("};");
   lines.push("");
-  lines.push(`/** Create a ${commentSafe(g.name)} model: parameters from \`weights\` (safetensors) or initialised from \`seed\`. */`);
+  lines.push(`/** Create a ${commentSafe(g.name)} model: parameters from \`weights\` (safetensors) or initialised from \`seed\`${target === "webgpu" ? "; \`device\` to use your own GPUDevice" : ""}. */`);
   lines.push(`export async function ${factory}(options = {}) {`);
-  lines.push("  return createModel(SPEC, options);");
+  lines.push(`  return ${create}(SPEC, options);`);
   lines.push("}");
   lines.push("");
   lines.push(`export const spec = SPEC;`);
   lines.push(`export default ${factory};`);
-  return { base: moduleBase(g.name), js: lines.join("\n") + "\n", dts: emitDts(g, factory), kernelCount: run.kernelCount };
+  return { base: moduleBase(g.name), js: lines.join("\n") + "\n", dts: emitDts(g, factory, target), kernelCount: run.kernelCount };
 }
 
 /** The shared runtime file for `--runtime=import`. */
-export function runtimeFile(): string {
-  return `// cnnc runtime, shared by the modules in this folder. Generated; do not edit.\n${runtimeBundle(["model"])}\nexport const { createModel } = rt_model;\n`;
+export function runtimeFile(target: "js" | "webgpu" = "js"): string {
+  const mod = target === "js" ? "model" : "webgpu-model";
+  const create = target === "js" ? "createModel" : "createGpuModel";
+  return `// cnnc runtime, shared by the modules in this folder. Generated; do not edit.\n${runtimeBundle([mod])}\nexport const { ${create} } = rt_${mod.replace(/-/g, "_")};\n`;
 }
 
 /** A tuple type for a shape: literal sizes where static, `number` where symbolic. */
@@ -163,7 +220,7 @@ function shapeType(t: TensorType): string {
 
 const ARRAY_OF = { f32: "Float32Array", i32: "Int32Array", bool: "Uint8Array" } as const;
 
-function emitDts(g: Graph, factory: string): string {
+function emitDts(g: Graph, factory: string, target: "js" | "webgpu"): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const f: SourceFile = project.createSourceFile("model.d.ts", "", { overwrite: true });
   const prefix = factory.slice("create".length);
@@ -214,6 +271,7 @@ function emitDts(g: Graph, factory: string): string {
     properties: [
       { name: "weights", hasQuestionToken: true, type: "Uint8Array", docs: ["Parameters as safetensors (what saveWeights returns)."] },
       { name: "seed", hasQuestionToken: true, type: "number", docs: ["Initialisation seed when no weights are given (default 0)."] },
+      ...(target === "webgpu" ? [{ name: "device", hasQuestionToken: true, type: "object", docs: ["A GPUDevice to run on (default: navigator.gpu in browsers, the 'webgpu' package in Node)."] }] : []),
     ],
   });
   f.addFunction({ name: factory, isExported: true, hasDeclareKeyword: true, parameters: [{ name: "options", hasQuestionToken: true, type: `${prefix}Options` }], returnType: `Promise<${prefix}Model>` });

@@ -71,7 +71,7 @@ export async function wgslExecutor(g: Graph, device: GPUDevice, cls: AdapterClas
   const needed = new Set(program.buffers.flatMap((b) => (b.source.kind === "input" ? [b.source.name] : [])));
   const inputs = [...g.inputs.keys()].filter((n) => needed.has(n));
   const outputs = outs.map((o) => ({ name: o.name, buffer: program.bufferOf.get(o.value)!, spec: { name: o.name, dtype: o.value.type.dtype, shape: o.value.type.shape.map(dimSpec) } }));
-  const spec = { ...modelSpecOf(g), run: undefined as never };
+  const spec = modelSpecOf(g);
   const paramBuffers = new Map<string, GPUBuffer>();
   for (const b of program.buffers) {
     if (b.source.kind !== "param") continue;

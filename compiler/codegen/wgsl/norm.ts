@@ -1,3 +1,335 @@
-// placeholder: being written
-import type { WgslKernel } from "./kernel.ts";
-export const kernels: WgslKernel[] = [];
+// WGSL kernels for normalisation and noise (compiler/ops/norm.ts): batchnorm,
+// layernorm, dropout, gaussian_noise.
+//
+// Training vs inference. The WebGPU `run` is inference: the runtime's run
+// context (training flag, random streams) does not exist in WGSL, so the
+// registered kernels emit the INFERENCE form:
+//  * batchnorm normalises with the running statistics and passes them through
+//    unchanged as its second and third outputs;
+//  * dropout is the identity with an all-ones mask; gaussian_noise the identity.
+// Training arrives with trainStep (the autodiff issue), which emits separate
+// training kernels. The batchnorm one is already here: `emitBatchnormTraining`
+// (batch statistics, momentum update of the running statistics, a runtime
+// error for one value per channel), also selected by the node attribute
+// `training: true`. Training dropout/noise need a device RNG and are left to
+// that issue.
+//
+// Statistics are computed in f32 with two passes over the data (mean, then
+// squared deviations from it), as stable as the reference's float64 order
+// needs for 1e-4. Variants: "cpu" (software adapters) gives each row/channel
+// to one invocation and uses no workgroup memory; "gpu" gives each row/channel
+// to a workgroup and reduces in workgroup memory with a tree.
+
+import { Dim } from "../../ir/dims.ts";
+import { flatDispatch, productWgsl, type WgslEmitCtx, type WgslKernel, type WgslKernelResult } from "./kernel.ts";
+
+const ENTRY = "@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u";
+const GROUP_ENTRY = "@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u";
+/** Threads per workgroup of the "gpu" row reductions (a power of two for the tree). */
+const GPU_GROUP = 128;
+
+/** An attribute number as a WGSL f32 literal. */
+function f32(v: number): string {
+  if (!Number.isFinite(v)) throw new Error(`internal: non-finite attribute ${v} in a WGSL kernel`);
+  return `${Object.is(v, -0) ? 0 : v}f`;
+}
+
+/** `a * b` of WGSL u32 expressions with literal 1 folded; parenthesised when compound. */
+function mul(a: string, b: string): string {
+  if (a === "1u") return b;
+  if (b === "1u") return a;
+  return `${paren(a)} * ${paren(b)}`;
+}
+
+function paren(e: string): string {
+  return /^[\w.]+$/.test(e) || /^u32\(.*\)$/.test(e) ? e : `(${e})`;
+}
+
+/** A workgroup tree reduction of `buf` (size GPU_GROUP) into buf[0]; `lid.x` is the thread. */
+function treeReduce(buf: string, indent = "  "): string {
+  return [
+    `${indent}for (var s = ${GPU_GROUP / 2}u; s > 0u; s = s >> 1u) {`,
+    `${indent}  if (lid.x < s) { ${buf}[lid.x] += ${buf}[lid.x + s]; }`,
+    `${indent}  workgroupBarrier();`,
+    `${indent}}`,
+  ].join("\n");
+}
+
+/** One workgroup per item of a 1-D problem of `countJs` items (≤ 65535 per dimension). */
+function groupDispatch(countJs: string): [string, string] {
+  return flatDispatch(countJs, 1).dispatch;
+}
+
+// ---------------------------------------------------------------- batchnorm
+
+/** Sizes of a batchnorm input [N, C, ...]: C and the product of the spatial axes. */
+function channelLayout(ctx: WgslEmitCtx): { C: string; inner: string; perChannel: string } {
+  const shape = ctx.inShape(0);
+  const inner = productWgsl(shape.slice(2));
+  return { C: shape[1]!, inner, perChannel: productWgsl([shape[0]!, inner]) };
+}
+
+/**
+ * Inference: y = (x − running_mean[c]) / sqrt(running_var[c] + eps) · weight[c] + bias[c],
+ * one invocation per element; invocations c < C also copy the running
+ * statistics through (the dispatch covers max(size, C) so an empty batch still does).
+ */
+function emitBatchnormInference(ctx: WgslEmitCtx): WgslKernelResult {
+  const eps = ctx.node.attrs.eps as number;
+  const { C, inner } = channelLayout(ctx);
+  const n = ctx.inSize(0);
+  const f = flatDispatch(`Math.max(${ctx.inSizeJs(0)}, ${ctx.dimJs(ctx.node.inputs[0]!.type.shape[1]!)})`);
+  const channel = inner === "1u" ? `i % ${paren(C)}` : `(i / ${paren(inner)}) % ${paren(C)}`;
+  const code = `// inference: normalise with the running statistics and pass them through unchanged
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+  let i = ${f.index};
+  if (i < ${C}) {
+    y1[i] = x3[i];
+    y2[i] = x4[i];
+  }
+  if (i >= ${n}) { return; }
+  let c = ${channel};
+  let scale = x1[c] / sqrt(x4[c] + ${f32(eps)});
+  y0[i] = (x0[i] - x3[c]) * scale + x2[c];
+}`;
+  return { passes: [{ code, dispatch: f.dispatch }] };
+}
+
+const BN_TRAIN_ERROR = 1;
+
+/**
+ * Training (for trainStep): per channel c, the batch mean and biased variance
+ * over every axis but 1 normalise y; the running statistics become
+ * (1 − momentum)·old + momentum·batch with the UNBIASED variance. One value
+ * per channel has no unbiased variance: a runtime error (checked only when the
+ * count is not certainly ≥ 2; that check adds the error binding, a ninth
+ * storage buffer, more than some browsers allow).
+ * "cpu": one invocation per channel; "gpu": one workgroup per channel.
+ */
+export function emitBatchnormTraining(ctx: WgslEmitCtx): WgslKernelResult {
+  const eps = ctx.node.attrs.eps as number;
+  const momentum = ctx.node.attrs.momentum as number;
+  const { C, inner, perChannel } = channelLayout(ctx);
+  const x = ctx.node.inputs[0]!.type.shape;
+  const countDim = x.slice(2).reduce((p, d) => p.mul(d), x[0]!);
+  const checked = countDim.lowerBound() < 2;
+  const CJs = ctx.dimJs(x[1]!);
+  // Element j of channel c: batch n = j / inner, spatial i = j % inner.
+  const offset = inner === "1u" ? `j * ${paren(C)} + c` : `((j / ${paren(inner)}) * ${paren(C)} + c) * ${paren(inner)} + j % ${paren(inner)}`;
+  // `first`/`step` split a channel's elements among the threads that share it; `leader` writes the statistics.
+  const helpers = `fn at(c: u32, j: u32) -> u32 { return ${offset}; }
+
+fn finish(c: u32, mean: f32, biased: f32, first: u32, step: u32, leader: bool) {
+  let m = ${perChannel};
+  let scale = x1[c] / sqrt(biased + ${f32(eps)});
+  for (var j = first; j < m; j += step) {
+    let k = at(c, j);
+    y0[k] = (x0[k] - mean) * scale + x2[c];
+  }
+  if (leader) {
+    let unbiased = biased * f32(m) / f32(m - 1u);
+    y1[c] = ${f32(1 - momentum)} * x3[c] + ${f32(momentum)} * mean;
+    y2[c] = ${f32(1 - momentum)} * x4[c] + ${f32(momentum)} * unbiased;
+  }
+}`;
+  const check = checked
+    ? `  if (${perChannel} < 2u) {
+    report_error(${BN_TRAIN_ERROR}u, i32(${perChannel}), c);
+    return;
+  }\n`
+    : "";
+  const f = flatDispatch(CJs);
+
+  const cpu = `${helpers}
+
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+  let c = ${f.index};
+  if (c >= ${C}) { return; }
+${check}  let m = ${perChannel};
+  var sum = 0.0;
+  for (var j = 0u; j < m; j++) { sum += x0[at(c, j)]; }
+  let mean = sum / f32(m);
+  var sq = 0.0;
+  for (var j = 0u; j < m; j++) { let d = x0[at(c, j)] - mean; sq += d * d; }
+  finish(c, mean, sq / f32(m), 0u, 1u, true);
+}`;
+
+  const gpu = `${helpers}
+
+var<workgroup> part: array<f32, ${GPU_GROUP}>;
+
+@compute @workgroup_size(${GPU_GROUP}) fn main(${GROUP_ENTRY}) {
+  let c = wid.x + wid.y * nwg.x;
+  if (c >= ${C}) { return; }
+${check}  let m = ${perChannel};
+  var sum = 0.0;
+  for (var j = lid.x; j < m; j += ${GPU_GROUP}u) { sum += x0[at(c, j)]; }
+  part[lid.x] = sum;
+  workgroupBarrier();
+${treeReduce("part")}
+  let mean = part[0] / f32(m);
+  workgroupBarrier();
+  var sq = 0.0;
+  for (var j = lid.x; j < m; j += ${GPU_GROUP}u) { let d = x0[at(c, j)] - mean; sq += d * d; }
+  part[lid.x] = sq;
+  workgroupBarrier();
+${treeReduce("part")}
+  finish(c, mean, part[0] / f32(m), lid.x, ${GPU_GROUP}u, lid.x == 0u);
+}`;
+  return {
+    passes: [{ code: cpu, dispatch: f.dispatch, usesError: checked, variants: { cpu: { code: cpu, dispatch: f.dispatch }, gpu: { code: gpu, dispatch: groupDispatch(CJs) } } }],
+    errors: checked
+      ? { [BN_TRAIN_ERROR]: "batchnorm in training needs more than 1 value per channel, found {a} (the batch size times the spatial size)" }
+      : undefined,
+  };
+}
+
+const batchnorm: WgslKernel = {
+  op: "batchnorm",
+  emit: (ctx) => (ctx.node.attrs.training === true ? emitBatchnormTraining(ctx) : emitBatchnormInference(ctx)),
+};
+
+// ---------------------------------------------------------------- layernorm
+
+interface Run {
+  readonly size: string;
+  readonly stride: string;
+}
+
+/**
+ * The input's axes merged into runs of consecutive axes with the same role
+ * (normalised or not), each with its size and element stride: rows are the
+ * index over the kept runs, a row's elements the index over the normalised
+ * runs (in ascending axis order, which is also weight/bias order).
+ */
+function layernormRuns(ctx: WgslEmitCtx): { kept: Run[]; normalised: Run[] } {
+  const axes = ctx.node.attrs.axes as readonly number[];
+  const shape = ctx.inShape(0);
+  const merged: { norm: boolean; sizes: string[] }[] = [];
+  shape.forEach((size, ax) => {
+    const norm = axes.includes(ax);
+    if (size === "1u") return; // size-1 axes change neither offsets nor indices
+    const last = merged[merged.length - 1];
+    if (last && last.norm === norm) last.sizes.push(size);
+    else merged.push({ norm, sizes: [size] });
+  });
+  const kept: Run[] = [];
+  const normalised: Run[] = [];
+  merged.forEach((r, i) => {
+    const run = { size: productWgsl(r.sizes), stride: productWgsl(merged.slice(i + 1).flatMap((q) => q.sizes)) };
+    (r.norm ? normalised : kept).push(run);
+  });
+  return { kept, normalised };
+}
+
+/** WGSL offset of index `v` unravelled row-major over `runs`. */
+function unravelOffset(runs: readonly Run[], v: string): string {
+  if (runs.length === 0) return "0u";
+  return runs
+    .map((r, j) => {
+      const later = productWgsl(runs.slice(j + 1).map((q) => q.size));
+      const q = later === "1u" ? v : `${v} / ${paren(later)}`;
+      const idx = j === 0 ? q : `(${q}) % ${paren(r.size)}`;
+      return mul(j === 0 && later !== "1u" ? `(${idx})` : idx, r.stride);
+    })
+    .join(" + ");
+}
+
+function emitLayernorm(ctx: WgslEmitCtx): WgslKernelResult {
+  const eps = ctx.node.attrs.eps as number;
+  const axes = ctx.node.attrs.axes as readonly number[];
+  const x = ctx.node.inputs[0]!.type.shape;
+  const { kept, normalised } = layernormRuns(ctx);
+  const G = productWgsl(normalised.map((r) => r.size));
+  const rows = productWgsl(kept.map((r) => r.size));
+  const rowsJs = ctx.dimJs(x.reduce((p, d, ax) => (axes.includes(ax) ? p : p.mul(d)), Dim.of(1)));
+  const helpers = `fn row_base(r: u32) -> u32 { return ${unravelOffset(kept, "r")}; }
+fn elem(k: u32) -> u32 { return ${unravelOffset(normalised, "k")}; }`;
+  const f = flatDispatch(rowsJs);
+
+  const cpu = `${helpers}
+
+// One invocation per row: mean, biased variance, then the normalised row.
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+  let r = ${f.index};
+  if (r >= ${rows}) { return; }
+  let base = row_base(r);
+  let g = ${G};
+  var sum = 0.0;
+  for (var k = 0u; k < g; k++) { sum += x0[base + elem(k)]; }
+  let mean = sum / f32(g);
+  var sq = 0.0;
+  for (var k = 0u; k < g; k++) { let d = x0[base + elem(k)] - mean; sq += d * d; }
+  let inv = 1.0 / sqrt(sq / f32(g) + ${f32(eps)});
+  for (var k = 0u; k < g; k++) {
+    let at = base + elem(k);
+    y0[at] = (x0[at] - mean) * inv * x1[k] + x2[k];
+  }
+}`;
+
+  const gpu = `${helpers}
+
+var<workgroup> part: array<f32, ${GPU_GROUP}>;
+
+// One workgroup per row: strided loads, tree reductions for the mean and the variance.
+@compute @workgroup_size(${GPU_GROUP}) fn main(${GROUP_ENTRY}) {
+  let r = wid.x + wid.y * nwg.x;
+  if (r >= ${rows}) { return; }
+  let base = row_base(r);
+  let g = ${G};
+  var sum = 0.0;
+  for (var k = lid.x; k < g; k += ${GPU_GROUP}u) { sum += x0[base + elem(k)]; }
+  part[lid.x] = sum;
+  workgroupBarrier();
+${treeReduce("part")}
+  let mean = part[0] / f32(g);
+  workgroupBarrier();
+  var sq = 0.0;
+  for (var k = lid.x; k < g; k += ${GPU_GROUP}u) { let d = x0[base + elem(k)] - mean; sq += d * d; }
+  part[lid.x] = sq;
+  workgroupBarrier();
+${treeReduce("part")}
+  let inv = 1.0 / sqrt(part[0] / f32(g) + ${f32(eps)});
+  for (var k = lid.x; k < g; k += ${GPU_GROUP}u) {
+    let at = base + elem(k);
+    y0[at] = (x0[at] - mean) * inv * x1[k] + x2[k];
+  }
+}`;
+  return {
+    passes: [{ code: cpu, dispatch: f.dispatch, variants: { cpu: { code: cpu, dispatch: f.dispatch }, gpu: { code: gpu, dispatch: groupDispatch(rowsJs) } } }],
+  };
+}
+
+// ---------------------------------------------------------------- dropout and noise
+
+/** Inference dropout: y = x and the mask is all ones (see the header). */
+function emitDropout(ctx: WgslEmitCtx): WgslKernelResult {
+  const f = flatDispatch(ctx.inSizeJs(0));
+  const code = `// inference: identity, mask of ones (training dropout comes with trainStep)
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+  let i = ${f.index};
+  if (i >= ${ctx.inSize(0)}) { return; }
+  y0[i] = x0[i];
+  y1[i] = 1.0;
+}`;
+  return { passes: [{ code, dispatch: f.dispatch }] };
+}
+
+/** Inference gaussian_noise: the identity (see the header). */
+function emitNoise(ctx: WgslEmitCtx): WgslKernelResult {
+  const f = flatDispatch(ctx.inSizeJs(0));
+  const code = `// inference: identity (training noise comes with trainStep)
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+  let i = ${f.index};
+  if (i >= ${ctx.inSize(0)}) { return; }
+  y0[i] = x0[i];
+}`;
+  return { passes: [{ code, dispatch: f.dispatch }] };
+}
+
+export const kernels: WgslKernel[] = [
+  batchnorm,
+  { op: "layernorm", emit: emitLayernorm },
+  { op: "dropout", emit: emitDropout },
+  { op: "gaussian_noise", emit: emitNoise },
+];
