@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything cnnc needs on a fresh Debian machine with Node 20:
-# the npm dependencies (exactly as locked). Idempotent; safe to re-run.
+# Installs everything cnnc needs on a fresh Debian machine with Node 20: the
+# system packages of the WebGPU tests (Mesa lavapipe so Dawn finds a Vulkan
+# adapter without a GPU, and chromium for the browser test; see
+# setup-system.sh) and the npm dependencies exactly as locked. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +16,6 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
+bash scripts/setup-system.sh
 npm ci --no-audit --no-fund
 echo "setup: done"

@@ -1,3 +1,593 @@
-// placeholder: being written
-import type { WgslKernel } from "./kernel.ts";
-export const kernels: WgslKernel[] = [];
+// WGSL kernel template for the IR op `einsum` (compiler/ops/einsum.ts), which
+// also carries `dense`, `matmul`/`@` and index notation.
+//
+// The einsum is classified as in the JS target (compiler/codegen/js/einsum.ts,
+// whose analysis is private to it, so it is re-derived here):
+//
+//  * GEMM: two operands whose indices split into batch (both operands and the
+//    output), rows M (left and output), columns N (right and output) and a
+//    non-empty reduction K (both operands, not the output). Each role may be
+//    several loops with any strides (transposed operands, broadcast batch
+//    dims with stride 0); a flat role index is unravelled into them. Two
+//    forms of one pass:
+//      "cpu" (lavapipe, SwiftShader): one invocation per register tile of up
+//      to 4 × 4 outputs, the K loop innermost, no workgroup memory. Loads are
+//      vec4 where an operand is contiguous along K, M or N with sizes and
+//      strides that keep every vec4 aligned; otherwise scalar. Rows and columns
+//      past the edge are clamped for loads (always in bounds) and skipped for
+//      stores.
+//      "gpu": the classic shared-memory tiled matmul, 16 × 16 outputs per
+//      workgroup (64 × 1 for matrix-vector products), K tiles of 16 staged in
+//      workgroup memory with barriers, zero-filled past the edges. Staging
+//      loads walk whichever of the tile's dims is contiguous in memory.
+//    Batch runs in z (grid-stride loops keep every dimension ≤ 65535).
+//  * Everything else (diagonals, traces, 3+ operands, outer products, one
+//    operand transposes and sums): one invocation per output element, looping
+//    over the summed indices with static strides; operands that do not depend
+//    on a summed index are loaded once, outside the loops.
+//
+// An index's stride in a tensor is the sum of the strides of the axes it
+// labels (so a repeated index walks the diagonal). Indices of static size 1
+// are dropped, and neighbouring loops that walk memory as one are merged
+// (dense over [N, L, in] has one row loop of N·L).
+
+import { Dim } from "../../ir/dims.ts";
+import type { Node } from "../../ir/graph.ts";
+import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslPass } from "./kernel.ts";
+
+type EinsumAttrs = { operands: readonly (readonly string[])[]; output: readonly string[] };
+
+/** Register tile edge of the "cpu" GEMM (outputs per invocation: up to TILE × TILE). */
+const TILE = 4;
+/** Invocations per workgroup of the flat-dispatched kernels. */
+const WORKGROUP = 64;
+/** Shared-memory tile of the "gpu" GEMM: outputs per workgroup edge and the K step. */
+const SHARED_TILE = 16;
+/** Value given to every symbol when loop orders are compared by estimated stride. */
+const SYMBOL_ESTIMATE = 64;
+/** WebGPU's limit on workgroups per dispatch dimension. */
+const MAX_GROUPS = 65535;
+
+// ---------------------------------------------------------------------------
+// Analysis: indices, sizes and strides
+
+/** One loop: an einsum index (or several merged ones) with its stride in every tensor. */
+interface Loop {
+  /** Original index names, outermost first (several after merging). */
+  readonly names: readonly string[];
+  readonly size: Dim;
+  /** Stride per tensor: operands in order, then the output; 0 where the loop's indices do not appear. */
+  readonly strides: readonly Dim[];
+}
+
+interface Analysis {
+  readonly operands: readonly (readonly string[])[];
+  readonly output: readonly string[];
+  /** Loops of the kept indices (size not statically 1), keyed by index name. */
+  readonly loops: ReadonlyMap<string, Loop>;
+  /** Kept output indices, in output order. */
+  readonly outNames: readonly string[];
+  /** Kept summed indices, in order of first appearance. */
+  readonly sumNames: readonly string[];
+}
+
+function analyse(node: Node): Analysis {
+  const { operands, output } = node.attrs as unknown as EinsumAttrs;
+  const shapes = [...node.inputs.map((v) => v.type.shape), node.outputs[0]!.type.shape];
+  const labels = [...operands, output];
+  const sizes = new Map<string, Dim>();
+  operands.forEach((names, k) => names.forEach((name, axis) => sizes.has(name) || sizes.set(name, shapes[k]![axis]!)));
+  const kept = (name: string) => sizes.get(name)!.constValue() !== 1;
+
+  const strides = new Map<string, Dim[]>();
+  for (const name of sizes.keys()) if (kept(name)) strides.set(name, labels.map(() => Dim.of(0)));
+  labels.forEach((names, t) => {
+    const shape = shapes[t]!;
+    let axisStride = Dim.of(1);
+    for (let axis = shape.length - 1; axis >= 0; axis--) {
+      const s = strides.get(names[axis]!);
+      if (s) s[t] = s[t]!.add(axisStride);
+      axisStride = axisStride.mul(shape[axis]!);
+    }
+  });
+  const loops = new Map<string, Loop>();
+  for (const [name, s] of strides) loops.set(name, { names: [name], size: sizes.get(name)!, strides: s });
+  const outNames = output.filter(kept);
+  const sumNames = [...sizes.keys()].filter((name) => kept(name) && !output.includes(name));
+  return { operands, output, loops, outNames, sumNames };
+}
+
+/** Merge neighbours (outer p, inner q) that address every tensor as one loop: stride(p) = stride(q)·size(q) everywhere. */
+function mergeLoops(loops: readonly Loop[]): Loop[] {
+  const out: Loop[] = [];
+  for (const q of loops) {
+    const p = out[out.length - 1];
+    if (p && p.strides.every((s, t) => s.equals(q.strides[t]!.mul(q.size)))) {
+      out[out.length - 1] = { names: [...p.names, ...q.names], size: p.size.mul(q.size), strides: q.strides };
+    } else {
+      out.push(q);
+    }
+  }
+  return out;
+}
+
+function estimate(d: Dim): number {
+  const env: Record<string, number> = {};
+  for (const s of d.symbols()) env[s] = SYMBOL_ESTIMATE;
+  return d.evaluate(env);
+}
+
+const isOne = (d: Dim) => d.constValue() === 1;
+const isZero = (d: Dim) => d.constValue() === 0;
+/** True for every value of the symbols: each monomial's coefficient is a multiple of 4. */
+const multipleOf4 = (d: Dim) => d.terms.every((t) => t.coeff % 4 === 0);
+const product = (loops: readonly Loop[]) => loops.reduce((p, l) => p.mul(l.size), Dim.of(1));
+
+// ---------------------------------------------------------------------------
+// GEMM classification
+
+type Role = "batch" | "rows" | "cols" | "red";
+
+/** A (batched) matrix product; each role's loops are outermost first. Tensors: 0 = left, 1 = right, 2 = output. */
+interface GemmPlan {
+  readonly batch: readonly Loop[];
+  readonly rows: readonly Loop[];
+  readonly cols: readonly Loop[];
+  /** Reduction loops, the one contiguous in most operands innermost. */
+  readonly red: readonly Loop[];
+}
+
+function planGemm(a: Analysis): GemmPlan | undefined {
+  if (a.operands.length !== 2) return undefined;
+  const [left, right] = a.operands as [readonly string[], readonly string[]];
+  const kept = (names: readonly string[]) => names.filter((n) => a.loops.has(n));
+  for (const names of [left, right]) if (new Set(kept(names)).size !== kept(names).length) return undefined;
+  const roleOf = (name: string): Role | undefined => {
+    const l = left.includes(name);
+    const r = right.includes(name);
+    const o = a.output.includes(name);
+    if (l && r) return o ? "batch" : "red";
+    if (o) return l ? "rows" : "cols";
+    return undefined; // summed within one operand
+  };
+  if ([...a.loops.keys()].some((n) => roleOf(n) === undefined)) return undefined;
+  const byRole = (role: Role, order: readonly string[]) => mergeLoops(order.filter((n) => roleOf(n) === role).map((n) => a.loops.get(n)!));
+  const batch = byRole("batch", a.outNames);
+  const rows = byRole("rows", a.outNames);
+  const cols = byRole("cols", a.outNames);
+  let red = byRole("red", kept(left));
+  if (red.length === 0 || rows.length + cols.length === 0) return undefined;
+  const contiguity = (l: Loop) => (isOne(l.strides[0]!) ? 1 : 0) + (isOne(l.strides[1]!) ? 1 : 0);
+  const inner = red.reduce((best, l) => (contiguity(l) > contiguity(best) ? l : best), red[red.length - 1]!);
+  red = [...red.filter((l) => l !== inner), inner];
+  return { batch, rows, cols, red };
+}
+
+/**
+ * Operand t can be read as vec4 along the innermost loop of `along`: stride 1
+ * there, a static size that is a multiple of 4 (so an aligned group of four
+ * never crosses into the next outer index, and the buffer length is a multiple
+ * of 4), and every other stride of t a multiple of 4 (so groups stay aligned).
+ */
+function vec4Along(plan: GemmPlan, t: number, along: readonly Loop[]): boolean {
+  const inner = along[along.length - 1];
+  if (!inner || !isOne(inner.strides[t]!)) return false;
+  const n = inner.size.constValue();
+  if (n === undefined || n % 4 !== 0) return false;
+  return [...plan.batch, ...plan.rows, ...plan.cols, ...plan.red].every((l) => l === inner || multipleOf4(l.strides[t]!));
+}
+
+// ---------------------------------------------------------------------------
+// Code-writing helpers
+
+/** Index names for comments (names are arbitrary strings). */
+function showName(name: string): string {
+  return name.replace(/[^\w…~]/g, "?");
+}
+
+function showTerm(tensor: string, names: readonly string[]): string {
+  return names.length ? `${tensor}[${names.map(showName).join(", ")}]` : tensor;
+}
+
+/** `y0[i, k] = Σ_j x0[i, j] · x1[j, k]` with the original index names. */
+function formula(ctx: WgslEmitCtx, a: Analysis): string {
+  const summed = [...new Set(a.operands.flat())].filter((n) => !a.output.includes(n));
+  const sum = summed.length ? `Σ_${summed.map(showName).join(",")} ` : "";
+  return `// ${showTerm(ctx.output(0), a.output)} = ${sum}${a.operands.map((o, k) => showTerm(ctx.input(k), o)).join(" · ")}`;
+}
+
+/** The body of `fn main`: sizes and strides that are not literals become `let`s at the top. */
+class Body {
+  private readonly lets: string[] = [];
+  private readonly letOf = new Map<string, string>();
+  private readonly taken = new Set<string>();
+  private readonly lines: string[] = [];
+  private depth = 1;
+  constructor(private readonly ctx: WgslEmitCtx) {}
+
+  /** A dim as a WGSL u32: `28u`, or a `let` read once at the top. */
+  dim(d: Dim, name: string): string {
+    const c = d.constValue();
+    if (c !== undefined) return `${c}u`;
+    const expr = this.ctx.dim(d);
+    const known = this.letOf.get(expr);
+    if (known) return known;
+    let unique = name;
+    for (let n = 2; this.taken.has(unique); n++) unique = `${name}${n}`;
+    this.taken.add(unique);
+    this.letOf.set(expr, unique);
+    this.lets.push(`  let ${unique} = ${expr};`);
+    return unique;
+  }
+  line(s: string): void {
+    this.lines.push(`${"  ".repeat(this.depth)}${s}`);
+  }
+  open(s: string): void {
+    this.line(s);
+    this.depth++;
+  }
+  close(): void {
+    this.depth--;
+    this.line("}");
+  }
+  text(): string {
+    return [...this.lets, ...this.lines].join("\n");
+  }
+}
+
+/** `v * s` with 0 and 1 folded (undefined for a zero stride). */
+function times(v: string, s: string): string | undefined {
+  if (s === "0u") return undefined;
+  return s === "1u" ? v : `${v} * ${s}`;
+}
+
+/** A sum of u32 terms, `0u` when empty. */
+function sum(terms: readonly (string | undefined)[]): string {
+  const kept = terms.filter((t): t is string => t !== undefined && t !== "0u");
+  return kept.length ? kept.join(" + ") : "0u";
+}
+
+/** Parenthesise an expression unless it is a name or a literal. */
+function atom(e: string): string {
+  return /^\w+$/.test(e) ? e : `(${e})`;
+}
+
+/**
+ * Offset in tensor t of the flat index `v` over `loops` (outermost first):
+ * Σ_j ((v / inner_j) % size_j) · stride_j, with trivial divisions and the
+ * outermost modulo left out.
+ */
+function unravelOffset(w: Body, loops: readonly Loop[], t: number, v: string, tag: string): string {
+  const terms: (string | undefined)[] = [];
+  let inner = Dim.of(1);
+  for (let j = loops.length - 1; j >= 0; j--) {
+    const l = loops[j]!;
+    const stride = l.strides[t]!;
+    if (!isZero(stride)) {
+      let idx = atom(v);
+      if (!isOne(inner)) idx = `(${idx} / ${w.dim(inner, `inner_${tag}${j}`)})`;
+      if (j > 0) idx = `(${idx} % ${w.dim(l.size, `size_${tag}${j}`)})`;
+      terms.unshift(times(idx, w.dim(stride, `stride${t}_${tag}${j}`)));
+    }
+    inner = inner.mul(l.size);
+  }
+  return sum(terms);
+}
+
+const LANE = ["x", "y", "z", "w"];
+
+// ---------------------------------------------------------------------------
+// GEMM, "cpu" form: a register tile per invocation
+
+/** How an operand's values of one K step (or four) are loaded: vec4 along K, along its own output role, or scalars. */
+type LoadMode = "k4" | "own4" | "scalar";
+
+interface CpuGemm {
+  readonly code: string;
+  readonly dispatch: [string, string];
+  readonly bindingTypes: Record<string, string>;
+}
+
+/** Tile edge along a role: 1 when the role is absent, its static size when smaller than TILE. */
+function tileEdge(loops: readonly Loop[]): number {
+  if (loops.length === 0) return 1;
+  const n = product(loops).constValue();
+  return n !== undefined && n < TILE ? n : TILE;
+}
+
+function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
+  const w = new Body(ctx);
+  const [X, Y, OUT] = [0, 1, 2];
+  const M = product(plan.rows);
+  const N = product(plan.cols);
+  const K = product(plan.red);
+  const NB = product(plan.batch);
+  const TM = tileEdge(plan.rows);
+  const TN = tileEdge(plan.cols);
+  const modeOf = (t: number, own: readonly Loop[], edge: number): LoadMode =>
+    vec4Along(plan, t, plan.red) ? "k4" : edge === TILE && vec4Along(plan, t, own) ? "own4" : "scalar";
+  const modes = [modeOf(X, plan.rows, TM), modeOf(Y, plan.cols, TN)] as const;
+  const KU = modes.includes("k4") ? 4 : 1;
+
+  const tilesM = Dim.ceildiv(M, TM);
+  const tilesN = Dim.ceildiv(N, TN);
+  const count = NB.mul(tilesM).mul(tilesN);
+  const flat = flatDispatch(ctx.dimJs(count), WORKGROUP);
+  const sM = w.dim(M, "M");
+  const sN = w.dim(N, "N");
+  const sK = w.dim(K, "K");
+  const sTilesN = w.dim(tilesN, "tiles_n");
+  w.line(`let tile = ${flat.index};`);
+  w.line(`if (tile >= ${w.dim(count, "tiles")}) { return; }`);
+  const tm = tilesM.constValue() === 1 ? "0u" : sTilesN === "1u" ? "tile" : `tile / ${sTilesN}`;
+  const tmExpr = NB.constValue() === 1 || tm === "0u" ? tm : `${atom(tm)} % ${w.dim(tilesM, "tiles_m")}`;
+  const tnExpr = sTilesN === "1u" ? "0u" : `tile % ${sTilesN}`;
+  if (plan.batch.length) w.line(`let b = tile / ${w.dim(tilesM.mul(tilesN), "tiles_mn")};`);
+  w.line(`let m0 = ${TM === 1 ? tmExpr : `${atom(tmExpr)} * ${TM}u`};`);
+  w.line(`let n0 = ${TN === 1 ? tnExpr : `${atom(tnExpr)} * ${TN}u`};`);
+
+  const batchOffset = (t: number) => (plan.batch.length ? unravelOffset(w, plan.batch, t, "b", "b") : "0u");
+  const guardRows = TM > 1 && !(M.constValue() !== undefined && M.constValue()! % TM === 0);
+  const guardCols = TN > 1 && !(N.constValue() !== undefined && N.constValue()! % TN === 0);
+  // Row and column indices of the tile, clamped so that loads stay in bounds.
+  for (let r = 0; r < TM; r++) w.line(`let m${r} = ${r === 0 ? "m0" : guardRows ? `min(m0 + ${r}u, ${sM} - 1u)` : `m0 + ${r}u`};`);
+  for (let c = 0; c < TN; c++) w.line(`let n${c} = ${c === 0 ? "n0" : guardCols ? `min(n0 + ${c}u, ${sN} - 1u)` : `n0 + ${c}u`};`);
+
+  // Base offsets: per row of the left operand and per column of the right one (once for an own4 vector).
+  const bases = (t: number, own: readonly Loop[], edge: number, v: string, tag: string) => {
+    const batch = batchOffset(t);
+    const count = modes[t] === "own4" ? 1 : edge;
+    const names: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const name = `${tag}${i}`;
+      w.line(`let ${name} = ${sum([batch === "0u" ? undefined : batch, unravelOffset(w, own, t, `${v}${i}`, v)])};`);
+      names.push(name);
+    }
+    return names;
+  };
+  const baseX = bases(X, plan.rows, TM, "m", "xa");
+  const baseY = bases(Y, plan.cols, TN, "n", "xb");
+
+  const accs: string[][] = [];
+  for (let r = 0; r < TM; r++) accs.push(Array.from({ length: TN }, (_, c) => `acc${r}${c}`));
+  w.line(`var ${accs.flat().map((s) => `${s} = 0.0`).join(", ")};`);
+  // The K loop stays inside one innermost reduction row when stepping by 4 (its size is then a multiple of 4).
+  w.open(`for (var k = 0u; k < ${sK}; k += ${KU}u) {`);
+  const innerRed = plan.red[plan.red.length - 1]!;
+  const kOffsets = (t: number, tag: string) => {
+    const base = unravelOffset(w, plan.red, t, "k", "k");
+    const name = `${tag}0`;
+    const offs = [name];
+    w.line(`let ${name} = ${base};`);
+    const step = w.dim(innerRed.strides[t]!, `stride${t}_kin`);
+    for (let kk = 1; kk < KU; kk++) offs.push(`${name} + ${step === "1u" ? `${kk}u` : /^\d+u$/.test(step) ? `${kk * Number(step.slice(0, -1))}u` : `${kk}u * ${step}`}`);
+    return offs;
+  };
+  const kx = kOffsets(X, "ka");
+  const ky = kOffsets(Y, "kb");
+
+  /** Loads operand t for this K step; returns the accessor of value (own index i, k step kk). */
+  const load = (t: number, edge: number, base: readonly string[], koff: readonly string[], tag: string): ((i: number, kk: number) => string) => {
+    const buf = ctx.input(t);
+    if (modes[t] === "k4") {
+      for (let i = 0; i < edge; i++) w.line(`let ${tag}${i} = ${buf}[(${base[i]} + ${koff[0]}) / 4u];`);
+      return (i, kk) => `${tag}${i}.${LANE[kk]}`;
+    }
+    if (modes[t] === "own4") {
+      for (let kk = 0; kk < KU; kk++) w.line(`let ${tag}k${kk} = ${buf}[(${base[0]} + ${koff[kk]}) / 4u];`);
+      return (i, kk) => `${tag}k${kk}.${LANE[i]}`;
+    }
+    for (let kk = 0; kk < KU; kk++) {
+      w.line(Array.from({ length: edge }, (_, i) => `let ${tag}${i}_${kk} = ${buf}[${sum([base[i], koff[kk]])}];`).join(" "));
+    }
+    return (i, kk) => `${tag}${i}_${kk}`;
+  };
+  const xv = load(X, TM, baseX, kx, "a");
+  const yv = load(Y, TN, baseY, ky, "b");
+  for (let r = 0; r < TM; r++) {
+    for (let c = 0; c < TN; c++) {
+      const terms = Array.from({ length: KU }, (_, kk) => `${xv(r, kk)} * ${yv(c, kk)}`);
+      w.line(`acc${r}${c} += ${terms.join(" + ")};`);
+    }
+  }
+  w.close();
+
+  // Stores, skipping rows and columns past the edge.
+  const outBatch = batchOffset(OUT);
+  for (let c = 0; c < TN; c++) w.line(`let oc${c} = ${unravelOffset(w, plan.cols, OUT, `n${c}`, "n")};`);
+  for (let r = 0; r < TM; r++) {
+    const row = sum([outBatch, unravelOffset(w, plan.rows, OUT, `m${r}`, "m")]);
+    if (guardRows && r > 0) w.open(`if (m0 + ${r}u < ${sM}) {`);
+    w.line(`let or${r} = ${row};`);
+    for (let c = 0; c < TN; c++) {
+      const store = `${ctx.output(0)}[${sum([`or${r}`, `oc${c}`])}] = acc${r}${c};`;
+      w.line(guardCols && c > 0 ? `if (n0 + ${c}u < ${sN}) { ${store} }` : store);
+    }
+    if (guardRows && r > 0) w.close();
+  }
+
+  const how = (t: number) => (modes[t] === "k4" ? "vec4 along the reduction" : modes[t] === "own4" ? `vec4 along ${t === X ? "rows" : "columns"}` : "scalar");
+  const code = [
+    formula(ctx, a),
+    `// GEMM (register tile): ${TM} × ${TN} outputs per invocation, K step ${KU}; ${ctx.input(0)} ${how(X)}, ${ctx.input(1)} ${how(Y)} loads`,
+    `@compute @workgroup_size(${WORKGROUP})`,
+    "fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    w.text(),
+    "}",
+  ].join("\n");
+  const bindingTypes: Record<string, string> = {};
+  if (modes[X] !== "scalar") bindingTypes[ctx.input(0)] = "vec4<f32>";
+  if (modes[Y] !== "scalar") bindingTypes[ctx.input(1)] = "vec4<f32>";
+  return { code, dispatch: flat.dispatch, bindingTypes };
+}
+
+// ---------------------------------------------------------------------------
+// GEMM, "gpu" form: shared-memory tiles
+
+function emitGpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): { code: string; dispatch: [string, string, string] } {
+  const w = new Body(ctx);
+  const [X, Y, OUT] = [0, 1, 2];
+  const M = product(plan.rows);
+  const N = product(plan.cols);
+  const K = product(plan.red);
+  const NB = product(plan.batch);
+  // Workgroup = BM × BN outputs, one per invocation (a matrix-vector product gets a 64-long strip).
+  const [BM, BN] = plan.cols.length === 0 ? [WORKGROUP, 1] : plan.rows.length === 0 ? [1, WORKGROUP] : [SHARED_TILE, SHARED_TILE];
+  const kStatic = K.constValue();
+  const BK = kStatic !== undefined && kStatic < SHARED_TILE ? kStatic : SHARED_TILE;
+  const threads = BM * BN;
+  const tilesM = Dim.ceildiv(M, BM);
+  const tilesN = Dim.ceildiv(N, BN);
+  const sM = w.dim(M, "M");
+  const sN = w.dim(N, "N");
+  const sK = w.dim(K, "K");
+
+  w.open(`for (var b = wid.z; b < ${w.dim(NB, "NB")}; b += nwg.z) {`);
+  const boff = (t: number) => (plan.batch.length ? unravelOffset(w, plan.batch, t, "b", "b") : "0u");
+  w.line(`let xa = ${boff(X)};`);
+  w.line(`let xb = ${boff(Y)};`);
+  w.line(`let ob = ${boff(OUT)};`);
+  w.open(`for (var tm = wid.y; tm < ${w.dim(tilesM, "tiles_m")}; tm += nwg.y) {`);
+  w.open(`for (var tn = wid.x; tn < ${w.dim(tilesN, "tiles_n")}; tn += nwg.x) {`);
+  w.line(`let m = tm * ${BM}u + lid.y;`);
+  w.line(`let n = tn * ${BN}u + lid.x;`);
+  w.line("var acc = 0.0;");
+  w.open(`for (var k0 = 0u; k0 < ${sK}; k0 += ${BK}u) {`);
+
+  /** Stage operand t's [own × BK] tile; consecutive invocations walk the dim that is contiguous in memory. */
+  const stage = (t: number, own: readonly Loop[], edge: number, first: string, sOwn: string, shared: string, base: string, v: string) => {
+    const ownInner = own[own.length - 1];
+    const kFirst = isOne(plan.red[plan.red.length - 1]!.strides[t]!) || !(ownInner && isOne(ownInner.strides[t]!));
+    const elems = edge * BK;
+    w.open(`for (var e = li; e < ${elems}u; e += ${threads}u) {`);
+    // Layout in workgroup memory: X as [m][k], Y as [k][n].
+    if (kFirst) w.line(`let i = e / ${BK}u; let kk = e % ${BK}u;`);
+    else w.line(`let kk = e / ${edge}u; let i = e % ${edge}u;`);
+    w.line(`let g = ${first} * ${edge}u + i; let gk = k0 + kk;`);
+    w.line("var v = 0.0;");
+    const ownOff = own.length ? unravelOffset(w, own, t, "g", v) : "0u";
+    const kOff = unravelOffset(w, plan.red, t, "gk", "k");
+    const inBounds = [own.length ? `g < ${sOwn}` : undefined, kStatic !== undefined && kStatic % BK === 0 ? undefined : `gk < ${sK}`].filter(Boolean);
+    const read = `v = ${ctx.input(t)}[${sum([base, ownOff, kOff])}];`;
+    w.line(inBounds.length ? `if (${inBounds.join(" && ")}) { ${read} }` : read);
+    w.line(t === X ? `${shared}[i * ${BK}u + kk] = v;` : `${shared}[kk * ${edge}u + i] = v;`);
+    w.close();
+  };
+  stage(X, plan.rows, BM, "tm", sM, "tile_x", "xa", "m");
+  stage(Y, plan.cols, BN, "tn", sN, "tile_y", "xb", "n");
+  w.line("workgroupBarrier();");
+  w.open(`for (var kk = 0u; kk < ${BK}u; kk++) {`);
+  w.line(`acc += tile_x[lid.y * ${BK}u + kk] * tile_y[kk * ${BN}u + lid.x];`);
+  w.close();
+  w.line("workgroupBarrier();");
+  w.close();
+  const out = sum(["ob", plan.rows.length ? unravelOffset(w, plan.rows, OUT, "m", "m") : undefined, plan.cols.length ? unravelOffset(w, plan.cols, OUT, "n", "n") : undefined]);
+  const guard = [plan.rows.length ? `m < ${sM}` : undefined, plan.cols.length ? `n < ${sN}` : undefined].filter(Boolean);
+  const store = `${ctx.output(0)}[${out}] = acc;`;
+  w.line(guard.length ? `if (${guard.join(" && ")}) { ${store} }` : store);
+  w.close();
+  w.close();
+  w.close();
+
+  const code = [
+    formula(ctx, a),
+    `// GEMM (shared-memory tiles): ${BM} × ${BN} outputs per workgroup, K tiles of ${BK}`,
+    `var<workgroup> tile_x: array<f32, ${BM * BK}>;`,
+    `var<workgroup> tile_y: array<f32, ${BK * BN}>;`,
+    `@compute @workgroup_size(${BN}, ${BM})`,
+    "fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    w.text(),
+    "}",
+  ].join("\n");
+  const groups = (d: Dim) => `Math.min(${ctx.dimJs(d)}, ${MAX_GROUPS})`;
+  return { code, dispatch: [groups(tilesN), groups(tilesM), groups(NB)] };
+}
+
+// ---------------------------------------------------------------------------
+// General strided loop nest: one invocation per output element
+
+function emitGeneral(ctx: WgslEmitCtx, a: Analysis): WgslPass {
+  const w = new Body(ctx);
+  const K = a.operands.length;
+  const outLoops = mergeLoops(a.outNames.map((n) => a.loops.get(n)!));
+  // Summed loops with the largest stride outermost, so the innermost walks memory most closely.
+  const weight = (l: Loop) => Math.max(...l.strides.slice(0, K).map(estimate));
+  const sumLoops = mergeLoops([...a.sumNames.map((n) => a.loops.get(n)!)].sort((p, q) => weight(q) - weight(p)));
+  const total = product(outLoops);
+  const flat = flatDispatch(ctx.dimJs(total), WORKGROUP);
+
+  w.line(`let i = ${flat.index};`);
+  w.line(`if (i >= ${w.dim(total, "total")}) { return; }`);
+  const offsets = a.operands.map((_, t) => unravelOffset(w, outLoops, t, "i", "o"));
+  offsets.forEach((o, t) => {
+    if (o !== "0u" && sumLoops.some((l) => !isZero(l.strides[t]!))) {
+      w.line(`let o${t} = ${o};`);
+      offsets[t] = `o${t}`;
+    }
+  });
+  const dependsOnSum = (t: number) => sumLoops.some((l) => !isZero(l.strides[t]!));
+  const load = (t: number) => `${ctx.input(t)}[${offsets[t]}]`;
+  const outside = a.operands.map((_, t) => t).filter((t) => !dependsOnSum(t));
+  const inside = a.operands.map((_, t) => t).filter(dependsOnSum);
+  const before = outside.map(load).join(" * ");
+
+  if (sumLoops.length === 0) {
+    w.line(`${ctx.output(0)}[i] = ${before || "1.0"};`);
+  } else {
+    w.line("var acc = 0.0;");
+    sumLoops.forEach((loop, level) => {
+      const v = `s${level}`;
+      w.open(`for (var ${v} = 0u; ${v} < ${w.dim(loop.size, `size_s${level}`)}; ${v}++) {`);
+      const innermost = level === sumLoops.length - 1;
+      for (const t of inside) {
+        const step = times(v, w.dim(loop.strides[t]!, `stride${t}_s${level}`));
+        if (!step) continue;
+        const expr = sum([offsets[t], step]);
+        if (innermost) offsets[t] = expr;
+        else {
+          w.line(`let o${t}_${level} = ${expr};`);
+          offsets[t] = `o${t}_${level}`;
+        }
+      }
+    });
+    w.line(`acc += ${inside.map(load).join(" * ")};`);
+    for (const _ of sumLoops) w.close();
+    w.line(`${ctx.output(0)}[i] = ${before ? `${before} * acc` : "acc"};`);
+  }
+  const show = (ls: readonly Loop[]) => ls.map((l) => l.names.map(showName).join(" ")).join(", ");
+  const code = [
+    formula(ctx, a),
+    `// loop nest: one invocation per output element${outLoops.length ? ` (${show(outLoops)})` : ""}${sumLoops.length ? `, summing ${show(sumLoops)}` : ""}`,
+    `@compute @workgroup_size(${WORKGROUP})`,
+    "fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    w.text(),
+    "}",
+  ].join("\n");
+  return { code, dispatch: flat.dispatch };
+}
+
+// ---------------------------------------------------------------------------
+
+export const einsumKernel: WgslKernel = {
+  op: "einsum",
+  emit(ctx) {
+    const a = analyse(ctx.node);
+    const plan = planGemm(a);
+    if (!plan) return { passes: [emitGeneral(ctx, a)] };
+    const cpu = emitCpuGemm(ctx, a, plan);
+    const gpu = emitGpuGemm(ctx, a, plan);
+    // The scalar form is the default; the vec4 binding types apply to the "cpu" code only, so they are set only when both agree.
+    return {
+      passes: [
+        {
+          code: gpu.code,
+          dispatch: gpu.dispatch,
+          variants: { cpu: { code: cpu.code, dispatch: cpu.dispatch }, gpu: { code: gpu.code, dispatch: gpu.dispatch } },
+          bindingTypes: cpu.bindingTypes,
+        },
+      ],
+    };
+  },
+};
+
+export const kernels: WgslKernel[] = [einsumKernel];

@@ -25,6 +25,7 @@ export const kernels: WgslKernel[] = [
         `// Row gather over ${typeToString(ctx.node.inputs[0]!.type)} tokens from a ${typeToString(ctx.node.inputs[1]!.type)} table${paddingIdx !== null ? `; padding_idx ${paddingIdx} gives zeros` : ""}.`,
         `@compute @workgroup_size(64)`,
         `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`,
+        `  _ = &P; // bound by the runtime even when every size is static`,
         `  let i = ${f.index};`,
         `  if (i >= ${ctx.outSize(0)}) { return; }`,
         `  let k = i / ${dim};`,
