@@ -153,13 +153,16 @@ async function runModule(g: Graph, target: "js" | "webgpu", inputs: Record<strin
   try {
     const mod = (await import(pathToFileURL(path).href)) as Record<string, (o: object) => Promise<{ run(i: object): Promise<Record<string, { data: ArrayLike<number>; shape: number[] }>>; dispose(): void }>>;
     const weights = opts.weights ? new Uint8Array(readFileSync(opts.weights)) : undefined;
-    const model = await mod[factoryName(g.name)]!({ weights, seed });
+    // The module sits in a temporary folder where the `webgpu` package does not resolve: hand it our device.
+    const gpu = target === "webgpu" ? await (await import("../runtime/webgpu.ts")).acquireDevice() : undefined;
+    const model = await mod[factoryName(g.name)]!({ weights, seed, device: gpu?.device });
     const feeds = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { data: ARRAY_FOR[t.dtype].from(t.data), shape: [...t.shape] }]));
     let out;
     try {
       out = await model.run(feeds);
     } finally {
       model.dispose();
+      gpu?.device.destroy();
     }
     return Object.fromEntries(
       Object.entries(out).map(([k, v]) => [k, new RefTensor(g.output(k)!.value.type.dtype, v.shape, Float64Array.from(v.data))]),

@@ -11,7 +11,7 @@ import { emitModule } from "../compiler/codegen/module.ts";
 const examplesDir = join(import.meta.dirname, "..", "dsl-examples");
 const examples = readdirSync(examplesDir).filter((f) => f.endsWith(".cnn")).sort();
 
-describe("golden: generated JS and .d.ts of every dsl-example", () => {
+describe("golden: generated JS, .d.ts and WGSL of every dsl-example", () => {
   for (const f of examples) {
     it(f, async () => {
       const r = compileSource(readFileSync(join(examplesDir, f), "utf8"), f);
@@ -21,6 +21,9 @@ describe("golden: generated JS and .d.ts of every dsl-example", () => {
         const m = emitModule(g, { runtime: "import", sourceFile: f });
         await expect(m.js).toMatchFileSnapshot(join("golden", "js", `${m.base}.js`));
         await expect(m.dts).toMatchFileSnapshot(join("golden", "js", `${m.base}.d.ts`));
+        // The WebGPU module carries its WGSL kernels inline.
+        const w = emitModule(g, { target: "webgpu", runtime: "import", sourceFile: f });
+        await expect(w.js).toMatchFileSnapshot(join("golden", "webgpu", `${w.base}.js`));
       }
     });
   }

@@ -70,8 +70,8 @@ describe("WebGPU in headless Chromium", () => {
     const logs: string[] = [];
     page.on("console", (m) => logs.push(m.text()));
     await page.goto(url);
-    await page.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, undefined, { timeout: 120_000 });
-    const result = (await page.evaluate(() => (window as unknown as { result: unknown }).result)) as { probs?: number[]; shape?: number[]; error?: string };
+    await page.waitForFunction(() => (globalThis as unknown as { result?: unknown }).result !== undefined, undefined, { timeout: 120_000 });
+    const result = (await page.evaluate(() => (globalThis as unknown as { result: unknown }).result)) as { probs?: number[]; shape?: number[]; error?: string };
     expect(result.error, logs.join("\n")).toBeUndefined();
     const want = interpret(graph, { x: new RefTensor("f32", [N, 1, 28, 28], Float64Array.from(x)) }, initialParams(graph, 0)).outputs.probs!;
     expectAllClose(new RefTensor("f32", result.shape!, Float64Array.from(result.probs!)), want, "probs");

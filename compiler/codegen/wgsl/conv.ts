@@ -1,3 +1,736 @@
-// placeholder: being written
-import type { WgslKernel } from "./kernel.ts";
-export const kernels: WgslKernel[] = [];
+// WGSL kernels for the convolution family: `conv` and `conv_transpose`
+// (compiler/ops/conv.ts holds the reference semantics these must match; the
+// JS templates in ../js/conv.ts are the CPU twins).
+//
+// Every kernel works on three spatial dims (D, H, W): a 1-d or 2-d node gets
+// leading dims of size 1 (kernel 1, stride 1, no padding), which the
+// generator folds away, so one template serves conv1d/2d/3d.
+//
+// conv, "cpu" variant (software adapters: no workgroup memory, no barriers):
+// a direct convolution where each invocation accumulates a register tile of
+// TF filters × TW consecutive output columns. Two layouts:
+//  * filter lanes (a group has ≥ 8 filters): the invocations of a workgroup
+//    are the filters of one block and share one output row segment, so every
+//    input load is the same for the whole workgroup (a uniform load, one
+//    scalar read on lavapipe) and only weights differ per lane;
+//  * tile lanes (few filters per group, e.g. depthwise): the invocations are
+//    row segments and share the filters, so the weight loads are uniform.
+// Column positions and padding tests are computed once per tile, row
+// positions once per tile and kernel row; the channel loop then only loads
+// and accumulates.
+//
+// conv, "gpu" variant: a workgroup computes an 8×8 (or 64×1 for 1-d) output
+// tile for a block of filters; per chunk of input channels it stages the
+// input patch and the block's weights in workgroup memory, then each
+// invocation accumulates its output pixel for every filter of the block.
+//
+// conv_transpose: a gather, one output per invocation, looping over the taps
+// whose input cell lands on it.
+
+import type { Dim } from "../../ir/dims.ts";
+import type { ConvAttrs, ConvTransposeAttrs } from "../../ops/conv.ts";
+import { Code, isLiteral, prod, range, sum } from "../js/conv.ts";
+import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult } from "./kernel.ts";
+
+// ---------------------------------------------------------------------------
+// Shared helpers (pool.ts uses them too)
+// ---------------------------------------------------------------------------
+
+export { Code, isLiteral, prod, range, sum };
+
+/** A WGSL u32 size expression (`28u`, `u32(i32(P.s_L) - 2)`) as i32: literals stay plain. */
+export function i32Of(u: string): string {
+  const m = /^(\d+)u$/.exec(u);
+  return m ? m[1]! : `i32(${u})`;
+}
+
+/** `let` bindings of size expressions at the top of a kernel: literals and names are used as they are. */
+export class Lets {
+  private readonly byExpr = new Map<string, string>();
+  private readonly used = new Set<string>();
+  constructor(private readonly code: Code) {}
+  bind(expr: string, name: string): string {
+    if (isLiteral(expr) || /^[A-Za-z_]\w*$/.test(expr)) return expr;
+    const known = this.byExpr.get(expr);
+    if (known) return known;
+    let unique = name;
+    for (let i = 2; this.used.has(unique); i++) unique = `${name}${i}`;
+    this.used.add(unique);
+    this.byExpr.set(expr, unique);
+    this.code.line(`let ${unique} = ${expr};`);
+    return unique;
+  }
+}
+
+/** `let name = expr;` unless expr is a literal or a plain name (then it is used as is). */
+export function letLocal(code: Code, name: string, expr: string): string {
+  if (isLiteral(expr) || /^[A-Za-z_]\w*$/.test(expr)) return expr;
+  code.line(`let ${name} = ${expr};`);
+  return name;
+}
+
+/** `a / b` and `a % b` folded for literal operands and divisor 1. */
+export function div(a: string, b: string): string {
+  if (b === "1") return a;
+  if (isLiteral(a) && isLiteral(b)) return String(Math.trunc(Number(a) / Number(b)));
+  return `${paren(a)} / ${paren(b)}`;
+}
+export function mod(a: string, b: string): string {
+  if (b === "1") return "0";
+  if (isLiteral(a) && isLiteral(b)) return String(Number(a) % Number(b));
+  return `${paren(a)} % ${paren(b)}`;
+}
+export function paren(e: string): string {
+  return /^[\w.]+(\([\w.]*\))?$/.test(e) || /^-?\d+$/.test(e) ? e : `(${e})`;
+}
+
+/** Ceil division of non-negative i32 expressions. */
+export function ceilDiv(a: string, b: number): string {
+  if (isLiteral(a)) return String(Math.ceil(Number(a) / b));
+  return b === 1 ? a : `${paren(sum(a, b - 1))} / ${b}`;
+}
+
+/** Pads a per-spatial-dim list to three dims with leading `fill`s. */
+export function to3<T>(xs: readonly T[], fill: T): T[] {
+  return [...new Array<T>(3 - xs.length).fill(fill), ...xs];
+}
+
+export const DIM_NAMES = ["D", "H", "W"] as const;
+
+/** The −∞ of max pooling: WGSL has no inf literal and const-evaluation rejects one, so it is made at run time. */
+export const NEG_INF_FN = `fn neg_inf() -> f32 {
+  var bits = 0xff800000u;
+  return bitcast<f32>(bits);
+}`;
+
+/**
+ * The runtime twin of the reference's "window larger than the padded input"
+ * check for symbolic sizes: error kind 1 + i for spatial dim i of the node.
+ * Returns the guard lines (to put at the top of main) and the messages.
+ */
+export function windowGuards(
+  what: string,
+  kernel: readonly number[],
+  dilation: readonly number[],
+  inSizes: readonly string[],
+  outSizes: readonly string[],
+  padTotal: readonly number[],
+): { lines: string[]; errors: Record<number, string> } {
+  const lines: string[] = [];
+  const errors: Record<number, string> = {};
+  for (let i = kernel.length - 1; i >= 0; i--) {
+    if (isLiteral(outSizes[i]!)) continue;
+    const eff = dilation[i]! * (kernel[i]! - 1) + 1;
+    const dilated = eff === kernel[i] ? "" : ` (dilated to ${eff})`;
+    errors[1 + i] = `${what} ${kernel[i]}${dilated} is larger than the padded input {a} along dim ${2 + i}`;
+    lines.push(`if (${outSizes[i]} < 1) { report_error(${1 + i}u, ${sum(inSizes[i]!, padTotal[i]!)}, 0u); return; }`);
+  }
+  return { lines, errors };
+}
+
+const list = (xs: readonly number[]): string => `[${xs.join(", ")}]`;
+
+// ---------------------------------------------------------------------------
+// conv: geometry
+// ---------------------------------------------------------------------------
+
+/** Code-shape knobs of the conv templates (measured on lavapipe; see the module comment). */
+export const convTuning = {
+  /** Filter lanes when a group has at least this many filters. */
+  minFilterLanes: 8,
+  /** Invocations per workgroup (tile lanes) and most filter lanes per workgroup. */
+  workgroup: 64,
+  /** Register tile of the filter-lane layout: filters per invocation, and the column range to pick TW from. */
+  laneFilters: 1,
+  laneColumns: [8, 16] as [number, number],
+  /** Register tile of the tile-lane layout: most filters per invocation, columns per invocation. */
+  tileFilters: 4,
+  tileColumns: 4,
+  /** Kernel rows (D·H taps) unrolled with their positions hoisted out of the channel loop. */
+  maxUnrolledRows: 16,
+  /** Widest kernel row unrolled into distinct column loads. */
+  maxUnrolledColumns: 9,
+  maxColumnLoads: 40,
+  /** Workgroup-memory budget of the gpu variant, in floats (16 KiB is WebGPU's guaranteed minimum). */
+  gpuSharedFloats: 4096,
+  /** Most filters per workgroup (and per invocation) in the gpu variant. */
+  gpuFilters: 16,
+};
+
+interface ConvGeometry {
+  d: number;
+  C: number;
+  F: number;
+  G: number;
+  Cg: number;
+  Fg: number;
+  /** Three spatial dims each (leading size-1 dims for conv1d/2d). */
+  K: number[];
+  s: number[];
+  dl: number[];
+  pb: number[];
+  pe: number[];
+  KV: number;
+  circular: boolean;
+  flip: boolean;
+  hasBias: boolean;
+  /** i32 size expressions (bound names or literals), valid after bindSizes. */
+  N: string;
+  X: string[];
+  O: string[];
+  inPlane: string;
+  oPlane: string;
+  errors: Record<number, string>;
+}
+
+function convGeometry(ctx: WgslEmitCtx, lets: Lets, code: Code): ConvGeometry {
+  const a = ctx.node.attrs as unknown as ConvAttrs;
+  const d = a.stride.length;
+  const wShape = ctx.node.inputs[1]!.type.shape.map((x: Dim) => x.constValue()!);
+  const F = wShape[0]!;
+  const Cg = wShape[1]!;
+  const G = a.groups;
+  const K = to3(wShape.slice(2), 1);
+  const xShape = ctx.inShape(0);
+  const yShape = ctx.outShape(0);
+  const N = lets.bind(i32Of(xShape[0]!), "N");
+  const X = to3(xShape.slice(2).map((x, i) => lets.bind(i32Of(x), `X${DIM_NAMES[3 - d + i]}`)), "1");
+  const O = to3(yShape.slice(2).map((x, i) => lets.bind(i32Of(x), `O${DIM_NAMES[3 - d + i]}`)), "1");
+  const pb = to3(a.padBegin, 0);
+  const pe = to3(a.padEnd, 0);
+  const dl = to3(a.dilation, 1);
+  const guards = windowGuards("kernel", K.slice(3 - d), dl.slice(3 - d), X.slice(3 - d), O.slice(3 - d), pb.slice(3 - d).map((p, i) => p + pe[3 - d + i]!));
+  for (const l of guards.lines) code.line(l);
+  const circular = a.paddingMode === "circular" && (pb.some((p) => p > 0) || pe.some((p) => p > 0));
+  return {
+    d,
+    C: Cg * G,
+    F,
+    G,
+    Cg,
+    Fg: F / G,
+    K,
+    s: to3(a.stride, 1),
+    dl,
+    pb,
+    pe,
+    KV: K[0]! * K[1]! * K[2]!,
+    circular,
+    flip: a.flip,
+    hasBias: a.hasBias,
+    N,
+    X,
+    O,
+    inPlane: lets.bind(prod(...X), "inPlane"),
+    oPlane: lets.bind(prod(...O), "outPlane"),
+    errors: guards.errors,
+  };
+}
+
+function convHeader(ctx: WgslEmitCtx, g: ConvGeometry, what: string): string {
+  const a = ctx.node.attrs as unknown as ConvAttrs;
+  return (
+    `// conv${g.d}d (${what}): x [${ctx.inShape(0).join(", ")}] * w [${ctx.inShape(1).join(", ")}] -> y [${ctx.outShape(0).join(", ")}]; ` +
+    `stride ${list(a.stride)}, dilation ${list(a.dilation)}, padding ${list(a.padBegin)}..${list(a.padEnd)}${g.circular ? " circular" : ""}` +
+    `${g.G > 1 ? `, groups ${g.G}` : ""}${g.flip ? ", flipped kernel" : ""}${g.hasBias ? "" : ", no bias"}`
+  );
+}
+
+/**
+ * Position along spatial dim i of tap k for output o: o·stride − pb + k·dilation,
+ * as an index that is always inside the input (clamped, or wrapped when
+ * circular) and, for zero padding, the test that it really is inside.
+ */
+function samplePosition(g: ConvGeometry, i: number, pos: string, mayLeave: boolean, mayOverrun = false): { index: string; ok?: string } {
+  const X = g.X[i]!;
+  const padded = g.pb[i]! > 0 || g.pe[i]! > 0;
+  if (!padded) return { index: mayOverrun ? `min(${pos}, ${sum(X, -1)})` : pos };
+  if (g.circular) return { index: mayLeave || mayOverrun ? `((${pos}) % ${X} + ${X}) % ${X}` : pos };
+  return { index: `clamp(${pos}, 0, ${sum(X, -1)})`, ok: `${paren(pos)} >= 0 && ${paren(pos)} < ${X}` };
+}
+
+const tapOf = (g: ConvGeometry, i: number, k: number): number => (g.flip ? g.K[i]! - 1 - k : k);
+
+// ---------------------------------------------------------------------------
+// conv: "cpu" variant, register tiles
+// ---------------------------------------------------------------------------
+
+interface CpuLayout {
+  kind: "filters" | "tiles";
+  /** Invocations per workgroup. */
+  wg: number;
+  /** Filters and output columns per invocation. */
+  tf: number;
+  tw: number;
+}
+
+function largestDivisorAtMost(n: number, max: number): number {
+  for (let b = Math.min(n, max); b > 1; b--) if (n % b === 0) return b;
+  return 1;
+}
+
+function pickCpuLayout(g: ConvGeometry, OW: string): CpuLayout {
+  const t = convTuning;
+  if (g.Fg >= t.minFilterLanes) {
+    const tf = largestDivisorAtMost(g.Fg, t.laneFilters);
+    const wg = largestDivisorAtMost(g.Fg / tf, t.workgroup);
+    const [lo, hi] = t.laneColumns;
+    let tw = hi;
+    if (isLiteral(OW)) {
+      // the width whose last row segment wastes the fewest lanes, preferring wider
+      const ow = Number(OW);
+      let best = Infinity;
+      for (let w = hi; w >= lo; w--) {
+        const waste = Math.ceil(ow / w) * w - ow;
+        if (waste < best) [best, tw] = [waste, w];
+      }
+      if (ow < lo) tw = ow;
+    }
+    return { kind: "filters", wg, tf, tw };
+  }
+  const tw = isLiteral(OW) ? Math.min(t.tileColumns, Number(OW)) : t.tileColumns;
+  return { kind: "tiles", wg: t.workgroup, tf: largestDivisorAtMost(g.Fg, t.tileFilters), tw };
+}
+
+function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, string, string]; errors: Record<number, string> } {
+  const body = new Code();
+  const g = convGeometry(ctx, new Lets(body), body);
+  const [, , OW] = g.O;
+  const L = pickCpuLayout(g, OW!);
+  const { tf: TF, tw: TW } = L;
+
+  const head = new Code();
+  head.line(convHeader(ctx, g, `register tiles of ${TF} filter${TF > 1 ? "s" : ""} × ${TW} columns, ${L.kind === "filters" ? "one filter block per workgroup (uniform input loads)" : "one row segment per invocation (uniform weight loads)"}`));
+  head.line(`@compute @workgroup_size(${L.wg})`);
+  head.open(`fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u)`);
+
+  const c = body;
+  const [OD, OH] = g.O as [string, string, string];
+  const nbW = letLocal(c, "segments", ceilDiv(OW!, TW));
+  const T = letLocal(c, "tiles", prod(OD, OH, nbW));
+  c.line("let n = i32(wid.z);");
+  const blocksPerGroup = g.Fg / (L.kind === "filters" ? L.wg * TF : TF);
+  c.line(`let f0 = ${L.kind === "filters" ? sum(prod("i32(wid.y)", L.wg * TF), prod("i32(lid.x)", TF)) : prod("i32(wid.y)", TF)};`);
+  const grp = g.G > 1 ? letLocal(c, "grp", div("i32(wid.y)", String(blocksPerGroup))) : "0";
+  const xg = letLocal(c, "xg", prod(sum(prod("n", g.C), prod(grp, g.Cg)), g.inPlane));
+  const wf = letLocal(c, "wf", prod("f0", g.Cg * g.KV));
+  const start = L.kind === "filters" ? "i32(wid.x)" : `i32(wid.x) * ${L.wg} + i32(lid.x)`;
+  const step = L.kind === "filters" ? "i32(nwg.x)" : `i32(nwg.x) * ${L.wg}`;
+  c.open(`for (var t = ${start}; t < ${T}; t += ${step})`);
+  emitConvTile(c, g, TF, TW, xg, wf);
+  c.close();
+
+  const out = new Code();
+  out.line(head.toString());
+  out.line(indent(c.toString()));
+  out.line("}");
+  const groupsX = L.kind === "filters" ? `(${tilesJs(ctx, TW)})` : `Math.ceil((${tilesJs(ctx, TW)}) / ${L.wg})`;
+  const dispatch: [string, string, string] = [`Math.max(1, Math.min(${groupsX}, 65535))`, String(g.F / (L.kind === "filters" ? L.wg * TF : TF)), ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)];
+  return { code: out.toString(), dispatch, errors: g.errors };
+}
+
+function indent(s: string): string {
+  return s
+    .split("\n")
+    .map((l) => (l.length ? `  ${l}` : l))
+    .join("\n");
+}
+
+/** Row segments of TW columns, as JS over S (for the dispatch). */
+function tilesJs(ctx: WgslEmitCtx, TW: number): string {
+  const o = ctx.node.outputs[0]!.type.shape.slice(2).map((x) => ctx.dimJs(x));
+  const w = o.pop()!;
+  return [...o.map((x) => `(${x})`), `Math.ceil((${w}) / ${TW})`].join(" * ");
+}
+
+/**
+ * The body for one tile: output row (od, oh) of sample n, columns
+ * ow0 .. ow0 + TW − 1, filters f0 .. f0 + TF − 1 (of group grp).
+ */
+function emitConvTile(c: Code, g: ConvGeometry, TF: number, TW: number, xg: string, wf: string): void {
+  const [OD, OH, OW] = g.O as [string, string, string];
+  const [, XH, XW] = g.X as [string, string, string];
+  const [KD, KH, KW] = g.K as [number, number, number];
+  const [sD, sH, sW] = g.s as [number, number, number];
+  const [dD, dH, dW] = g.dl as [number, number, number];
+  const nbW = isLiteral(OW) ? String(Math.ceil(Number(OW) / TW)) : "segments";
+  // tile index → (od, oh, segment)
+  const seg = letLocal(c, "seg", mod("t", nbW));
+  const row = letLocal(c, "row", div("t", nbW));
+  const oh = OD === "1" ? row : letLocal(c, "oh", mod(row, OH));
+  const od = OD === "1" ? "0" : letLocal(c, "od", div(row, OH));
+  const ow0 = letLocal(c, "ow0", prod(seg, TW));
+  const partial = !(isLiteral(OW) && Number(OW) % TW === 0);
+
+  // Columns: the distinct input offsets the tile reads along W, positions hoisted.
+  const unrollW = KW <= convTuning.maxUnrolledColumns && new Set(range(TW, (i) => range(KW, (k) => i * sW + k * dW)).flat()).size <= convTuning.maxColumnLoads;
+  const colBase = letLocal(c, "pw0", sum(prod(ow0, sW), -g.pb[2]!));
+  const offsets = unrollW ? [...new Set(range(TW, (i) => range(KW, (k) => i * sW + k * dW)).flat())].sort((p, q) => p - q) : [];
+  const col = new Map<number, { index: string; ok?: string }>();
+  if (unrollW) {
+    c.line(`// input columns read by the tile: pw0 + {${offsets.join(", ")}}`);
+    for (const e of offsets) {
+      const p = samplePosition(g, 2, sum(colBase, e), true, partial);
+      const index = letLocal(c, `cx${e}`, p.index);
+      const ok = p.ok ? letLocal(c, `cok${e}`, p.ok) : undefined;
+      col.set(e, { index, ok });
+    }
+  }
+
+  // Rows: (kd, kh) taps; unrolled ones get their offset and test hoisted out of the channel loop.
+  const rowsUnrolled = KD * KH <= convTuning.maxUnrolledRows;
+  const rowInfo = (kd: string, kh: string, cc: Code, suffix: string): { offset: string; ok?: string } => {
+    const pd = samplePosition(g, 0, sum(prod(od, sD), -g.pb[0]!, prod(kd, dD)), true);
+    const ph = samplePosition(g, 1, sum(prod(oh, sH), -g.pb[1]!, prod(kh, dH)), true);
+    const oks = [pd.ok, ph.ok].filter((x): x is string => x !== undefined);
+    const dIdx = pd.index === "0" ? "0" : letLocal(cc, `zd${suffix}`, pd.index);
+    const hIdx = ph.index === "0" ? "0" : letLocal(cc, `zh${suffix}`, ph.index);
+    const offset = letLocal(cc, `ro${suffix}`, sum(prod(dIdx, XH, XW), prod(hIdx, XW)));
+    const ok = oks.length ? letLocal(cc, `rok${suffix}`, oks.map((o) => `(${o})`).join(" && ")) : undefined;
+    return { offset, ok };
+  };
+  const rows: { kd: number; kh: number; offset: string; ok?: string }[] = [];
+  if (rowsUnrolled) {
+    for (let kd = 0; kd < KD; kd++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const suffix = KD > 1 ? `${kd}_${kh}` : `${kh}`;
+        rows.push({ kd, kh, ...rowInfo(String(kd), String(kh), c, suffix) });
+      }
+    }
+  }
+
+  // Accumulators start at the bias.
+  const acc = (j: number, i: number) => `a${j}_${i}`;
+  for (let j = 0; j < TF; j++) {
+    const init = g.hasBias ? `x2[${sum("f0", j)}]` : "0.0";
+    c.line(`var ${range(TW, (i) => `${acc(j, i)} = ${init}`).join(", ")};`);
+  }
+
+  const CgKV = g.Cg * g.KV;
+  c.open(`for (var ch = 0; ch < ${g.Cg}; ch++)`);
+  const xc = letLocal(c, "xc", sum(xg, prod("ch", g.inPlane)));
+  const wc = letLocal(c, "wc", sum(wf, prod("ch", g.KV)));
+  const load = (index: string, ok: string | undefined) => (ok ? `select(0.0, x0[${index}], ${ok})` : `x0[${index}]`);
+  const both = (p: string | undefined, q: string | undefined) => (p && q ? `${p} && ${q}` : (p ?? q));
+
+  const emitRow = (cc: Code, r: { offset: string; ok?: string }, tapRow: string, tag: string) => {
+    const base = letLocal(cc, `xr${tag}`, sum(xc, r.offset));
+    if (unrollW) {
+      for (const e of offsets) {
+        const col_ = col.get(e)!;
+        cc.line(`let v${e} = ${load(sum(base, col_.index), both(r.ok, col_.ok))};`);
+      }
+      for (let kw = 0; kw < KW; kw++) {
+        const tap = sum(tapRow, tapOf(g, 2, kw));
+        for (let j = 0; j < TF; j++) cc.line(`let w${j}_${kw} = x1[${sum(wc, j * CgKV, tap)}];`);
+        for (let j = 0; j < TF; j++) {
+          cc.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}_${kw}, v${i * sW + kw * dW}, ${acc(j, i)});`).join(" "));
+        }
+      }
+    } else {
+      cc.open(`for (var kw = 0; kw < ${KW}; kw++)`);
+      for (let i = 0; i < TW; i++) {
+        const p = samplePosition(g, 2, sum(colBase, i * sW, prod("kw", dW)), true, true);
+        cc.line(`let v${i} = ${load(sum(base, p.index), both(r.ok, p.ok))};`);
+      }
+      const tap = sum(tapRow, g.flip ? `${KW - 1} - kw` : "kw");
+      for (let j = 0; j < TF; j++) cc.line(`let w${j} = x1[${sum(wc, j * CgKV, tap)}];`);
+      for (let j = 0; j < TF; j++) cc.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}, v${i}, ${acc(j, i)});`).join(" "));
+      cc.close();
+    }
+  };
+  if (rowsUnrolled) {
+    for (const r of rows) {
+      c.open("");
+      emitRow(c, r, String((tapOf(g, 0, r.kd) * KH + tapOf(g, 1, r.kh)) * KW), "");
+      c.close();
+    }
+  } else {
+    c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
+    c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
+    const r = rowInfo("kd", "kh", c, "");
+    const kdT = g.flip ? `(${KD - 1} - kd)` : "kd";
+    const khT = g.flip ? `(${KH - 1} - kh)` : "kh";
+    emitRow(c, r, prod(sum(prod(kdT, KH), khT), KW), "");
+    c.close();
+    c.close();
+  }
+  c.close(); // channels
+
+  // Filters f0.. of sample n are consecutive planes of y.
+  const yb = letLocal(c, "yb", sum(prod(sum(prod("n", g.F), "f0"), g.oPlane), prod(od, OH, OW), prod(oh, OW), ow0));
+  for (let i = 0; i < TW; i++) {
+    const stores = range(TF, (j) => `y0[${sum(yb, prod(j, g.oPlane), i)}] = ${acc(j, i)};`).join(" ");
+    c.line(partial && i > 0 ? `if (${sum(ow0, i)} < ${OW}) { ${stores} }` : stores);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// conv: "gpu" variant, workgroup-memory tiles
+// ---------------------------------------------------------------------------
+
+interface GpuTile {
+  th: number;
+  tw: number;
+  fb: number;
+  cc: number;
+  patch: [number, number, number];
+}
+
+function pickGpuTile(g: ConvGeometry): GpuTile | undefined {
+  const oneRow = g.O[1] === "1";
+  const shapes: [number, number][] = oneRow ? [[1, 64], [1, 32]] : [[8, 8], [4, 8]];
+  for (const [th, tw] of shapes) {
+    for (let fb = largestDivisorAtMost(g.Fg, convTuning.gpuFilters); fb >= 1; fb = largestDivisorAtMost(g.Fg, fb - 1)) {
+      const patch: [number, number, number] = [
+        (g.K[0]! - 1) * g.dl[0]! + 1,
+        (th - 1) * g.s[1]! + (g.K[1]! - 1) * g.dl[1]! + 1,
+        (tw - 1) * g.s[2]! + (g.K[2]! - 1) * g.dl[2]! + 1,
+      ];
+      const per = patch[0] * patch[1] * patch[2] + fb * g.KV;
+      const cc = Math.min(g.Cg, Math.floor(convTuning.gpuSharedFloats / per));
+      if (cc >= 1) return { th, tw, fb, cc, patch };
+      if (fb === 1) break;
+    }
+  }
+  return undefined;
+}
+
+function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile): { code: string; dispatch: [string, string, string] } {
+  const c = new Code();
+  const lets = new Lets(c);
+  const g = convGeometry(ctx, lets, c);
+  const { th: TH, tw: TWg, fb: FB, cc: CC, patch } = tile;
+  const [PD, PH, PW] = patch;
+  const PV = PD * PH * PW;
+  const WG = TH * TWg;
+  const [OD, OH, OW] = g.O as [string, string, string];
+  const [XD, XH, XW] = g.X as [string, string, string];
+  const KV = g.KV;
+  const [KD, KH, KW] = g.K as [number, number, number];
+
+  const tilesW = letLocal(c, "tilesW", ceilDiv(OW, TWg));
+  const tilesH = letLocal(c, "tilesH", ceilDiv(OH, TH));
+  const T = letLocal(c, "tiles", prod(OD, tilesH, tilesW));
+  c.line("let n = i32(wid.z);");
+  c.line(`let f0 = ${prod("i32(wid.y)", FB)};`);
+  const grp = g.G > 1 ? letLocal(c, "grp", div("i32(wid.y)", String(g.Fg / FB))) : "0";
+  const xg = letLocal(c, "xg", prod(sum(prod("n", g.C), prod(grp, g.Cg)), g.inPlane));
+  c.line("let lx = i32(lid.x);");
+  c.line("let ly = i32(lid.y);");
+  c.line("let li = i32(lid.y * " + `${TWg}u + lid.x);`);
+  c.open(`for (var t = i32(wid.x); t < ${T}; t += i32(nwg.x))`);
+  const bw = letLocal(c, "bw", mod("t", tilesW));
+  const r = letLocal(c, "r", div("t", tilesW));
+  const bh = OD === "1" ? r : letLocal(c, "bh", mod(r, tilesH));
+  const od = OD === "1" ? "0" : letLocal(c, "od", div(r, tilesH));
+  const oh0 = letLocal(c, "oh0", prod(bh, TH));
+  const ow0 = letLocal(c, "ow0", prod(bw, TWg));
+  // patch origin in input coordinates
+  const pd0 = letLocal(c, "pd0", sum(prod(od, g.s[0]!), -g.pb[0]!));
+  const ph0 = letLocal(c, "ph0", sum(prod(oh0, g.s[1]!), -g.pb[1]!));
+  const pw0 = letLocal(c, "pw0", sum(prod(ow0, g.s[2]!), -g.pb[2]!));
+  c.line(`var ${range(FB, (j) => `a${j} = ${g.hasBias ? `x2[${sum("f0", j)}]` : "0.0"}`).join(", ")};`);
+  c.open(`for (var c0 = 0; c0 < ${g.Cg}; c0 += ${CC})`);
+  c.line("workgroupBarrier();");
+  // stage the input patch: CC channels × PD × PH × PW
+  c.open(`for (var e = li; e < ${CC * PV}; e += ${WG})`);
+  const ce = letLocal(c, "ce", div("e", String(PV)));
+  const zd = letLocal(c, "zd", mod(div("e", String(PH * PW)), String(PD)));
+  const zh = letLocal(c, "zh", mod(div("e", String(PW)), String(PH)));
+  const zw = letLocal(c, "zw", mod("e", String(PW)));
+  const pd = samplePosition(g, 0, sum(pd0, zd), true);
+  const ph = samplePosition(g, 1, sum(ph0, zh), true);
+  const pw = samplePosition(g, 2, sum(pw0, zw), true);
+  // the patch may extend past the input at the far edges even without padding
+  const within = (p: { index: string; ok?: string }, pos: string, X: string, i: number) =>
+    p.ok ?? (g.pb[i]! > 0 || g.pe[i]! > 0 ? undefined : `${paren(pos)} < ${X}`);
+  const clampIdx = (p: { index: string; ok?: string }, pos: string, X: string, i: number) =>
+    p.ok || g.circular || g.pb[i]! > 0 || g.pe[i]! > 0 ? p.index : `min(${pos}, ${sum(X, -1)})`;
+  const conds = [`${sum("c0", ce)} < ${g.Cg}`];
+  const dims = [
+    { p: pd, pos: sum(pd0, zd), X: XD, i: 0 },
+    { p: ph, pos: sum(ph0, zh), X: XH, i: 1 },
+    { p: pw, pos: sum(pw0, zw), X: XW, i: 2 },
+  ];
+  const idx: string[] = [];
+  for (const dm of dims) {
+    if (dm.X === "1" && dm.pos === "0") {
+      idx.push("0");
+      continue;
+    }
+    const w = within(dm.p, dm.pos, dm.X, dm.i);
+    if (w) conds.push(`(${w})`);
+    idx.push(letLocal(c, `q${DIM_NAMES[dm.i]!.toLowerCase()}`, clampIdx(dm.p, dm.pos, dm.X, dm.i)));
+  }
+  const chan = `min(${sum("c0", ce)}, ${g.Cg - 1})`;
+  const at = sum(xg, prod(chan, g.inPlane), prod(idx[0]!, XH, XW), prod(idx[1]!, XW), idx[2]!);
+  c.line(`xs[e] = select(0.0, x0[${at}], ${conds.join(" && ")});`);
+  c.close();
+  // stage the weights of the block for these channels: FB × CC × KV
+  c.open(`for (var e = li; e < ${FB * CC * KV}; e += ${WG})`);
+  const wj = letLocal(c, "wj", div("e", String(CC * KV)));
+  const wcl = letLocal(c, "wcl", mod(div("e", String(KV)), String(CC)));
+  const wt = letLocal(c, "wt", mod("e", String(KV)));
+  c.line(`ws[e] = select(0.0, x1[${sum(prod(sum("f0", wj), g.Cg * KV), prod(`min(${sum("c0", wcl)}, ${g.Cg - 1})`, KV), wt)}], ${sum("c0", wcl)} < ${g.Cg});`);
+  c.close();
+  c.line("workgroupBarrier();");
+  // accumulate this invocation's pixel for every filter of the block
+  c.open(`for (var cl = 0; cl < ${CC}; cl++)`);
+  const xb = letLocal(c, "xb", sum(prod("cl", PV), prod("ly", g.s[1]!, PW), prod("lx", g.s[2]!)));
+  const wb = letLocal(c, "wb", prod("cl", KV));
+  const unroll = KV <= 27;
+  const tapCode = (kd: string, kh: string, kw: string, tap: string) => {
+    c.line(`let v = xs[${sum(xb, prod(kd, g.dl[0]!, PH * PW), prod(kh, g.dl[1]!, PW), prod(kw, g.dl[2]!))}];`);
+    c.line(range(FB, (j) => `a${j} = fma(v, ws[${sum(wb, j * CC * KV, tap)}], a${j});`).join(" "));
+  };
+  if (unroll) {
+    for (let kd = 0; kd < KD; kd++)
+      for (let kh = 0; kh < KH; kh++)
+        for (let kw = 0; kw < KW; kw++) {
+          c.open("");
+          tapCode(String(kd), String(kh), String(kw), String((tapOf(g, 0, kd) * KH + tapOf(g, 1, kh)) * KW + tapOf(g, 2, kw)));
+          c.close();
+        }
+  } else {
+    c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
+    c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
+    c.open(`for (var kw = 0; kw < ${KW}; kw++)`);
+    const f = (i: number, k: string) => (g.flip ? `(${g.K[i]! - 1} - ${k})` : k);
+    tapCode("kd", "kh", "kw", sum(prod(sum(prod(f(0, "kd"), KH), f(1, "kh")), KW), f(2, "kw")));
+    c.close();
+    c.close();
+    c.close();
+  }
+  c.close(); // cl
+  c.close(); // c0
+  const oh = letLocal(c, "oh", sum(oh0, "ly"));
+  const ow = letLocal(c, "ow", sum(ow0, "lx"));
+  c.open(`if (${oh} < ${OH} && ${ow} < ${OW})`);
+  const yb = letLocal(c, "yb", sum(prod(sum(prod("n", g.F), "f0"), g.oPlane), prod(od, OH, OW), prod(oh, OW), ow));
+  c.line(range(FB, (j) => `y0[${sum(yb, prod(j, g.oPlane))}] = a${j};`).join(" "));
+  c.close();
+  c.close(); // tiles
+
+  const code = [
+    convHeader(ctx, g, `workgroup tiles of ${TH}×${TWg} outputs × ${FB} filters, ${CC} input channel${CC > 1 ? "s" : ""} per stage`),
+    `var<workgroup> xs: array<f32, ${CC * PV}>;`,
+    `var<workgroup> ws: array<f32, ${FB * CC * KV}>;`,
+    "",
+    `@compute @workgroup_size(${TWg}, ${TH})`,
+    "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    indent(c.toString()),
+    "}",
+  ].join("\n");
+  const o = ctx.node.outputs[0]!.type.shape.slice(2).map((x) => ctx.dimJs(x));
+  const [oD, oH, oW] = to3(o, "1");
+  const tiles = `(${oD}) * Math.ceil((${oH}) / ${TH}) * Math.ceil((${oW}) / ${TWg})`;
+  return { code, dispatch: [`Math.max(1, Math.min(${tiles}, 65535))`, String(g.F / FB), ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)] };
+}
+
+function emitConv(ctx: WgslEmitCtx): WgslKernelResult {
+  const cpu = emitConvCpu(ctx);
+  const probe = convGeometry(ctx, new Lets(new Code()), new Code());
+  const tile = pickGpuTile(probe);
+  const gpu = tile ? emitConvGpu(ctx, tile) : cpu;
+  const usesError = Object.keys(cpu.errors).length > 0;
+  return {
+    passes: [{ code: cpu.code, dispatch: cpu.dispatch, variants: { cpu: { code: cpu.code, dispatch: cpu.dispatch }, gpu: { code: gpu.code, dispatch: gpu.dispatch } }, usesError }],
+    errors: cpu.errors,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// conv_transpose: a gather, one output per invocation
+// ---------------------------------------------------------------------------
+
+function emitConvTranspose(ctx: WgslEmitCtx): WgslKernelResult {
+  const a = ctx.node.attrs as unknown as ConvTransposeAttrs;
+  const d = a.stride.length;
+  const c = new Code();
+  const lets = new Lets(c);
+  const wShape = ctx.node.inputs[1]!.type.shape.map((x) => x.constValue()!);
+  const C = wShape[0]!;
+  const Fg = wShape[1]!;
+  const G = a.groups;
+  const F = Fg * G;
+  const Cg = C / G;
+  const K = to3(wShape.slice(2), 1);
+  const KV = K[0]! * K[1]! * K[2]!;
+  const s = to3(a.stride, 1);
+  const dl = to3(a.dilation, 1);
+  const pb = to3(a.padBegin, 0);
+  const xShape = ctx.inShape(0);
+  const yShape = ctx.outShape(0);
+  const f = flatDispatch(ctx.outSizeJs(0));
+  const errors: Record<number, string> = {};
+  c.line(`let i = i32(${f.index});`);
+  const X = to3(xShape.slice(2).map((x, i) => lets.bind(i32Of(x), `X${DIM_NAMES[3 - d + i]}`)), "1");
+  const O = to3(yShape.slice(2).map((x, i) => lets.bind(i32Of(x), `O${DIM_NAMES[3 - d + i]}`)), "1");
+  O.forEach((o, i) => {
+    if (isLiteral(o)) return;
+    errors[1 + i] = `the output size along dim ${2 + i - (3 - d)} would be {a}: the padding crops everything the transposed convolution produces`;
+    c.line(`if (${o} < 1) { report_error(${1 + i}u, ${o}, 0u); return; }`);
+  });
+  const total = lets.bind(i32Of(ctx.outSize(0)), "total");
+  c.line(`if (i >= ${total}) { return; }`);
+  const inPlane = lets.bind(prod(...X), "inPlane");
+  // output index → (n, f, od, oh, ow)
+  let rest = "i";
+  const o: string[] = [];
+  for (let k = 2; k >= 0; k--) {
+    if (O[k] === "1") {
+      o[k] = "0";
+      continue;
+    }
+    o[k] = letLocal(c, `o${DIM_NAMES[k]!.toLowerCase()}`, mod(rest, O[k]!));
+    rest = letLocal(c, `r${DIM_NAMES[k]!.toLowerCase()}`, div(rest, O[k]!));
+  }
+  const fo = letLocal(c, "f", mod(rest, String(F)));
+  const n = letLocal(c, "n", div(rest, String(F)));
+  const grp = G > 1 ? letLocal(c, "grp", div(fo, String(Fg))) : "0";
+  const fl = G > 1 ? letLocal(c, "fl", mod(fo, String(Fg))) : fo;
+  const xg = letLocal(c, "xg", prod(sum(prod(n, C), prod(grp, Cg)), inPlane));
+  c.line(`var acc = ${a.hasBias ? `x2[${fo}]` : "0.0"};`);
+  c.line(`// input cell q with tap k lands on output q·stride − padBegin + k·dilation`);
+  const qs: string[] = [];
+  const conds: string[] = [];
+  for (let k = 0; k < 3; k++) {
+    if (K[k] === 1 && s[k] === 1 && pb[k] === 0 && X[k] === "1") {
+      qs.push("0");
+      continue;
+    }
+    const kv = `k${DIM_NAMES[k]!.toLowerCase()}`;
+    c.open(`for (var ${kv} = 0; ${kv} < ${K[k]}; ${kv}++)`);
+    const tnum = letLocal(c, `t${DIM_NAMES[k]!.toLowerCase()}`, sum(o[k]!, pb[k]!, prod(kv, -dl[k]!)));
+    const q = s[k] === 1 ? tnum : letLocal(c, `q${DIM_NAMES[k]!.toLowerCase()}`, div(tnum, String(s[k])));
+    const cond = [`${tnum} >= 0`, ...(s[k] === 1 ? [] : [`${mod(tnum, String(s[k]))} == 0`]), `${q} < ${X[k]}`];
+    c.line(`if (!(${cond.join(" && ")})) { continue; }`);
+    qs.push(q);
+    conds.push(...cond);
+  }
+  const kIdx = (k: number) => (K[k] === 1 ? "0" : `k${DIM_NAMES[k]!.toLowerCase()}`);
+  const tap = letLocal(c, "tap", sum(prod(sum(prod(kIdx(0), K[1]!), kIdx(1)), K[2]!), kIdx(2)));
+  const xo = letLocal(c, "xo", sum(xg, prod(qs[0]!, X[1]!, X[2]!), prod(qs[1]!, X[2]!), qs[2]!));
+  c.open(`for (var cl = 0; cl < ${Cg}; cl++)`);
+  c.line(`acc = fma(x0[${sum(xo, prod("cl", inPlane))}], x1[${sum(prod(sum(prod(sum(prod(grp, Cg), "cl"), Fg), fl), KV), tap)}], acc);`);
+  c.close();
+  for (let k = 0; k < 3; k++) if (!(K[k] === 1 && s[k] === 1 && pb[k] === 0 && X[k] === "1")) c.close();
+  c.line("y0[i] = acc;");
+  void conds;
+  const code = [
+    `// conv_transpose${d}d (gather, one output per invocation): x [${xShape.join(", ")}] * w [${ctx.inShape(1).join(", ")}] -> y [${yShape.join(", ")}]; ` +
+      `stride ${list(a.stride)}, dilation ${list(a.dilation)}, padding ${list(a.padBegin)}..${list(a.padEnd)}, output padding ${list(a.outputPadding)}${G > 1 ? `, groups ${G}` : ""}${a.hasBias ? "" : ", no bias"}`,
+    "@compute @workgroup_size(64)",
+    "fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    indent(c.toString()),
+    "}",
+  ].join("\n");
+  const usesError = Object.keys(errors).length > 0;
+  return { passes: [{ code, dispatch: f.dispatch.map((x, i) => (i === 0 && usesError ? `Math.max(1, ${x})` : x)) as [string, string], usesError }], errors };
+}
+
+export const kernels: WgslKernel[] = [
+  { op: "conv", emit: emitConv },
+  { op: "conv_transpose", emit: emitConvTranspose },
+];

@@ -330,8 +330,8 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
   const guardRows = TM > 1 && !(M.constValue() !== undefined && M.constValue()! % TM === 0);
   const guardCols = TN > 1 && !(N.constValue() !== undefined && N.constValue()! % TN === 0);
   // Row and column indices of the tile, clamped so that loads stay in bounds.
-  for (let r = 0; r < TM; r++) w.line(`let m${r} = ${r === 0 ? "m0" : guardRows ? `min(m0 + ${r}u, ${sM} - 1u)` : `m0 + ${r}u`};`);
-  for (let c = 0; c < TN; c++) w.line(`let n${c} = ${c === 0 ? "n0" : guardCols ? `min(n0 + ${c}u, ${sN} - 1u)` : `n0 + ${c}u`};`);
+  for (let r = 1; r < TM; r++) w.line(`let m${r} = ${guardRows ? `min(m0 + ${r}u, ${sM} - 1u)` : `m0 + ${r}u`};`);
+  for (let c = 1; c < TN; c++) w.line(`let n${c} = ${guardCols ? `min(n0 + ${c}u, ${sN} - 1u)` : `n0 + ${c}u`};`);
 
   // Base offsets: per row of the left operand and per column of the right one (once for an own4 vector).
   const bases = (t: number, own: readonly Loop[], edge: number, v: string, tag: string) => {
@@ -424,7 +424,11 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
 // ---------------------------------------------------------------------------
 // GEMM, "gpu" form: shared-memory tiles
 
-function emitGpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): { code: string; dispatch: [string, string, string] } {
+/**
+ * `vec4` lists the operands bound as vec4<f32> for the "cpu" form (binding
+ * types are per pass, not per variant); this form reads single elements of them.
+ */
+function emitGpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan, vec4: Readonly<Record<string, string>>): { code: string; dispatch: [string, string, string] } {
   const w = new Body(ctx);
   const [X, Y, OUT] = [0, 1, 2];
   const M = product(plan.rows);
@@ -442,11 +446,14 @@ function emitGpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): { code: str
   const sN = w.dim(N, "N");
   const sK = w.dim(K, "K");
 
-  w.open(`for (var b = wid.z; b < ${w.dim(NB, "NB")}; b += nwg.z) {`);
-  const boff = (t: number) => (plan.batch.length ? unravelOffset(w, plan.batch, t, "b", "b") : "0u");
-  w.line(`let xa = ${boff(X)};`);
-  w.line(`let xb = ${boff(Y)};`);
-  w.line(`let ob = ${boff(OUT)};`);
+  const batched = plan.batch.length > 0;
+  if (batched) {
+    w.open(`for (var b = wid.z; b < ${w.dim(NB, "NB")}; b += nwg.z) {`);
+    w.line(`let xa = ${unravelOffset(w, plan.batch, X, "b", "b")};`);
+    w.line(`let xb = ${unravelOffset(w, plan.batch, Y, "b", "b")};`);
+    w.line(`let ob = ${unravelOffset(w, plan.batch, OUT, "b", "b")};`);
+  }
+  const [xa, xb, ob] = batched ? ["xa", "xb", "ob"] : ["0u", "0u", "0u"];
   w.open(`for (var tm = wid.y; tm < ${w.dim(tilesM, "tiles_m")}; tm += nwg.y) {`);
   w.open(`for (var tn = wid.x; tn < ${w.dim(tilesN, "tiles_n")}; tn += nwg.x) {`);
   w.line(`let m = tm * ${BM}u + lid.y;`);
@@ -468,26 +475,28 @@ function emitGpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): { code: str
     const ownOff = own.length ? unravelOffset(w, own, t, "g", v) : "0u";
     const kOff = unravelOffset(w, plan.red, t, "gk", "k");
     const inBounds = [own.length ? `g < ${sOwn}` : undefined, kStatic !== undefined && kStatic % BK === 0 ? undefined : `gk < ${sK}`].filter(Boolean);
-    const read = `v = ${ctx.input(t)}[${sum([base, ownOff, kOff])}];`;
+    const at = sum([base, ownOff, kOff]);
+    const buf = ctx.input(t);
+    const read = vec4[buf] ? `let at = ${at}; v = ${buf}[at / 4u][at % 4u];` : `v = ${buf}[${at}];`;
     w.line(inBounds.length ? `if (${inBounds.join(" && ")}) { ${read} }` : read);
     w.line(t === X ? `${shared}[i * ${BK}u + kk] = v;` : `${shared}[kk * ${edge}u + i] = v;`);
     w.close();
   };
-  stage(X, plan.rows, BM, "tm", sM, "tile_x", "xa", "m");
-  stage(Y, plan.cols, BN, "tn", sN, "tile_y", "xb", "n");
+  stage(X, plan.rows, BM, "tm", sM, "tile_x", xa, "m");
+  stage(Y, plan.cols, BN, "tn", sN, "tile_y", xb, "n");
   w.line("workgroupBarrier();");
   w.open(`for (var kk = 0u; kk < ${BK}u; kk++) {`);
   w.line(`acc += tile_x[lid.y * ${BK}u + kk] * tile_y[kk * ${BN}u + lid.x];`);
   w.close();
   w.line("workgroupBarrier();");
   w.close();
-  const out = sum(["ob", plan.rows.length ? unravelOffset(w, plan.rows, OUT, "m", "m") : undefined, plan.cols.length ? unravelOffset(w, plan.cols, OUT, "n", "n") : undefined]);
+  const out = sum([ob, plan.rows.length ? unravelOffset(w, plan.rows, OUT, "m", "m") : undefined, plan.cols.length ? unravelOffset(w, plan.cols, OUT, "n", "n") : undefined]);
   const guard = [plan.rows.length ? `m < ${sM}` : undefined, plan.cols.length ? `n < ${sN}` : undefined].filter(Boolean);
   const store = `${ctx.output(0)}[${out}] = acc;`;
   w.line(guard.length ? `if (${guard.join(" && ")}) { ${store} }` : store);
   w.close();
   w.close();
-  w.close();
+  if (batched) w.close();
 
   const code = [
     formula(ctx, a),
@@ -499,7 +508,10 @@ function emitGpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): { code: str
     w.text(),
     "}",
   ].join("\n");
-  const groups = (d: Dim) => `Math.min(${ctx.dimJs(d)}, ${MAX_GROUPS})`;
+  const groups = (d: Dim) => {
+    const c = d.constValue();
+    return c !== undefined ? String(Math.min(c, MAX_GROUPS)) : `Math.min(${ctx.dimJs(d)}, ${MAX_GROUPS})`;
+  };
   return { code, dispatch: [groups(tilesN), groups(tilesM), groups(NB)] };
 }
 
@@ -575,8 +587,7 @@ export const einsumKernel: WgslKernel = {
     const plan = planGemm(a);
     if (!plan) return { passes: [emitGeneral(ctx, a)] };
     const cpu = emitCpuGemm(ctx, a, plan);
-    const gpu = emitGpuGemm(ctx, a, plan);
-    // The scalar form is the default; the vec4 binding types apply to the "cpu" code only, so they are set only when both agree.
+    const gpu = emitGpuGemm(ctx, a, plan, cpu.bindingTypes);
     return {
       passes: [
         {
