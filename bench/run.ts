@@ -1,10 +1,11 @@
 // npm run bench — side-by-side timings in one run, reported as ratios.
 //
-//   LeNet-5 forward at batch 64: cnnc JS target (emitted module, imported as a
-//   user would), TensorFlow.js's pure-JS CPU backend (same model, same
-//   weights, as a peer), and the float64 reference interpreter.
-//   One large convolution (8×64×56×56, 64 filters 3×3, padding 1) on the JS
-//   target and TensorFlow.js, with GFLOP/s.
+//   LeNet-5 forward at batch 64: cnnc JS target and WebGPU target (emitted
+//   modules, imported as a user would), TensorFlow.js's pure-JS CPU backend
+//   (same model, same weights, as a peer), and the float64 reference
+//   interpreter; time from create…() to the first result.
+//   One large convolution (8×64×56×56, 64 filters 3×3, padding 1) on both
+//   targets and TensorFlow.js, with GFLOP/s.
 //
 // Options: --quick (fewer repetitions), --json (machine-readable summary).
 
@@ -17,6 +18,14 @@ import { emitModule, factoryName } from "../compiler/codegen/module.ts";
 import type { Graph } from "../compiler/ir/graph.ts";
 import { initialParams, interpret } from "../compiler/reference/interpreter.ts";
 import { RefTensor } from "../compiler/reference/tensor.ts";
+import { acquireDevice } from "../runtime/webgpu.ts";
+
+process.env.XDG_RUNTIME_DIR ??= "/tmp";
+const gpu = await acquireDevice().catch((e: Error) => {
+  console.log(`(no WebGPU device: ${e.message}; WebGPU rows skipped)`);
+  return undefined;
+});
+const adapterName = gpu ? ((gpu.device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo?.description ?? "unknown adapter") : "none";
 
 const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
@@ -24,11 +33,11 @@ const root = join(import.meta.dirname, "..");
 
 type Model = { run(i: Record<string, { data: Float32Array | Int32Array; shape: number[] }>): Promise<Record<string, { data: Float32Array }>>; parameters(): Record<string, { shape: number[]; data: Float32Array }> };
 
-async function compileToModule(src: string, file: string): Promise<{ g: Graph; create: (o?: object) => Promise<Model> }> {
+async function compileToModule(src: string, file: string, target: "js" | "webgpu" = "js"): Promise<{ g: Graph; create: (o?: object) => Promise<Model & { dispose(): void }> }> {
   const r = compileSource(src, file);
   if (r.diagnostics.length) throw new Error(`${file}: ${r.diagnostics[0]!.message}`);
   const g = r.graphs[0]!;
-  const m = emitModule(g, { runtime: "inline", sourceFile: file });
+  const m = emitModule(g, { target, runtime: "inline", sourceFile: file });
   const dir = mkdtempSync(join(tmpdir(), "cnnc-bench-"));
   const path = join(dir, `${m.base}.mjs`);
   writeFileSync(path, m.js);
@@ -92,6 +101,20 @@ async function lenet(tf: Tf | undefined) {
   line("cnnc JS target", js);
   results.lenetJsMs = js;
   results.lenetCreateToFirstMs = createToFirst;
+  if (gpu) {
+    const w = await compileToModule(src, "lenet5.cnn", "webgpu");
+    const t1 = performance.now();
+    const gm = await w.create({ seed: 0, device: gpu.device });
+    const gFirst = await gm.run({ x: { data: x, shape: [N, 1, 28, 28] } });
+    const gCreate = performance.now() - t1;
+    const gMs = await time(() => gm.run({ x: { data: x, shape: [N, 1, 28, 28] } }), reps);
+    const diff = Math.max(...Array.from(gFirst.probs!.data, (v, i) => Math.abs(v - first.probs!.data[i]!)));
+    line(`cnnc WebGPU (${gpu.adapterClass} kernels)`, gMs, `   ${(js / gMs).toFixed(2)}x the JS target (max |Δprobs| ${diff.toExponential(1)})`);
+    line("create → first result (cnnc WebGPU)", gCreate);
+    results.lenetWebgpuMs = gMs;
+    results.lenetWebgpuCreateToFirstMs = gCreate;
+    gm.dispose();
+  }
   if (tf) {
     // The same network and weights in TensorFlow.js (NHWC; weights transposed from PyTorch layout).
     const p = model.parameters();
@@ -140,6 +163,15 @@ async function bigConv(tf: Tf | undefined) {
   line("cnnc JS target", ms, `   ${(flops / ms / 1e6).toFixed(2)} GFLOP/s`);
   results.convJsMs = ms;
   results.convJsGflops = flops / ms / 1e6;
+  if (gpu) {
+    const w = await compileToModule(src, "conv.cnn", "webgpu");
+    const gm = await w.create({ seed: 0, device: gpu.device });
+    const gMs = await time(() => gm.run({ x: { data: x, shape: [N, 64, 56, 56] } }), quick ? 1 : 3);
+    line(`cnnc WebGPU (${gpu.adapterClass} kernels)`, gMs, `   ${(flops / gMs / 1e6).toFixed(2)} GFLOP/s (includes upload and readback)`);
+    results.convWebgpuMs = gMs;
+    results.convWebgpuGflops = flops / gMs / 1e6;
+    gm.dispose();
+  }
   if (tf) {
     const w = model.parameters()["y.weight"]!;
     const wt = tf.transpose(tf.tensor4d(w.data, [64, 64, 3, 3]), [2, 3, 1, 0]);
@@ -154,8 +186,10 @@ async function bigConv(tf: Tf | undefined) {
   }
 }
 
+console.log(`machine: ${(await import("node:os")).cpus().length} CPUs; WebGPU adapter: ${adapterName}`);
 const tf = await loadTf();
 if (!tf) console.log("(TensorFlow.js is not installed: peer columns skipped)");
 await lenet(tf);
 await bigConv(tf);
 if (asJson) console.log(JSON.stringify(results));
+gpu?.device.destroy();

@@ -47,7 +47,7 @@ function ints(data: number[], shape: number[] = [data.length]): RefTensor {
   return t(data, shape, "i32");
 }
 
-const SPECIAL = [0, -0, NaN, Infinity, -Infinity, 1e-8, -1e-8, 1e-4, -1e-4, 30, -30, 100, -100];
+const SPECIAL = [0, -0, NaN, Infinity, -Infinity, 1e-8, -1e-8, 1e-4, -1e-4, 30, -30, 80, -80];
 
 describe("unary ops", () => {
   it("every f32 unary op over [N, 3, 5] at N = 1 and N = 6, with 0, ±inf, NaN and tiny values", async () => {
@@ -115,7 +115,7 @@ describe("binary ops with broadcasting", () => {
     const b = m.input("b", "f32", [24]);
     m.output("pow", m.call("pow", [a, b], {}, "p"));
     const A = [-2, -2, -2, -0.5, 0, -0, 0, -0, Infinity, -Infinity, -Infinity, 1, -1, 2, 0.5, NaN, NaN, 1, 10, 3, -3, 2, 1e-3, -8];
-    const B = [3, 2, 0.5, -3, -1, -1, 2, 3, 2, 3, -2, NaN, Infinity, -Infinity, Infinity, 0, 1, Infinity, 30, -40, 1e9, 1000, 0.25, 1 / 3];
+    const B = [3, 2, 0.5, -3, -1, -1, 2, 3, 2, 3, -2, NaN, Infinity, -Infinity, Infinity, 0, 1, Infinity, 30, -40, 1e9, 100, 0.25, 1 / 3];
     await conform(m, [{ a: t(A), b: t(B) }]);
   });
 

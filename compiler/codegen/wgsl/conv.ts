@@ -41,7 +41,19 @@ export { Code, isLiteral, prod, range, sum };
 /** A WGSL u32 size expression (`28u`, `u32(i32(P.s_L) - 2)`) as i32: literals stay plain. */
 export function i32Of(u: string): string {
   const m = /^(\d+)u$/.exec(u);
-  return m ? m[1]! : `i32(${u})`;
+  if (m) return m[1]!;
+  // dimToWgsl's `u32(<i32 expression>)`: use the i32 expression itself
+  if (u.startsWith("u32(") && u.endsWith(")") && balanced(u.slice(4, -1))) return u.slice(4, -1);
+  return `i32(${u})`;
+}
+
+function balanced(s: string): boolean {
+  let depth = 0;
+  for (const ch of s) {
+    depth += ch === "(" ? 1 : ch === ")" ? -1 : 0;
+    if (depth < 0) return false;
+  }
+  return depth === 0;
 }
 
 /** `let` bindings of size expressions at the top of a kernel: literals and names are used as they are. */
@@ -402,8 +414,8 @@ function emitConvTile(c: Code, g: ConvGeometry, TF: number, TW: number, xg: stri
   // Accumulators start at the bias.
   const acc = (j: number, i: number) => `a${j}_${i}`;
   for (let j = 0; j < TF; j++) {
-    const init = g.hasBias ? `x2[${sum("f0", j)}]` : "0.0";
-    c.line(`var ${range(TW, (i) => `${acc(j, i)} = ${init}`).join(", ")};`);
+    const init = g.hasBias ? letLocal(c, `b${j}`, `x2[${sum("f0", j)}]`) : "0.0";
+    c.line(range(TW, (i) => `var ${acc(j, i)} = ${init};`).join(" "));
   }
 
   const CgKV = g.Cg * g.KV;
@@ -530,7 +542,7 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile): { code: string; dispatch:
   const pd0 = letLocal(c, "pd0", sum(prod(od, g.s[0]!), -g.pb[0]!));
   const ph0 = letLocal(c, "ph0", sum(prod(oh0, g.s[1]!), -g.pb[1]!));
   const pw0 = letLocal(c, "pw0", sum(prod(ow0, g.s[2]!), -g.pb[2]!));
-  c.line(`var ${range(FB, (j) => `a${j} = ${g.hasBias ? `x2[${sum("f0", j)}]` : "0.0"}`).join(", ")};`);
+  c.line(range(FB, (j) => `var a${j} = ${g.hasBias ? `x2[${sum("f0", j)}]` : "0.0"};`).join(" "));
   c.open(`for (var c0 = 0; c0 < ${g.Cg}; c0 += ${CC})`);
   c.line("workgroupBarrier();");
   // stage the input patch: CC channels × PD × PH × PW

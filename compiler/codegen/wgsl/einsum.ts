@@ -350,7 +350,7 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
 
   const accs: string[][] = [];
   for (let r = 0; r < TM; r++) accs.push(Array.from({ length: TN }, (_, c) => `acc${r}${c}`));
-  w.line(`var ${accs.flat().map((s) => `${s} = 0.0`).join(", ")};`);
+  for (const row of accs) w.line(row.map((s) => `var ${s} = 0.0;`).join(" "));
   // The K loop stays inside one innermost reduction row when stepping by 4 (its size is then a multiple of 4).
   w.open(`for (var k = 0u; k < ${sK}; k += ${KU}u) {`);
   const innerRed = plan.red[plan.red.length - 1]!;

@@ -270,7 +270,8 @@ export class WgslWriter {
   /** The shader: helpers, module declarations and `fn main` with `params` (builtins). */
   shader(workgroupSize: number, params: string): string {
     const helpers = Object.keys(HELPERS).filter((n) => this.helpers.has(n)).map((n) => HELPERS[n]!.code);
-    const main = [`@compute @workgroup_size(${workgroupSize})`, `fn main(${params}) {`, ...this.head.map((l) => `  ${l}`), ...this.body, "}"].join("\n");
+    // `_ = &P` keeps the uniform in the auto layout when every size is static (the runtime always binds it).
+    const main = [`@compute @workgroup_size(${workgroupSize})`, `fn main(${params}) {`, "  _ = &P;", ...this.head.map((l) => `  ${l}`), ...this.body, "}"].join("\n");
     return [...helpers, ...this.extra, main].join("\n\n");
   }
 }

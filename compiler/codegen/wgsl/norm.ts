@@ -25,8 +25,17 @@ import { flatDispatch, productWgsl, type WgslEmitCtx, type WgslKernel, type Wgsl
 
 const ENTRY = "@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u";
 const GROUP_ENTRY = "@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u";
-/** Threads per workgroup of the "gpu" row reductions (a power of two for the tree). */
+/** Threads per workgroup of the "gpu" reductions (a power of two for the tree), unless the row is shorter. */
 const GPU_GROUP = 128;
+
+/** Threads for a row of `length` (a WGSL u32 expression): the next power of two in [32, GPU_GROUP] when constant. */
+function groupThreads(length: string): number {
+  const m = /^(\d+)u$/.exec(length);
+  if (!m) return GPU_GROUP;
+  let t = 32;
+  while (t < Number(m[1]) && t < GPU_GROUP) t *= 2;
+  return t;
+}
 
 /** An attribute number as a WGSL f32 literal. */
 function f32(v: number): string {
@@ -45,10 +54,10 @@ function paren(e: string): string {
   return /^[\w.]+$/.test(e) || /^u32\(.*\)$/.test(e) ? e : `(${e})`;
 }
 
-/** A workgroup tree reduction of `buf` (size GPU_GROUP) into buf[0]; `lid.x` is the thread. */
-function treeReduce(buf: string, indent = "  "): string {
+/** A workgroup tree reduction of `buf` (one slot per thread) into buf[0]; `lid.x` is the thread. */
+function treeReduce(buf: string, threads: number, indent = "  "): string {
   return [
-    `${indent}for (var s = ${GPU_GROUP / 2}u; s > 0u; s = s >> 1u) {`,
+    `${indent}for (var s = ${threads / 2}u; s > 0u; s = s >> 1u) {`,
     `${indent}  if (lid.x < s) { ${buf}[lid.x] += ${buf}[lid.x + s]; }`,
     `${indent}  workgroupBarrier();`,
     `${indent}}`,
@@ -113,6 +122,7 @@ export function emitBatchnormTraining(ctx: WgslEmitCtx): WgslKernelResult {
   const x = ctx.node.inputs[0]!.type.shape;
   const countDim = x.slice(2).reduce((p, d) => p.mul(d), x[0]!);
   const checked = countDim.lowerBound() < 2;
+  const threads = groupThreads(perChannel);
   const CJs = ctx.dimJs(x[1]!);
   // Element j of channel c: batch n = j / inner, spatial i = j % inner.
   const offset = inner === "1u" ? `j * ${paren(C)} + c` : `((j / ${paren(inner)}) * ${paren(C)} + c) * ${paren(inner)} + j % ${paren(inner)}`;
@@ -156,25 +166,25 @@ ${check}  let m = ${perChannel};
 
   const gpu = `${helpers}
 
-var<workgroup> part: array<f32, ${GPU_GROUP}>;
+var<workgroup> part: array<f32, ${threads}>;
 
-@compute @workgroup_size(${GPU_GROUP}) fn main(${GROUP_ENTRY}) {
+@compute @workgroup_size(${threads}) fn main(${GROUP_ENTRY}) {
   let c = wid.x + wid.y * nwg.x;
   if (c >= ${C}) { return; }
 ${check}  let m = ${perChannel};
   var sum = 0.0;
-  for (var j = lid.x; j < m; j += ${GPU_GROUP}u) { sum += x0[at(c, j)]; }
+  for (var j = lid.x; j < m; j += ${threads}u) { sum += x0[at(c, j)]; }
   part[lid.x] = sum;
   workgroupBarrier();
-${treeReduce("part")}
+${treeReduce("part", threads)}
   let mean = part[0] / f32(m);
   workgroupBarrier();
   var sq = 0.0;
-  for (var j = lid.x; j < m; j += ${GPU_GROUP}u) { let d = x0[at(c, j)] - mean; sq += d * d; }
+  for (var j = lid.x; j < m; j += ${threads}u) { let d = x0[at(c, j)] - mean; sq += d * d; }
   part[lid.x] = sq;
   workgroupBarrier();
-${treeReduce("part")}
-  finish(c, mean, part[0] / f32(m), lid.x, ${GPU_GROUP}u, lid.x == 0u);
+${treeReduce("part", threads)}
+  finish(c, mean, part[0] / f32(m), lid.x, ${threads}u, lid.x == 0u);
 }`;
   return {
     passes: [{ code: cpu, dispatch: f.dispatch, usesError: checked, variants: { cpu: { code: cpu, dispatch: f.dispatch }, gpu: { code: gpu, dispatch: groupDispatch(CJs) } } }],
@@ -229,8 +239,7 @@ function unravelOffset(runs: readonly Run[], v: string): string {
     .map((r, j) => {
       const later = productWgsl(runs.slice(j + 1).map((q) => q.size));
       const q = later === "1u" ? v : `${v} / ${paren(later)}`;
-      const idx = j === 0 ? q : `(${q}) % ${paren(r.size)}`;
-      return mul(j === 0 && later !== "1u" ? `(${idx})` : idx, r.stride);
+      return mul(j === 0 ? q : `${paren(q)} % ${paren(r.size)}`, r.stride);
     })
     .join(" + ");
 }
@@ -242,6 +251,7 @@ function emitLayernorm(ctx: WgslEmitCtx): WgslKernelResult {
   const { kept, normalised } = layernormRuns(ctx);
   const G = productWgsl(normalised.map((r) => r.size));
   const rows = productWgsl(kept.map((r) => r.size));
+  const threads = groupThreads(G);
   const rowsJs = ctx.dimJs(x.reduce((p, d, ax) => (axes.includes(ax) ? p : p.mul(d)), Dim.of(1)));
   const helpers = `fn row_base(r: u32) -> u32 { return ${unravelOffset(kept, "r")}; }
 fn elem(k: u32) -> u32 { return ${unravelOffset(normalised, "k")}; }`;
@@ -269,28 +279,28 @@ fn elem(k: u32) -> u32 { return ${unravelOffset(normalised, "k")}; }`;
 
   const gpu = `${helpers}
 
-var<workgroup> part: array<f32, ${GPU_GROUP}>;
+var<workgroup> part: array<f32, ${threads}>;
 
 // One workgroup per row: strided loads, tree reductions for the mean and the variance.
-@compute @workgroup_size(${GPU_GROUP}) fn main(${GROUP_ENTRY}) {
+@compute @workgroup_size(${threads}) fn main(${GROUP_ENTRY}) {
   let r = wid.x + wid.y * nwg.x;
   if (r >= ${rows}) { return; }
   let base = row_base(r);
   let g = ${G};
   var sum = 0.0;
-  for (var k = lid.x; k < g; k += ${GPU_GROUP}u) { sum += x0[base + elem(k)]; }
+  for (var k = lid.x; k < g; k += ${threads}u) { sum += x0[base + elem(k)]; }
   part[lid.x] = sum;
   workgroupBarrier();
-${treeReduce("part")}
+${treeReduce("part", threads)}
   let mean = part[0] / f32(g);
   workgroupBarrier();
   var sq = 0.0;
-  for (var k = lid.x; k < g; k += ${GPU_GROUP}u) { let d = x0[base + elem(k)] - mean; sq += d * d; }
+  for (var k = lid.x; k < g; k += ${threads}u) { let d = x0[base + elem(k)] - mean; sq += d * d; }
   part[lid.x] = sq;
   workgroupBarrier();
-${treeReduce("part")}
+${treeReduce("part", threads)}
   let inv = 1.0 / sqrt(part[0] / f32(g) + ${f32(eps)});
-  for (var k = lid.x; k < g; k += ${GPU_GROUP}u) {
+  for (var k = lid.x; k < g; k += ${threads}u) {
     let at = base + elem(k);
     y0[at] = (x0[at] - mean) * inv * x1[k] + x2[k];
   }
