@@ -18,6 +18,7 @@ type SpecHead = Pick<ModelSpec, "name" | "symbols" | "inputs">;
 // Numeric GPUBufferUsage / GPUMapMode flags, so no globals are needed in Node.
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_READ = 0x1;
+const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
 
 export interface GpuPassSpec {
   readonly name: string;
@@ -27,7 +28,9 @@ export interface GpuPassSpec {
   readonly dispatch: Readonly<Record<AdapterClass, readonly ((S: Record<string, number>) => number)[]>>;
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
+  /** Scratch buffers t0, t1, ...; passes with the same `group` (one IR node) share them, so a pass can read what an earlier one wrote. */
   readonly scratch: readonly { readonly size: (S: Record<string, number>) => number }[];
+  readonly group: number;
   readonly usesError: boolean;
   readonly errors: Readonly<Record<number, string>>;
 }
@@ -114,8 +117,17 @@ async function compilePipelines(device: GPUDevice, passes: readonly GpuPassSpec[
           : scopeError!.message;
         throw new CnncRunError(`WGSL kernel ${p.name} (implements ${p.implements}) does not compile:\n  ${detail}`);
       }
+      // An explicit layout: every declared binding is bound even when the shader does not use it
+      // ("auto" layouts drop unused bindings, and then the bind group would not match).
+      const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: COMPUTE, buffer: { type: "uniform" } }];
+      const add = (type: GPUBufferBindingType) => entries.push({ binding: entries.length, visibility: COMPUTE, buffer: { type } });
+      p.inputs.forEach(() => add("read-only-storage"));
+      p.outputs.forEach(() => add("storage"));
+      p.scratch.forEach(() => add("storage"));
+      if (p.usesError) add("storage");
+      const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries, label: p.name })], label: p.name });
       try {
-        return await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" }, label: p.name });
+        return await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: "main" }, label: p.name });
       } catch (e) {
         throw new CnncRunError(`WGSL kernel ${p.name} (implements ${p.implements}): pipeline creation failed: ${(e as Error).message}`);
       }
@@ -178,7 +190,15 @@ export class GpuEntry {
     this.spec.symbols.forEach((s, i) => (uniformData[i] = S[s]!));
     const uniform = d.createBuffer({ size: uniformData.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     d.queue.writeBuffer(uniform, 0, uniformData);
-    const scratch = this.entry.passes.map((p) => p.scratch.map((s) => d.createBuffer({ size: Math.max(16, s.size(S) * 4), usage: USAGE.STORAGE })));
+    // Scratch is shared by the passes of one node: t_i of a group is one buffer, as large as its largest use.
+    const groupSizes = new Map<number, number[]>();
+    for (const p of this.entry.passes) {
+      const sizes = groupSizes.get(p.group) ?? [];
+      p.scratch.forEach((t, i) => (sizes[i] = Math.max(sizes[i] ?? 0, t.size(S))));
+      groupSizes.set(p.group, sizes);
+    }
+    const groupBuffers = new Map([...groupSizes].map(([g, sizes]) => [g, sizes.map((n) => d.createBuffer({ size: Math.max(16, n * 4), usage: USAGE.STORAGE }))]));
+    const scratch = this.entry.passes.map((p) => groupBuffers.get(p.group)!.slice(0, p.scratch.length));
     const bindGroups = this.entry.passes.map((p, k) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
       for (const i of [...p.inputs, ...p.outputs]) entries.push({ binding: entries.length, resource: { buffer: buffers[i]! } });
@@ -206,7 +226,7 @@ export class GpuEntry {
       const src = this.entry.buffers[i]!.source;
       if (!(typeof src === "object" && ("alias" in src || "param" in src))) buf.destroy();
     });
-    b.scratch.flat().forEach((t) => t.destroy());
+    new Set(b.scratch.flat()).forEach((t) => t.destroy());
     b.readback.forEach((r) => r.destroy());
     b.uniform.destroy();
   }

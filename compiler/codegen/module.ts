@@ -144,7 +144,7 @@ function wgslEntry(g: Graph, name: string, values: readonly { name: string; valu
       `        code: { cpu: ${id}, gpu: ${gpuId} },`,
       `        dispatch: { cpu: ${dispatch(p.dispatch.cpu)}, gpu: ${dispatch(p.dispatch.gpu)} },`,
       `        inputs: ${JSON.stringify(p.inputs)}, outputs: ${JSON.stringify(p.outputs)},`,
-      `        scratch: [${p.scratch.map((t) => `{ size: (S) => ${t.size} }`).join(", ")}],`,
+      `        scratch: [${p.scratch.map((t) => `{ size: (S) => ${t.size} }`).join(", ")}], group: ${p.group},`,
       `        usesError: ${p.usesError}, errors: ${JSON.stringify(p.errors)},`,
       "      },",
     ].join("\n");

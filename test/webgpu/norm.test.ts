@@ -51,6 +51,8 @@ describe("WebGPU batchnorm (inference)", () => {
     { name: "2-d [N, 4]", shape: ["N", 4] },
     { name: "4-d [N, 3, 4, 5]", shape: ["N", 3, 4, 5], kw: { eps: 1e-3 } },
     { name: "3-d [N, 2, L] with a symbolic spatial size", shape: ["N", 2, "L"] },
+    { name: "4-d [N, 2, H, W] with symbolic spatial sizes", shape: ["N", 2, "H", "W"] },
+    { name: "static [8, 3, 2] (no symbol: the kernel reads no size from P)", shape: [8, 3, 2] },
   ];
   for (const c of cases) {
     it(`${c.name}: y and the running statistics passed through, for two batch sizes`, async () => {
@@ -58,7 +60,8 @@ describe("WebGPU batchnorm (inference)", () => {
       const channels = c.shape[1] as number;
       const params = batchnormParams(channels, 7);
       for (const [N, L] of [[1, 3], [6, 7]] as const) {
-        const got = await expectWgslMatchesReference(m.graph, { x: randomTensor(bind(c.shape, { N, L }), N, -3, 3) }, { params });
+        const x = randomTensor(bind(c.shape, { N, L, H: L, W: 8 - L }), N, -3, 3);
+        const got = await expectWgslMatchesReference(m.graph, { x }, { params });
         // inference leaves the statistics as they were (f32-rounded by the harness)
         expect(Array.from(got.mean!.data)).toEqual(Array.from(params["bn.running_mean"]!.data, Math.fround));
         expect(Array.from(got.var!.data)).toEqual(Array.from(params["bn.running_var"]!.data, Math.fround));
@@ -145,8 +148,10 @@ describe("WebGPU layernorm", () => {
     { name: "last axis of [N, 300] (rows longer than a workgroup)", shape: ["N", 300], affine: [300] },
     { name: "axes [1, 2] of [N, 3, 4]", shape: ["N", 3, 4], axis: [1, 2], affine: [3, 4] },
     { name: "axis 1 of [N, 5, L] (channels, not trailing)", shape: ["N", 5, "L"], axis: 1, affine: [5] },
+    { name: "axis 1 of [N, 3, H, W] (a stride over two symbols)", shape: ["N", 3, "H", "W"], axis: 1, affine: [3] },
     { name: "axes [0, 2] of [2, N, 3, 4] (interleaved with kept axes)", shape: [2, "N", 3, 4], axis: [0, 2], affine: [2, 3] },
     { name: "axes [-2, -1] of [N, 1, 4, 3] with a size-1 kept axis", shape: ["N", 1, 4, 3], axis: [-2, -1], affine: [4, 3] },
+    { name: "last axis of static [4, 10]", shape: [4, 10], affine: [10] },
   ];
   for (const c of cases) {
     for (const cls of VARIANTS) {
@@ -154,7 +159,8 @@ describe("WebGPU layernorm", () => {
         const m = layernormModel(c.shape, c.axis);
         const params = layernormParams(c.affine, 4);
         for (const [N, L] of [[1, 2], [5, 3]] as const) {
-          await expectWgslMatchesReference(m.graph, { x: randomTensor(bind(c.shape, { N, L }), 3 * N + L, -5, 7) }, { params, adapterClass: cls });
+          const x = randomTensor(bind(c.shape, { N, L, H: L, W: 7 - L }), 3 * N + L, -5, 7);
+          await expectWgslMatchesReference(m.graph, { x }, { params, adapterClass: cls });
         }
       });
     }

@@ -231,7 +231,9 @@ class Body {
     this.line("}");
   }
   text(): string {
-    return [...this.lets, ...this.lines].join("\n");
+    // Pipelines use layout "auto", which drops bindings a shader never touches, but P is always bound.
+    const touchP = this.lets.some((l) => l.includes("P.")) ? [] : ["  _ = &P;"];
+    return [...touchP, ...this.lets, ...this.lines].join("\n");
   }
 }
 
@@ -288,11 +290,11 @@ interface CpuGemm {
   readonly bindingTypes: Record<string, string>;
 }
 
-/** Tile edge along a role: 1 when the role is absent, its static size when smaller than TILE. */
-function tileEdge(loops: readonly Loop[]): number {
+/** Tile edge along a role: 1 when the role is absent, its static size when smaller than `max`. */
+function tileEdge(loops: readonly Loop[], max: number): number {
   if (loops.length === 0) return 1;
   const n = product(loops).constValue();
-  return n !== undefined && n < TILE ? n : TILE;
+  return n !== undefined && n < max ? n : max;
 }
 
 function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
@@ -302,10 +304,13 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
   const N = product(plan.cols);
   const K = product(plan.red);
   const NB = product(plan.batch);
-  const TM = tileEdge(plan.rows);
-  const TN = tileEdge(plan.cols);
+  const TM = tileEdge(plan.rows, Number(process.env.CNNC_TM ?? TILE));
+  const TN = tileEdge(plan.cols, Number(process.env.CNNC_TN ?? TILE));
+  // vec4 along the operand's own role: whole tiles of aligned groups of four inside the innermost loop.
+  const ownVec4 = (t: number, own: readonly Loop[], edge: number) =>
+    edge % 4 === 0 && vec4Along(plan, t, own) && own[own.length - 1]!.size.constValue()! % edge === 0;
   const modeOf = (t: number, own: readonly Loop[], edge: number): LoadMode =>
-    vec4Along(plan, t, plan.red) ? "k4" : edge === TILE && vec4Along(plan, t, own) ? "own4" : "scalar";
+    vec4Along(plan, t, plan.red) ? "k4" : ownVec4(t, own, edge) ? "own4" : "scalar";
   const modes = [modeOf(X, plan.rows, TM), modeOf(Y, plan.cols, TN)] as const;
   const KU = modes.includes("k4") ? 4 : 1;
 
@@ -333,13 +338,13 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
   for (let r = 1; r < TM; r++) w.line(`let m${r} = ${guardRows ? `min(m0 + ${r}u, ${sM} - 1u)` : `m0 + ${r}u`};`);
   for (let c = 1; c < TN; c++) w.line(`let n${c} = ${guardCols ? `min(n0 + ${c}u, ${sN} - 1u)` : `n0 + ${c}u`};`);
 
-  // Base offsets: per row of the left operand and per column of the right one (once for an own4 vector).
+  // Base offsets: per row of the left operand and per column of the right one (per group of four for own4).
   const bases = (t: number, own: readonly Loop[], edge: number, v: string, tag: string) => {
     const batch = batchOffset(t);
-    const count = modes[t] === "own4" ? 1 : edge;
+    const step = modes[t] === "own4" ? 4 : 1;
     const names: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const name = `${tag}${i}`;
+    for (let i = 0; i < edge; i += step) {
+      const name = `${tag}${i / step}`;
       w.line(`let ${name} = ${sum([batch === "0u" ? undefined : batch, unravelOffset(w, own, t, `${v}${i}`, v)])};`);
       names.push(name);
     }
@@ -374,8 +379,8 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
       return (i, kk) => `${tag}${i}.${LANE[kk]}`;
     }
     if (modes[t] === "own4") {
-      for (let kk = 0; kk < KU; kk++) w.line(`let ${tag}k${kk} = ${buf}[(${base[0]} + ${koff[kk]}) / 4u];`);
-      return (i, kk) => `${tag}k${kk}.${LANE[i]}`;
+      for (let kk = 0; kk < KU; kk++) w.line(base.map((b, g) => `let ${tag}k${kk}_${g} = ${buf}[(${b} + ${koff[kk]}) / 4u];`).join(" "));
+      return (i, kk) => `${tag}k${kk}_${i >> 2}.${LANE[i & 3]}`;
     }
     for (let kk = 0; kk < KU; kk++) {
       w.line(Array.from({ length: edge }, (_, i) => `let ${tag}${i}_${kk} = ${buf}[${sum([base[i], koff[kk]])}];`).join(" "));

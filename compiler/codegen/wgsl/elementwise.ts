@@ -249,6 +249,7 @@ export class WgslWriter {
 
   /** Module-scope declarations (workgroup arrays). */
   declare(s: string): void {
+    this.useIn(s);
     this.extra.push(s);
   }
 

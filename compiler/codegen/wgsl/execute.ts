@@ -41,6 +41,7 @@ export function entrySpec(g: Graph, program: WgslProgram, outputs: readonly { na
       inputs: p.inputs,
       outputs: p.outputs,
       scratch: p.scratch.map((t) => ({ size: jsFn(t.size) })),
+      group: p.group,
       usesError: p.usesError,
       errors: p.errors,
     })),

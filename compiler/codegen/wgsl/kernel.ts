@@ -36,7 +36,11 @@ export interface WgslPass {
   readonly variants?: { readonly [cls in AdapterClass]?: { readonly code: string; readonly dispatch: readonly [string, string?, string?] } };
   /** Override the declared element type of a binding, e.g. { x0: "vec4<f32>" }. */
   readonly bindingTypes?: Readonly<Record<string, string>>;
-  /** Scratch buffers (read_write) t0, t1, ...: element type and element count (JS over S). */
+  /**
+   * Scratch buffers (read_write) t0, t1, ...: element type and element count (JS over S).
+   * All passes of one node share them (t0 of pass 2 is t0 of pass 1), so a pass can
+   * read what an earlier pass of the same node wrote.
+   */
   readonly scratch?: readonly { readonly type: string; readonly size: string }[];
   /** The pass may call `report_error(kind, a, b)` (declared by the emitter). */
   readonly usesError?: boolean;

@@ -25,6 +25,12 @@ import { type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass
 
 const GPU_THREADS = 256;
 const CPU_THREADS = 64;
+/**
+ * Statically uses the params binding: with every size a literal the kernel
+ * would not read P, and the "auto" pipeline layout would then lack binding 0
+ * that the runtime always binds.
+ */
+const KEEP_PARAMS = "  _ = P;";
 const ENTRY = "@builtin(local_invocation_id) lid: vec3u";
 
 /** `a * b` of WGSL u32 expressions with literal 1 folded. */
@@ -34,8 +40,20 @@ function mul(a: string, b: string): string {
   return `${paren(a)} * ${paren(b)}`;
 }
 
+/** `e` parenthesised unless it is a name, a literal or one call such as `u32(i32(P.s_L))`. */
 function paren(e: string): string {
-  return /^[\w.]+$/.test(e) || /^u32\(.*\)$/.test(e) ? e : `(${e})`;
+  return /^[\w.]+$/.test(e) || isOneCall(e) ? e : `(${e})`;
+}
+
+function isOneCall(e: string): boolean {
+  const open = /^\w+\(/.exec(e);
+  if (!open || !e.endsWith(")")) return false;
+  let depth = 0;
+  for (let i = open[0].length - 1; i < e.length; i++) {
+    if (e[i] === "(") depth++;
+    else if (e[i] === ")" && --depth === 0) return i === e.length - 1;
+  }
+  return false;
 }
 
 /**
@@ -52,6 +70,7 @@ var<workgroup> part_sum: array<f32, ${threads}>;
 var<workgroup> part_count: array<u32, ${threads}>;
 
 @compute @workgroup_size(${threads}) fn main(${ENTRY}) {
+${KEEP_PARAMS}
   let n = ${count};
   var sum = 0.0;
   var counted = 0u;
@@ -105,11 +124,12 @@ function emitCrossEntropy(ctx: WgslEmitCtx): WgslKernelResult {
   const inner = shape.slice(axis + 1).reduce((p, s) => mul(p, s), "1u");
   // Position p = (o, i) over the logits without the class axis; its logits start at o·C·inner + i, stride inner.
   const base = inner === "1u" ? mul("p", C) : `(p / ${paren(inner)}) * ${mul(C, inner)} + p % ${paren(inner)}`;
-  const logit = (k: string) => `x0[base + ${mul(k, inner)}]`;
+  const logit = (k: string) => (k === "0u" ? "x0[base]" : `x0[base + ${mul(k, inner)}]`);
+  const limit = /^\d+u$/.test(C) ? C.slice(0, -1) : `i32(${C})`;
   const term = `fn term(p: u32) -> vec2f {
 ${hasMask ? "  if (x2[p] == 0u) { return vec2f(0.0, 0.0); }\n" : ""}  let label = x1[p];
   if (label == ${ignoreIndex}) { return vec2f(0.0, 0.0); }
-  if (label < 0 || label >= i32(${C})) {
+  if (label < 0 || label >= ${limit}) {
     report_error(${BAD_LABEL}u, label, p);
     return vec2f(0.0, 0.0);
   }

@@ -23,6 +23,12 @@
 import { Dim } from "../../ir/dims.ts";
 import { flatDispatch, productWgsl, type WgslEmitCtx, type WgslKernel, type WgslKernelResult } from "./kernel.ts";
 
+/**
+ * Statically uses the params binding: with every size a literal the kernel
+ * would not read P, and the "auto" pipeline layout would then lack binding 0
+ * that the runtime always binds.
+ */
+const KEEP_PARAMS = "  _ = P;";
 const ENTRY = "@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u";
 const GROUP_ENTRY = "@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u";
 /** Threads per workgroup of the "gpu" reductions (a power of two for the tree), unless the row is shorter. */
@@ -50,8 +56,20 @@ function mul(a: string, b: string): string {
   return `${paren(a)} * ${paren(b)}`;
 }
 
+/** `e` parenthesised unless it is a name, a literal or one call such as `u32(i32(P.s_L))`. */
 function paren(e: string): string {
-  return /^[\w.]+$/.test(e) || /^u32\(.*\)$/.test(e) ? e : `(${e})`;
+  return /^[\w.]+$/.test(e) || isOneCall(e) ? e : `(${e})`;
+}
+
+function isOneCall(e: string): boolean {
+  const open = /^\w+\(/.exec(e);
+  if (!open || !e.endsWith(")")) return false;
+  let depth = 0;
+  for (let i = open[0].length - 1; i < e.length; i++) {
+    if (e[i] === "(") depth++;
+    else if (e[i] === ")" && --depth === 0) return i === e.length - 1;
+  }
+  return false;
 }
 
 /** A workgroup tree reduction of `buf` (one slot per thread) into buf[0]; `lid.x` is the thread. */
@@ -81,7 +99,8 @@ function channelLayout(ctx: WgslEmitCtx): { C: string; inner: string; perChannel
 /**
  * Inference: y = (x − running_mean[c]) / sqrt(running_var[c] + eps) · weight[c] + bias[c],
  * one invocation per element; invocations c < C also copy the running
- * statistics through (the dispatch covers max(size, C) so an empty batch still does).
+ * statistics through (the dispatch covers max(size, C): x may hold fewer
+ * elements than there are channels when a spatial axis is empty).
  */
 function emitBatchnormInference(ctx: WgslEmitCtx): WgslKernelResult {
   const eps = ctx.node.attrs.eps as number;
@@ -91,6 +110,7 @@ function emitBatchnormInference(ctx: WgslEmitCtx): WgslKernelResult {
   const channel = inner === "1u" ? `i % ${paren(C)}` : `(i / ${paren(inner)}) % ${paren(C)}`;
   const code = `// inference: normalise with the running statistics and pass them through unchanged
 @compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
   let i = ${f.index};
   if (i < ${C}) {
     y1[i] = x3[i];
@@ -153,6 +173,7 @@ fn finish(c: u32, mean: f32, biased: f32, first: u32, step: u32, leader: bool) {
   const cpu = `${helpers}
 
 @compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
   let c = ${f.index};
   if (c >= ${C}) { return; }
 ${check}  let m = ${perChannel};
@@ -169,6 +190,7 @@ ${check}  let m = ${perChannel};
 var<workgroup> part: array<f32, ${threads}>;
 
 @compute @workgroup_size(${threads}) fn main(${GROUP_ENTRY}) {
+${KEEP_PARAMS}
   let c = wid.x + wid.y * nwg.x;
   if (c >= ${C}) { return; }
 ${check}  let m = ${perChannel};
@@ -261,6 +283,7 @@ fn elem(k: u32) -> u32 { return ${unravelOffset(normalised, "k")}; }`;
 
 // One invocation per row: mean, biased variance, then the normalised row.
 @compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
   let r = ${f.index};
   if (r >= ${rows}) { return; }
   let base = row_base(r);
@@ -283,6 +306,7 @@ var<workgroup> part: array<f32, ${threads}>;
 
 // One workgroup per row: strided loads, tree reductions for the mean and the variance.
 @compute @workgroup_size(${threads}) fn main(${GROUP_ENTRY}) {
+${KEEP_PARAMS}
   let r = wid.x + wid.y * nwg.x;
   if (r >= ${rows}) { return; }
   let base = row_base(r);
@@ -317,6 +341,7 @@ function emitDropout(ctx: WgslEmitCtx): WgslKernelResult {
   const f = flatDispatch(ctx.inSizeJs(0));
   const code = `// inference: identity, mask of ones (training dropout comes with trainStep)
 @compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
   let i = ${f.index};
   if (i >= ${ctx.inSize(0)}) { return; }
   y0[i] = x0[i];
@@ -330,6 +355,7 @@ function emitNoise(ctx: WgslEmitCtx): WgslKernelResult {
   const f = flatDispatch(ctx.inSizeJs(0));
   const code = `// inference: identity (training noise comes with trainStep)
 @compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
   let i = ${f.index};
   if (i >= ${ctx.inSize(0)}) { return; }
   y0[i] = x0[i];

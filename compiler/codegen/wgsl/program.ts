@@ -21,6 +21,8 @@ export interface WgslPassPlan {
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
   readonly scratch: readonly { readonly type: string; readonly size: string }[];
+  /** Passes of one node share a group: their scratch buffers are the same buffers. */
+  readonly group: number;
   readonly usesError: boolean;
   /** Error messages by kind, for this node. */
   readonly errors: Readonly<Record<number, string>>;
@@ -109,6 +111,7 @@ export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram 
           inputs: node.inputs.map((v) => bufferOf.get(v)!),
           outputs: node.outputs.map((v) => bufferOf.get(v)!),
           scratch: pass.scratch ?? [],
+          group: node.id,
           usesError: pass.usesError ?? false,
           errors: result.errors ?? {},
         });

@@ -29,7 +29,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let xb1 = n1 * 400u;
   let xb2 = n2 * 400u;
   let xb3 = n3 * 400u;
-  var acc00 = 0.0, acc01 = 0.0, acc02 = 0.0, acc03 = 0.0, acc10 = 0.0, acc11 = 0.0, acc12 = 0.0, acc13 = 0.0, acc20 = 0.0, acc21 = 0.0, acc22 = 0.0, acc23 = 0.0, acc30 = 0.0, acc31 = 0.0, acc32 = 0.0, acc33 = 0.0;
+  var acc00 = 0.0; var acc01 = 0.0; var acc02 = 0.0; var acc03 = 0.0;
+  var acc10 = 0.0; var acc11 = 0.0; var acc12 = 0.0; var acc13 = 0.0;
+  var acc20 = 0.0; var acc21 = 0.0; var acc22 = 0.0; var acc23 = 0.0;
+  var acc30 = 0.0; var acc31 = 0.0; var acc32 = 0.0; var acc33 = 0.0;
   for (var k = 0u; k < 400u; k += 4u) {
     let ka0 = k;
     let kb0 = k;
