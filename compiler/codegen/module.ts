@@ -100,8 +100,12 @@ function buffersJs(buffers: readonly BufferSpec[]): string {
 interface Entry {
   /** The entry's object literal inside SPEC. */
   readonly text: string;
-  /** Top-level declarations it refers to (JS kernels, or WGSL strings). */
-  readonly decls: string[];
+  /**
+   * Top-level declarations it refers to (JS kernels and the forward function, or WGSL
+   * strings), by name. A kernel depends only on its IR node, so entries that share
+   * nodes share declarations: the module writes each name once.
+   */
+  readonly decls: ReadonlyMap<string, string>;
   readonly kernelCount: number;
 }
 
@@ -116,10 +120,10 @@ function entryHead(g: Graph, name: string, values: readonly { name: string; valu
 
 function jsEntry(g: Graph, name: string, values: readonly { name: string; value: Value }[]): Entry {
   const program = emitProgram(g, values.map((o) => o.value));
-  // Kernel names carry the entry so two entries can live in one module.
-  const rename = (s: string) => s.replace(/\bk(\d+)_/g, `${name}_k$1_`).replace(/\bfunction forward\(/, `function ${name}_forward(`);
+  const decls = new Map(program.kernels.map((k) => [/function (\w+)\(/.exec(k)![1]!, k]));
+  decls.set(`${name}_forward`, program.forward.replace(/\bfunction forward\(/, `function ${name}_forward(`));
   const text = [...entryHead(g, name, values, program.bufferOf, program.buffers), `    forward: ${name}_forward,`, "  },"].join("\n");
-  return { text, decls: [...program.kernels.map(rename), rename(program.forward)], kernelCount: program.kernelCount };
+  return { text, decls, kernelCount: program.kernelCount };
 }
 
 /** WGSL goes into the module as template literals, readable as written; the generator never emits ` or ${ or \\. */
@@ -130,12 +134,12 @@ function wgslLiteral(code: string): string {
 
 function wgslEntry(g: Graph, name: string, values: readonly { name: string; value: Value }[]): Entry {
   const program = emitWgslProgram(g, values.map((o) => o.value));
-  const decls: string[] = [];
+  const decls = new Map<string, string>();
   const passes = program.passes.map((p) => {
-    const id = `${name}_${p.name}`;
-    decls.push(`const ${id} = ${wgslLiteral(p.code.cpu)};`);
+    const id = p.name;
+    decls.set(id, `const ${id} = ${wgslLiteral(p.code.cpu)};`);
     const gpuId = p.code.gpu === p.code.cpu ? id : `${id}_gpu`;
-    if (gpuId !== id) decls.push(`const ${gpuId} = ${wgslLiteral(p.code.gpu)};`);
+    if (gpuId !== id) decls.set(gpuId, `const ${gpuId} = ${wgslLiteral(p.code.gpu)};`);
     const dispatch = (d: readonly (string | undefined)[]) => `[${d.filter((x) => x !== undefined).map((x) => `(S) => ${x}`).join(", ")}]`;
     return [
       "      {",
@@ -175,13 +179,9 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
     lines.push(`import { ${create} } from ${JSON.stringify(opts.runtimeImport ?? `./${runtimeFileName(target)}`)};`);
   }
   lines.push("");
-  lines.push(`// ---- ${target === "js" ? "kernels" : "WGSL kernels"} of run (outputs) ----`);
-  lines.push(run.decls.join("\n\n"));
-  if (evaluate) {
-    lines.push("");
-    lines.push(`// ---- ${target === "js" ? "kernels" : "WGSL kernels"} of evaluate (outputs and losses) ----`);
-    lines.push(evaluate.decls.join("\n\n"));
-  }
+  lines.push(`// ---- ${target === "js" ? "kernels" : "WGSL kernels"} ----`);
+  const decls = new Map([...run.decls, ...(evaluate?.decls ?? [])]);
+  lines.push([...decls.values()].join("\n\n"));
   lines.push("");
   lines.push("const SPEC = {");
   lines.push(`  name: ${JSON.stringify(g.name)},`);

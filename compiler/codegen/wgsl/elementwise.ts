@@ -166,7 +166,11 @@ fn f32_to_i32(v: f32) -> i32 {
 // Code writing
 
 /** Names the writer never gives to hoisted sizes (body locals and WGSL words used by templates). */
-const TAKEN = new Set(["i", "o", "j", "k", "r", "e", "m", "v", "a", "b", "c", "t", "s", "p", "q", "w", "lid", "gid", "wid", "nwg", "acc", "best", "P"]);
+const TAKEN = new Set([
+  ...["i", "o", "j", "k", "r", "e", "m", "v", "a", "b", "c", "t", "s", "p", "q", "w", "lid", "gid", "wid", "nwg", "P"],
+  ...["acc", "sum", "shift", "total", "logSum", "best", "bestValue", "base", "rem", "size", "first", "span", "got", "cw"],
+  ...["part", "values", "indices", "beats"],
+]);
 
 /**
  * Builds one compute shader: helper functions on demand, hoisted sizes
@@ -184,7 +188,7 @@ export class WgslWriter {
   constructor(readonly ctx: WgslEmitCtx) {}
 
   /** A dim as a u32 operand: `28u`, `P.s_N`, or a hoisted let. */
-  dim(d: Dim, hint = "size"): string {
+  dim(d: Dim, hint = "extent"): string {
     const c = d.constValue();
     if (c !== undefined) return `${c}u`;
     const syms = [...d.symbols()];
@@ -263,9 +267,16 @@ export class WgslWriter {
     this.depth++;
   }
 
-  close(suffix = ""): void {
+  close(): void {
     this.depth--;
-    this.line(`}${suffix}`);
+    this.line("}");
+  }
+
+  /** `} else {` or `} else if (cond) {` between two blocks. */
+  orElse(cond?: string): void {
+    this.depth--;
+    this.line(cond === undefined ? "} else {" : `} else if (${cond}) {`);
+    this.depth++;
   }
 
   /** The shader: helpers, module declarations and `fn main` with `params` (builtins). */
@@ -320,13 +331,26 @@ export function coordinates(w: WgslWriter, sizes: readonly string[], index: stri
   return out;
 }
 
-/** `a * b` for u32 operands with literal 0/1 folded. */
+/** A name, a literal or one parenthesised group: safe as an operand of any operator. */
+function isAtomic(s: string): boolean {
+  if (/^[\w.]+$/.test(s)) return true;
+  if (!s.startsWith("(") || !s.endsWith(")")) return false;
+  let depth = 0;
+  for (let k = 0; k < s.length; k++) {
+    if (s[k] === "(") depth++;
+    else if (s[k] === ")" && --depth === 0 && k < s.length - 1) return false;
+  }
+  return true;
+}
+
+/** `a * b` for u32 operands with literal 0/1 folded (u32 products associate; divisions do not). */
 export function mul(a: string, b: string): string {
   if (a === "0u" || b === "0u") return "0u";
   if (a === "1u") return b;
   if (b === "1u") return a;
-  const wrap = (s: string) => (/[+-]/.test(s) ? `(${s})` : s);
-  return `${wrap(a)} * ${wrap(b)}`;
+  const left = isAtomic(a) || !/[+-]/.test(a) ? a : `(${a})`;
+  const right = isAtomic(b) || !/[+\-/%]/.test(b) ? b : `(${b})`;
+  return `${left} * ${right}`;
 }
 
 /** `a + b` for u32 operands with literal 0 folded. */

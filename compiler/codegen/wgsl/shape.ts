@@ -14,7 +14,7 @@
 // compiled shape, the kernel reports the error instead of reading out of range.
 
 import { Dim } from "../../ir/dims.ts";
-import { add, broadcastOffsets, coordinates, flatPass, mapPass, mul, wgslLiteral, type WgslWriter } from "./elementwise.ts";
+import { add, coordinates, flatPass, mapPass, mul, wgslLiteral, type WgslWriter } from "./elementwise.ts";
 import type { WgslEmitCtx, WgslKernel, WgslKernelResult } from "./kernel.ts";
 
 function normAxis(axis: number, rank: number): number {
@@ -75,7 +75,6 @@ function emitConcat(ctx: WgslEmitCtx): WgslKernelResult {
   const out = outShape(ctx);
   const axis = normAxis(ctx.node.attrs.axis as number, out.length);
   return gather(ctx, (w) => {
-    const outer = w.numel(out.slice(0, axis), "outer");
     const inner = w.numel(out.slice(axis + 1), "inner");
     // Per outer index, operand k fills a contiguous run [col_k, col_k + row_k) of the output row.
     const rows = ctx.node.inputs.map((v, k) => w.product([w.dim(v.type.shape[axis]!), inner], `row${k}`));
@@ -83,7 +82,7 @@ function emitConcat(ctx: WgslEmitCtx): WgslKernelResult {
     for (let k = 1; k < rows.length; k++) cols.push(w.hoist(add(cols[k - 1]!, rows[k - 1]!), `col${k}`));
     let o = "0u";
     let rem = "i";
-    if (outer !== "1u") {
+    if (!out.slice(0, axis).every((d) => d.equals(1))) {
       const rowOut = w.product([w.dim(out[axis]!), inner], "rowOut");
       w.line(`let o = i / ${rowOut};`);
       w.line(`let rem = i - o * ${rowOut};`);
@@ -98,13 +97,7 @@ function emitConcat(ctx: WgslEmitCtx): WgslKernelResult {
     }
     rows.forEach((_, k) => {
       if (k === 0) w.open(`if (${rem} < ${cols[1]})`);
-      else if (k < last) {
-        w.close(` else if (${rem} < ${cols[k + 1]}) {`.slice(0, -2));
-        w.open("");
-      } else {
-        w.close(" else {".slice(0, -2));
-        w.open("");
-      }
+      else w.orElse(k < last ? `${rem} < ${cols[k + 1]}` : undefined);
       w.line(read(k));
     });
     w.close();
@@ -157,10 +150,9 @@ function emitSlice(ctx: WgslEmitCtx): WgslKernelResult {
     const inner = w.numel(input.slice(axis + 1), "inner");
     const plane = w.product([w.dim(sizeDim, "axisSize"), inner], "plane");
     const outPlane = w.product([count, inner], "outPlane");
-    const outer = w.numel(input.slice(0, axis), "outer");
     let o = "0u";
     let rem = "i";
-    if (outer !== "1u") {
+    if (!input.slice(0, axis).every((d) => d.equals(1))) {
       w.line(`let o = i / ${outPlane};`);
       w.line(`let rem = i - o * ${outPlane};`);
       o = "o";
@@ -207,13 +199,11 @@ function emitPad(ctx: WgslEmitCtx): WgslKernelResult {
     // Input coordinates; below the begin padding they wrap to large u32 values and fail the bound check.
     const src = c.map((cj, j) => (a.padBegin[j] ? `(${cj} - ${a.padBegin[j]}u)` : cj));
     const inside = src.flatMap((s, j) => (a.padBegin[j] || a.padEnd[j] ? [`${s} < ${inSizes[j]}`] : []));
-    let offset = "0u";
-    src.forEach((s, j) => (offset = j === 0 ? s : add(mul(offset.includes(" ") ? `(${offset})` : offset, inSizes[j]!), s)));
-    offset = inner === "1u" ? offset : add(mul(offset.includes(" ") ? `(${offset})` : offset, inner), "e");
+    let offset = src.reduce((acc, s, j) => (j === 0 ? s : add(mul(acc, inSizes[j]!), s)), "0u");
+    if (inner !== "1u") offset = add(mul(offset, inner), "e");
     w.open(`if (${inside.join(" && ")})`);
     w.line(`y0[i] = x0[${offset}];`);
-    w.close(" else {".slice(0, -2));
-    w.open("");
+    w.orElse();
     w.line(`y0[i] = ${value};`);
     w.close();
   });
@@ -240,17 +230,16 @@ function emitUpsample(ctx: WgslEmitCtx): WgslKernelResult {
     const outSizes = output.slice(2).map((dim, j) => w.dim(dim, `out${j}`));
     const inStrides = inSizes.map((_, j) => w.product(inSizes.slice(j + 1), `inStride${j}`));
     const inPlane = w.product(inSizes, "inPlane");
-    const outPlane = w.product(outSizes, "outPlane");
-    const planes = w.numel(input.slice(0, 2), "planes");
-    const c = coordinates(w, [planes, ...outSizes], "i", [planes !== "1u", ...outSizes.map(() => true)]);
-    const plane = planes === "1u" ? "0u" : mul(c[0]!, inPlane);
+    // The plane index is the outermost coordinate: its own size is never needed.
+    const onePlane = input.slice(0, 2).every((dim) => dim.equals(1));
+    const c = coordinates(w, ["", ...outSizes], "i", [!onePlane, ...outSizes.map(() => true)]);
+    const plane = onePlane ? "0u" : mul(c[0]!, inPlane);
     const o = c.slice(1);
     if (!linear) {
       const at = o.reduce((acc, oj, j) => add(acc, mul(scale[j] === 1 ? oj : `(${oj} / ${scale[j]}u)`, inStrides[j]!)), plane);
       w.line(`y0[i] = x0[${at}];`);
       return;
     }
-    void outPlane;
     for (let j = 0; j < d; j++) {
       const last = inSizes[j] === "1u" ? "0u" : /^\d+u$/.test(inSizes[j]!) ? `${Number(inSizes[j]!.slice(0, -1)) - 1}u` : `${inSizes[j]} - 1u`;
       w.line(`let src${j} = max((f32(${o[j]}) + 0.5) / ${scale[j]}.0 - 0.5, 0.0);`);
@@ -289,5 +278,3 @@ export const kernels: WgslKernel[] = [
   { op: "upsample", emit: emitUpsample },
   { op: "broadcast_to", emit: emitBroadcastTo },
 ];
-
-export { broadcastOffsets };
