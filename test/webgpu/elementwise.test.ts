@@ -56,7 +56,7 @@ describe("unary ops", () => {
     const cases: [string, Record<string, JsArg>][] = [
       ["neg", {}], ["relu", {}], ["sigmoid", {}], ["tanh", {}], ["exp", {}], ["log", {}], ["sqrt", {}], ["abs", {}],
       ["softplus", {}], ["gelu", {}], ["logsigmoid", {}], ["leaky_relu", { alpha: 0.2 }], ["elu", { alpha: 0.5 }],
-      ["clip", { lo: -0.5, hi: 1.25 }], ["clip", { lo: 0 }], ["clip", { hi: -1 }],
+      ["clip", { lo: -0.5, hi: 1.25 }], ["clip", { lo: 0 }], ["clip", { hi: -1 }], ["clip", { lo: -1e30, hi: 1e21 }],
     ];
     cases.forEach(([op, kw], k) => m.output(`${op}${k}`, m.call(op, [x], kw, `${op}${k}`)));
     const [small, large] = await conform(m, [{ x: values([1, 3, 5], 3, -5, 5, SPECIAL) }, { x: values([6, 3, 5], 4, -5, 5, SPECIAL) }]);

@@ -148,16 +148,11 @@ const list = (xs: readonly number[]): string => `[${xs.join(", ")}]`;
 
 /** Code-shape knobs of the conv templates (measured on lavapipe; see the module comment). */
 export const convTuning = {
-  /** Filter lanes when a group has at least this many filters. */
-  minFilterLanes: 8,
-  /** Invocations per workgroup (tile lanes) and most filter lanes per workgroup. */
+  /** Invocations per workgroup of the cpu variant. */
   workgroup: 64,
-  /** Register tile of the filter-lane layout: filters per invocation, and the column range to pick TW from. */
-  laneFilters: 1,
-  laneColumns: [8, 16] as [number, number],
-  /** Register tile of the tile-lane layout: most filters per invocation, columns per invocation. */
-  tileFilters: 4,
-  tileColumns: 4,
+  /** Register tile of the cpu variant: most filters per invocation, and the column counts to choose from. */
+  tileFilters: 8,
+  tileColumns: [4, 8],
   /** Kernel rows (D·H taps) unrolled with their positions hoisted out of the channel loop. */
   maxUnrolledRows: 16,
   /** Widest kernel row unrolled into distinct column loads. */
@@ -267,13 +262,26 @@ const tapOf = (g: ConvGeometry, i: number, k: number): number => (g.flip ? g.K[i
 // conv: "cpu" variant, register tiles
 // ---------------------------------------------------------------------------
 
-interface CpuLayout {
-  kind: "filters" | "tiles";
-  /** Invocations per workgroup. */
-  wg: number;
+/**
+ * How the cpu variant reads its operands. On lavapipe every storage load, even
+ * one whose index is the same for all invocations, is a per-lane scalar
+ * sequence with a bounds test (~10 instructions per lane) while a
+ * multiply-add is ~3 per 8 lanes, so the tile is shaped to minimise loads:
+ * vec4 loads of input rows (4 columns per load) when rows are 16-byte aligned,
+ * and vec4 loads of weights (4 taps per load) when a block of channels fills
+ * whole vec4s.
+ */
+interface CpuPlan {
   /** Filters and output columns per invocation. */
   tf: number;
   tw: number;
+  /** Input rows read as vectors of vx lanes (x0 bound as array<vec4<f32>> or array<vec2<f32>>), or 1. */
+  vx: number;
+  /** Weights read as vectors of vw lanes, `cb` input channels per step, or 1. */
+  vw: number;
+  cb: number;
+  rowsUnrolled: boolean;
+  colsUnrolled: boolean;
 }
 
 function largestDivisorAtMost(n: number, max: number): number {
@@ -281,64 +289,76 @@ function largestDivisorAtMost(n: number, max: number): number {
   return 1;
 }
 
-function pickCpuLayout(g: ConvGeometry, OW: string): CpuLayout {
-  const t = convTuning;
-  if (g.Fg >= t.minFilterLanes) {
-    const tf = largestDivisorAtMost(g.Fg, t.laneFilters);
-    const wg = largestDivisorAtMost(g.Fg / tf, t.workgroup);
-    const [lo, hi] = t.laneColumns;
-    let tw = hi;
-    if (isLiteral(OW)) {
-      // the width whose last row segment wastes the fewest lanes, preferring wider
-      const ow = Number(OW);
-      let best = Infinity;
-      for (let w = hi; w >= lo; w--) {
-        const waste = Math.ceil(ow / w) * w - ow;
-        if (waste < best) [best, tw] = [waste, w];
-      }
-      if (ow < lo) tw = ow;
-    }
-    return { kind: "filters", wg, tf, tw };
-  }
-  const tw = isLiteral(OW) ? Math.min(t.tileColumns, Number(OW)) : t.tileColumns;
-  return { kind: "tiles", wg: t.workgroup, tf: largestDivisorAtMost(g.Fg, t.tileFilters), tw };
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** Distinct input column offsets (from the tile's first sample position) a tile of TW columns reads. */
+function columnOffsets(g: ConvGeometry, TW: number): number[] {
+  return [...new Set(range(TW, (i) => range(g.K[2]!, (k) => i * g.s[2]! + k * g.dl[2]!)).flat())].sort((p, q) => p - q);
 }
 
-function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, string, string]; errors: Record<number, string> } {
-  const body = new Code();
-  const g = convGeometry(ctx, new Lets(body), body);
-  const [, , OW] = g.O;
-  const L = pickCpuLayout(g, OW!);
-  const { tf: TF, tw: TW } = L;
+function pickCpuPlan(g: ConvGeometry): CpuPlan {
+  const t = convTuning;
+  const OW = g.O[2]!;
+  const XW = g.X[2]!;
+  const wPadded = g.pb[2]! > 0 || g.pe[2]! > 0;
+  const rowsUnrolled = g.K[0]! * g.K[1]! <= t.maxUnrolledRows;
+  // Rows are vector-aligned when their length is a multiple of the vector width (and no column wraps around).
+  const rowVector = g.circular && wPadded ? 1 : [4, 2].find((v) => isLiteral(XW) && Number(XW) % v === 0) ?? 1;
+  // Columns per invocation: fewest wasted columns in the last segment, counting a segment's fixed loads as ~4 columns.
+  const candidates = t.tileColumns.filter((w) => w % rowVector === 0);
+  let tw = candidates[candidates.length - 1]!;
+  if (isLiteral(OW)) {
+    const ow = Number(OW);
+    let best = Infinity;
+    for (const w of candidates) {
+      const cost = Math.ceil(ow / w) * (w + 4);
+      if (cost < best) [best, tw] = [cost, w];
+    }
+  }
+  const span = (tw - 1) * g.s[2]! + (g.K[2]! - 1) * g.dl[2]! + 1;
+  const colsUnrolled = g.K[2]! <= t.maxUnrolledColumns && columnOffsets(g, tw).length <= t.maxColumnLoads;
+  const vx = colsUnrolled && tw % rowVector === 0 && span <= rowVector * t.maxColumnLoads ? rowVector : 1;
+  // Weights: a step of cb channels must fill whole vectors (cb·KV a multiple of the width) and divide Cg.
+  const vw = rowsUnrolled && colsUnrolled ? ([4, 2].find((v) => g.Cg % (v / gcd(g.KV, v)) === 0) ?? 1) : 1;
+  return { tf: largestDivisorAtMost(g.Fg, t.tileFilters), tw, vx, vw, cb: vw / gcd(g.KV, vw), rowsUnrolled, colsUnrolled };
+}
 
-  const head = new Code();
-  head.line(convHeader(ctx, g, `register tiles of ${TF} filter${TF > 1 ? "s" : ""} × ${TW} columns, ${L.kind === "filters" ? "one filter block per workgroup (uniform input loads)" : "one row segment per invocation (uniform weight loads)"}`));
-  head.line(`@compute @workgroup_size(${L.wg})`);
-  head.open(`fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u)`);
-
-  const c = body;
-  const [OD, OH] = g.O as [string, string, string];
-  const nbW = letLocal(c, "segments", ceilDiv(OW!, TW));
+function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, string, string]; bindingTypes: Record<string, string>; errors: Record<number, string> } {
+  const c = new Code();
+  const g = convGeometry(ctx, new Lets(c), c);
+  const plan = pickCpuPlan(g);
+  const { tf: TF, tw: TW } = plan;
+  const WG = convTuning.workgroup;
+  const [OD, OH, OW] = g.O as [string, string, string];
+  const nbW = letLocal(c, "segments", ceilDiv(OW, TW));
   const T = letLocal(c, "tiles", prod(OD, OH, nbW));
   c.line("let n = i32(wid.z);");
-  const blocksPerGroup = g.Fg / (L.kind === "filters" ? L.wg * TF : TF);
-  c.line(`let f0 = ${L.kind === "filters" ? sum(prod("i32(wid.y)", L.wg * TF), prod("i32(lid.x)", TF)) : prod("i32(wid.y)", TF)};`);
-  const grp = g.G > 1 ? letLocal(c, "grp", div("i32(wid.y)", String(blocksPerGroup))) : "0";
-  const xg = letLocal(c, "xg", prod(sum(prod("n", g.C), prod(grp, g.Cg)), g.inPlane));
-  const wf = letLocal(c, "wf", prod("f0", g.Cg * g.KV));
-  const start = L.kind === "filters" ? "i32(wid.x)" : `i32(wid.x) * ${L.wg} + i32(lid.x)`;
-  const step = L.kind === "filters" ? "i32(nwg.x)" : `i32(nwg.x) * ${L.wg}`;
-  c.open(`for (var t = ${start}; t < ${T}; t += ${step})`);
-  emitConvTile(c, g, TF, TW, xg, wf);
+  c.line(`let f0 = ${prod("i32(wid.y)", TF)};`);
+  const grp = g.G > 1 ? letLocal(c, "grp", div("i32(wid.y)", String(g.Fg / TF))) : "0";
+  // first input plane of the group (in vectors when rows are read as vectors)
+  const xg = letLocal(c, "xg", prod(sum(prod("n", g.C), prod(grp, g.Cg)), plan.vx > 1 ? div(g.inPlane, String(plan.vx)) : g.inPlane));
+  c.open(`for (var t = i32(wid.x) * ${WG} + i32(lid.x); t < ${T}; t += i32(nwg.x) * ${WG})`);
+  emitConvTile(c, g, plan, xg);
   c.close();
 
-  const out = new Code();
-  out.line(head.toString());
-  out.line(indent(c.toString()));
-  out.line("}");
-  const groupsX = L.kind === "filters" ? `(${tilesJs(ctx, TW)})` : `Math.ceil((${tilesJs(ctx, TW)}) / ${L.wg})`;
-  const dispatch: [string, string, string] = [`Math.max(1, Math.min(${groupsX}, 65535))`, String(g.F / (L.kind === "filters" ? L.wg * TF : TF)), ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)];
-  return { code: out.toString(), dispatch, errors: g.errors };
+  const how = [
+    `register tiles of ${TF} filter${TF > 1 ? "s" : ""} × ${TW} columns`,
+    plan.vx > 1 ? `vec${plan.vx} input rows` : "",
+    plan.vw > 1 ? `vec${plan.vw} weights (${plan.cb} channel${plan.cb > 1 ? "s" : ""} per step)` : "",
+  ];
+  const code = [
+    convHeader(ctx, g, how.filter((s) => s).join(", ")),
+    `@compute @workgroup_size(${WG})`,
+    "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    indent(c.toString()),
+    "}",
+  ].join("\n");
+  const groupsX = `Math.ceil((${tilesJs(ctx, TW)}) / ${WG})`;
+  const dispatch: [string, string, string] = [`Math.max(1, Math.min(${groupsX}, 65535))`, String(g.F / TF), ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)];
+  const bindingTypes: Record<string, string> = {};
+  if (plan.vx > 1) bindingTypes.x0 = `vec${plan.vx}<f32>`;
+  if (plan.vw > 1) bindingTypes.x1 = `vec${plan.vw}<f32>`;
+  return { code, dispatch, bindingTypes, errors: g.errors };
 }
 
 function indent(s: string): string {
@@ -355,59 +375,71 @@ function tilesJs(ctx: WgslEmitCtx, TW: number): string {
   return [...o.map((x) => `(${x})`), `Math.ceil((${w}) / ${TW})`].join(" * ");
 }
 
+const COMPONENTS = ["x", "y", "z", "w"];
+
 /**
  * The body for one tile: output row (od, oh) of sample n, columns
  * ow0 .. ow0 + TW − 1, filters f0 .. f0 + TF − 1 (of group grp).
  */
-function emitConvTile(c: Code, g: ConvGeometry, TF: number, TW: number, xg: string, wf: string): void {
+function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, xg: string): void {
+  const { tf: TF, tw: TW, vx: VX, vw: VW, cb } = plan;
+  const vecX = VX > 1;
+  const vecW = VW > 1;
   const [OD, OH, OW] = g.O as [string, string, string];
   const [, XH, XW] = g.X as [string, string, string];
   const [KD, KH, KW] = g.K as [number, number, number];
   const [sD, sH, sW] = g.s as [number, number, number];
   const [dD, dH, dW] = g.dl as [number, number, number];
   const nbW = isLiteral(OW) ? String(Math.ceil(Number(OW) / TW)) : "segments";
-  // tile index → (od, oh, segment)
   const seg = letLocal(c, "seg", mod("t", nbW));
   const row = letLocal(c, "row", div("t", nbW));
   const oh = OD === "1" ? row : letLocal(c, "oh", mod(row, OH));
   const od = OD === "1" ? "0" : letLocal(c, "od", div(row, OH));
   const ow0 = letLocal(c, "ow0", prod(seg, TW));
   const partial = !(isLiteral(OW) && Number(OW) % TW === 0);
+  const wPadded = g.pb[2]! > 0 || g.pe[2]! > 0;
 
-  // Columns: the distinct input offsets the tile reads along W, positions hoisted.
-  const unrollW = KW <= convTuning.maxUnrolledColumns && new Set(range(TW, (i) => range(KW, (k) => i * sW + k * dW)).flat()).size <= convTuning.maxColumnLoads;
-  const colBase = letLocal(c, "pw0", sum(prod(ow0, sW), -g.pb[2]!));
-  const offsets = unrollW ? [...new Set(range(TW, (i) => range(KW, (k) => i * sW + k * dW)).flat())].sort((p, q) => p - q) : [];
-  const col = new Map<number, { index: string; ok?: string }>();
-  if (unrollW) {
-    c.line(`// input columns read by the tile: pw0 + {${offsets.join(", ")}}`);
+  // Columns: the input offsets the tile reads along W, relative to pw0; positions and tests hoisted.
+  const offsets = plan.colsUnrolled ? columnOffsets(g, TW) : [];
+  const pw0 = letLocal(c, "pw0", sum(prod(ow0, sW), -g.pb[2]!));
+  const colIndex = new Map<number, string>();
+  const colOk = new Map<number, string>();
+  // vector rows: the tile's first sample pw0 sits at lane `align` of vector `pq0` (pw0 ≡ −pb mod VX, as ow0·stride is a multiple of VX)
+  const align = (((-g.pb[2]!) % VX) + VX) % VX;
+  const W4 = vecX ? String(Number(XW) / VX) : "";
+  const vecIndex = new Map<number, string>();
+  if (plan.colsUnrolled) c.line(`// input columns read by the tile: pw0 + {${offsets.join(", ")}}`);
+  if (vecX) {
+    const nq = Math.floor((align + offsets[offsets.length - 1]!) / VX) + 1;
+    const pq0 = letLocal(c, "pq0", sum(prod(seg, (TW * sW) / VX), -(g.pb[2]! + align) / VX));
+    const clampQ = wPadded || partial;
+    for (let q = 0; q < nq; q++) vecIndex.set(q, letLocal(c, `cq${q}`, clampQ ? `clamp(${sum(pq0, q)}, 0, ${Number(W4) - 1})` : sum(pq0, q)));
+    if (wPadded) for (const e of offsets) colOk.set(e, letLocal(c, `cok${e}`, `${paren(sum(pw0, e))} >= 0 && ${paren(sum(pw0, e))} < ${XW}`));
+  } else if (plan.colsUnrolled) {
     for (const e of offsets) {
-      const p = samplePosition(g, 2, sum(colBase, e), true, partial);
-      const index = letLocal(c, `cx${e}`, p.index);
-      const ok = p.ok ? letLocal(c, `cok${e}`, p.ok) : undefined;
-      col.set(e, { index, ok });
+      const p = samplePosition(g, 2, sum(pw0, e), true, partial);
+      colIndex.set(e, letLocal(c, `cx${e}`, p.index));
+      if (p.ok) colOk.set(e, letLocal(c, `cok${e}`, p.ok));
     }
   }
 
   // Rows: (kd, kh) taps; unrolled ones get their offset and test hoisted out of the channel loop.
-  const rowsUnrolled = KD * KH <= convTuning.maxUnrolledRows;
   const rowInfo = (kd: string, kh: string, cc: Code, suffix: string): { offset: string; ok?: string } => {
     const pd = samplePosition(g, 0, sum(prod(od, sD), -g.pb[0]!, prod(kd, dD)), true);
     const ph = samplePosition(g, 1, sum(prod(oh, sH), -g.pb[1]!, prod(kh, dH)), true);
     const oks = [pd.ok, ph.ok].filter((x): x is string => x !== undefined);
     const dIdx = pd.index === "0" ? "0" : letLocal(cc, `zd${suffix}`, pd.index);
     const hIdx = ph.index === "0" ? "0" : letLocal(cc, `zh${suffix}`, ph.index);
-    const offset = letLocal(cc, `ro${suffix}`, sum(prod(dIdx, XH, XW), prod(hIdx, XW)));
+    // in vector units when rows are read as vectors (XW is a multiple of VX)
+    const rowLen = vecX ? W4 : XW;
+    const offset = letLocal(cc, `ro${suffix}`, sum(prod(dIdx, XH, rowLen), prod(hIdx, rowLen)));
     const ok = oks.length ? letLocal(cc, `rok${suffix}`, oks.map((o) => `(${o})`).join(" && ")) : undefined;
     return { offset, ok };
   };
   const rows: { kd: number; kh: number; offset: string; ok?: string }[] = [];
-  if (rowsUnrolled) {
+  if (plan.rowsUnrolled) {
     for (let kd = 0; kd < KD; kd++) {
-      for (let kh = 0; kh < KH; kh++) {
-        const suffix = KD > 1 ? `${kd}_${kh}` : `${kh}`;
-        rows.push({ kd, kh, ...rowInfo(String(kd), String(kh), c, suffix) });
-      }
+      for (let kh = 0; kh < KH; kh++) rows.push({ kd, kh, ...rowInfo(String(kd), String(kh), c, KD > 1 ? `${kd}_${kh}` : `${kh}`) });
     }
   }
 
@@ -419,53 +451,79 @@ function emitConvTile(c: Code, g: ConvGeometry, TF: number, TW: number, xg: stri
   }
 
   const CgKV = g.Cg * g.KV;
-  c.open(`for (var ch = 0; ch < ${g.Cg}; ch++)`);
-  const xc = letLocal(c, "xc", sum(xg, prod("ch", g.inPlane)));
-  const wc = letLocal(c, "wc", sum(wf, prod("ch", g.KV)));
-  const load = (index: string, ok: string | undefined) => (ok ? `select(0.0, x0[${index}], ${ok})` : `x0[${index}]`);
+  c.open(`for (var ch = 0; ch < ${g.Cg}; ch += ${cb})`);
+  // Weights of filter f0 + j, channel ch + ci, tap: a scalar load, or a lane of a vec4 loaded on first use.
+  const loaded = new Set<string>();
+  const wv = vecW ? letLocal(c, "wv", sum(prod("f0", CgKV / VW), div(prod("ch", g.KV), String(VW)))) : "";
+  const wc = vecW ? "" : letLocal(c, "wc", sum(prod("f0", CgKV), prod("ch", g.KV)));
+  const weight = (j: number, ci: number, tap: string): string => {
+    if (!vecW) return `x1[${sum(wc, j * CgKV, tap)}]`;
+    const at = ci * g.KV + Number(tap);
+    const q = Math.floor(at / VW);
+    const name = `wq${j}_${q}`;
+    if (!loaded.has(name)) {
+      loaded.add(name);
+      c.line(`let ${name} = x1[${sum(wv, (j * CgKV) / VW, q)}];`);
+    }
+    return `${name}.${COMPONENTS[at % VW]}`;
+  };
   const both = (p: string | undefined, q: string | undefined) => (p && q ? `${p} && ${q}` : (p ?? q));
+  const guarded = (v: string, ok: string | undefined) => (ok ? `select(0.0, ${v}, ${ok})` : v);
 
-  const emitRow = (cc: Code, r: { offset: string; ok?: string }, tapRow: string, tag: string) => {
-    const base = letLocal(cc, `xr${tag}`, sum(xc, r.offset));
-    if (unrollW) {
-      for (const e of offsets) {
-        const col_ = col.get(e)!;
-        cc.line(`let v${e} = ${load(sum(base, col_.index), both(r.ok, col_.ok))};`);
+  const emitRow = (ci: number, r: { offset: string; ok?: string }, tapRow: string, tag: string) => {
+    const chan = ci ? sum("ch", ci) : "ch";
+    if (plan.colsUnrolled) {
+      const value = new Map<number, string>();
+      if (vecX) {
+        const base = letLocal(c, `xr${tag}`, sum(xg, prod(chan, `${div(g.inPlane, String(VX))}`), r.offset));
+        for (const e of offsets) {
+          const q = Math.floor((align + e) / VX);
+          const name = `q${tag}_${q}`;
+          if (!loaded.has(name)) {
+            loaded.add(name);
+            c.line(`let ${name} = x0[${sum(base, vecIndex.get(q)!)}];`);
+          }
+          const ok = both(r.ok, colOk.get(e));
+          const lane = `${name}.${COMPONENTS[(align + e) % VX]}`;
+          value.set(e, ok ? letLocal(c, `v${tag}_${e}`, guarded(lane, ok)) : lane);
+        }
+      } else {
+        const base = letLocal(c, `xr${tag}`, sum(xg, prod(chan, g.inPlane), r.offset));
+        for (const e of offsets) value.set(e, letLocal(c, `v${tag}_${e}`, guarded(`x0[${sum(base, colIndex.get(e)!)}]`, both(r.ok, colOk.get(e)))));
       }
       for (let kw = 0; kw < KW; kw++) {
         const tap = sum(tapRow, tapOf(g, 2, kw));
-        for (let j = 0; j < TF; j++) cc.line(`let w${j}_${kw} = x1[${sum(wc, j * CgKV, tap)}];`);
         for (let j = 0; j < TF; j++) {
-          cc.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}_${kw}, v${i * sW + kw * dW}, ${acc(j, i)});`).join(" "));
+          const w = letLocal(c, `w${tag}_${j}_${kw}`, weight(j, ci, tap));
+          c.line(range(TW, (i) => `${acc(j, i)} = fma(${w}, ${value.get(i * sW + kw * dW)}, ${acc(j, i)});`).join(" "));
         }
       }
     } else {
-      cc.open(`for (var kw = 0; kw < ${KW}; kw++)`);
+      const base = letLocal(c, `xr${tag}`, sum(xg, prod(chan, g.inPlane), r.offset));
+      c.open(`for (var kw = 0; kw < ${KW}; kw++)`);
       for (let i = 0; i < TW; i++) {
-        const p = samplePosition(g, 2, sum(colBase, i * sW, prod("kw", dW)), true, true);
-        cc.line(`let v${i} = ${load(sum(base, p.index), both(r.ok, p.ok))};`);
+        const p = samplePosition(g, 2, sum(pw0, i * sW, prod("kw", dW)), true, true);
+        c.line(`let v${i} = ${guarded(`x0[${sum(base, p.index)}]`, both(r.ok, p.ok))};`);
       }
       const tap = sum(tapRow, g.flip ? `${KW - 1} - kw` : "kw");
-      for (let j = 0; j < TF; j++) cc.line(`let w${j} = x1[${sum(wc, j * CgKV, tap)}];`);
-      for (let j = 0; j < TF; j++) cc.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}, v${i}, ${acc(j, i)});`).join(" "));
-      cc.close();
-    }
-  };
-  if (rowsUnrolled) {
-    for (const r of rows) {
-      c.open("");
-      emitRow(c, r, String((tapOf(g, 0, r.kd) * KH + tapOf(g, 1, r.kh)) * KW), "");
+      for (let j = 0; j < TF; j++) c.line(`let w${j} = ${weight(j, ci, tap)};`);
+      for (let j = 0; j < TF; j++) c.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}, v${i}, ${acc(j, i)});`).join(" "));
       c.close();
     }
-  } else {
-    c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
-    c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
-    const r = rowInfo("kd", "kh", c, "");
-    const kdT = g.flip ? `(${KD - 1} - kd)` : "kd";
-    const khT = g.flip ? `(${KH - 1} - kh)` : "kh";
-    emitRow(c, r, prod(sum(prod(kdT, KH), khT), KW), "");
-    c.close();
-    c.close();
+  };
+  for (let ci = 0; ci < cb; ci++) {
+    if (plan.rowsUnrolled) {
+      rows.forEach((r, ri) => emitRow(ci, r, String((tapOf(g, 0, r.kd) * KH + tapOf(g, 1, r.kh)) * KW), cb > 1 ? `${ci}_${ri}` : `${ri}`));
+    } else {
+      c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
+      c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
+      const r = rowInfo("kd", "kh", c, "");
+      const kdT = g.flip ? `(${KD - 1} - kd)` : "kd";
+      const khT = g.flip ? `(${KH - 1} - kh)` : "kh";
+      emitRow(ci, r, prod(sum(prod(kdT, KH), khT), KW), "");
+      c.close();
+      c.close();
+    }
   }
   c.close(); // channels
 
@@ -508,7 +566,7 @@ function pickGpuTile(g: ConvGeometry): GpuTile | undefined {
   return undefined;
 }
 
-function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile): { code: string; dispatch: [string, string, string] } {
+function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile, bindingTypes: Record<string, string>): { code: string; dispatch: [string, string, string] } {
   const c = new Code();
   const lets = new Lets(c);
   const g = convGeometry(ctx, lets, c);
@@ -577,14 +635,14 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile): { code: string; dispatch:
   }
   const chan = `min(${sum("c0", ce)}, ${g.Cg - 1})`;
   const at = sum(xg, prod(chan, g.inPlane), prod(idx[0]!, XH, XW), prod(idx[1]!, XW), idx[2]!);
-  c.line(`xs[e] = select(0.0, x0[${at}], ${conds.join(" && ")});`);
+  c.line(`xs[e] = select(0.0, load_x(${at}), ${conds.join(" && ")});`);
   c.close();
   // stage the weights of the block for these channels: FB × CC × KV
   c.open(`for (var e = li; e < ${FB * CC * KV}; e += ${WG})`);
   const wj = letLocal(c, "wj", div("e", String(CC * KV)));
   const wcl = letLocal(c, "wcl", mod(div("e", String(KV)), String(CC)));
   const wt = letLocal(c, "wt", mod("e", String(KV)));
-  c.line(`ws[e] = select(0.0, x1[${sum(prod(sum("f0", wj), g.Cg * KV), prod(`min(${sum("c0", wcl)}, ${g.Cg - 1})`, KV), wt)}], ${sum("c0", wcl)} < ${g.Cg});`);
+  c.line(`ws[e] = select(0.0, load_w(${sum(prod(sum("f0", wj), g.Cg * KV), prod(`min(${sum("c0", wcl)}, ${g.Cg - 1})`, KV), wt)}), ${sum("c0", wcl)} < ${g.Cg});`);
   c.close();
   c.line("workgroupBarrier();");
   // accumulate this invocation's pixel for every filter of the block
@@ -626,6 +684,8 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile): { code: string; dispatch:
 
   const code = [
     convHeader(ctx, g, `workgroup tiles of ${TH}×${TWg} outputs × ${FB} filters, ${CC} input channel${CC > 1 ? "s" : ""} per stage`),
+    loadHelper("load_x", "x0", bindingTypes.x0),
+    loadHelper("load_w", "x1", bindingTypes.x1),
     `var<workgroup> xs: array<f32, ${CC * PV}>;`,
     `var<workgroup> ws: array<f32, ${FB * CC * KV}>;`,
     "",
@@ -640,14 +700,30 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile): { code: string; dispatch:
   return { code, dispatch: [`Math.max(1, Math.min(${tiles}, 65535))`, String(g.F / FB), ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)] };
 }
 
+/** A scalar reader of a binding that the cpu variant declared as vectors. */
+function loadHelper(name: string, binding: string, type: string | undefined): string {
+  const width = type ? Number(/vec(\d)/.exec(type)![1]) : 1;
+  const body = width === 1 ? `${binding}[i]` : `${binding}[i / ${width}][i % ${width}]`;
+  return `fn ${name}(i: i32) -> f32 { return ${body}; }`;
+}
+
 function emitConv(ctx: WgslEmitCtx): WgslKernelResult {
   const cpu = emitConvCpu(ctx);
   const probe = convGeometry(ctx, new Lets(new Code()), new Code());
   const tile = pickGpuTile(probe);
-  const gpu = tile ? emitConvGpu(ctx, tile) : cpu;
+  // Binding types are shared by both variants: the gpu one reads through helpers that follow them.
+  const gpu = tile ? emitConvGpu(ctx, tile, cpu.bindingTypes) : cpu;
   const usesError = Object.keys(cpu.errors).length > 0;
   return {
-    passes: [{ code: cpu.code, dispatch: cpu.dispatch, variants: { cpu: { code: cpu.code, dispatch: cpu.dispatch }, gpu: { code: gpu.code, dispatch: gpu.dispatch } }, usesError }],
+    passes: [
+      {
+        code: cpu.code,
+        dispatch: cpu.dispatch,
+        bindingTypes: cpu.bindingTypes,
+        variants: { cpu: { code: cpu.code, dispatch: cpu.dispatch }, gpu: { code: gpu.code, dispatch: gpu.dispatch } },
+        usesError,
+      },
+    ],
     errors: cpu.errors,
   };
 }

@@ -231,9 +231,7 @@ class Body {
     this.line("}");
   }
   text(): string {
-    // Pipelines use layout "auto", which drops bindings a shader never touches, but P is always bound.
-    const touchP = this.lets.some((l) => l.includes("P.")) ? [] : ["  _ = &P;"];
-    return [...touchP, ...this.lets, ...this.lines].join("\n");
+    return [...this.lets, ...this.lines].join("\n");
   }
 }
 
@@ -304,8 +302,8 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
   const N = product(plan.cols);
   const K = product(plan.red);
   const NB = product(plan.batch);
-  const TM = tileEdge(plan.rows, Number(process.env.CNNC_TM ?? TILE));
-  const TN = tileEdge(plan.cols, Number(process.env.CNNC_TN ?? TILE));
+  const TM = tileEdge(plan.rows, TILE);
+  const TN = tileEdge(plan.cols, TILE);
   // vec4 along the operand's own role: whole tiles of aligned groups of four inside the innermost loop.
   const ownVec4 = (t: number, own: readonly Loop[], edge: number) =>
     edge % 4 === 0 && vec4Along(plan, t, own) && own[own.length - 1]!.size.constValue()! % edge === 0;
@@ -328,8 +326,8 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
   const tmExpr = NB.constValue() === 1 || tm === "0u" ? tm : `${atom(tm)} % ${w.dim(tilesM, "tiles_m")}`;
   const tnExpr = sTilesN === "1u" ? "0u" : `tile % ${sTilesN}`;
   if (plan.batch.length) w.line(`let b = tile / ${w.dim(tilesM.mul(tilesN), "tiles_mn")};`);
-  w.line(`let m0 = ${TM === 1 ? tmExpr : `${atom(tmExpr)} * ${TM}u`};`);
-  w.line(`let n0 = ${TN === 1 ? tnExpr : `${atom(tnExpr)} * ${TN}u`};`);
+  w.line(`let m0 = ${TM === 1 || tmExpr === "0u" ? tmExpr : `${atom(tmExpr)} * ${TM}u`};`);
+  w.line(`let n0 = ${TN === 1 || tnExpr === "0u" ? tnExpr : `${atom(tnExpr)} * ${TN}u`};`);
 
   const batchOffset = (t: number) => (plan.batch.length ? unravelOffset(w, plan.batch, t, "b", "b") : "0u");
   const guardRows = TM > 1 && !(M.constValue() !== undefined && M.constValue()! % TM === 0);
@@ -537,37 +535,45 @@ function emitGeneral(ctx: WgslEmitCtx, a: Analysis): WgslPass {
   w.line(`if (i >= ${w.dim(total, "total")}) { return; }`);
   const offsets = a.operands.map((_, t) => unravelOffset(w, outLoops, t, "i", "o"));
   offsets.forEach((o, t) => {
-    if (o !== "0u" && sumLoops.some((l) => !isZero(l.strides[t]!))) {
+    if (!/^\w+$/.test(o) && sumLoops.some((l) => !isZero(l.strides[t]!))) {
       w.line(`let o${t} = ${o};`);
       offsets[t] = `o${t}`;
     }
   });
-  const dependsOnSum = (t: number) => sumLoops.some((l) => !isZero(l.strides[t]!));
+  // Each operand is loaded in the deepest summed loop it depends on (-1: before the loops); partial products are hoisted there.
+  const deepest = a.operands.map((_, t) => sumLoops.reduce((d, l, level) => (isZero(l.strides[t]!) ? d : level), -1));
   const load = (t: number) => `${ctx.input(t)}[${offsets[t]}]`;
-  const outside = a.operands.map((_, t) => t).filter((t) => !dependsOnSum(t));
-  const inside = a.operands.map((_, t) => t).filter(dependsOnSum);
-  const before = outside.map(load).join(" * ");
+  const productAt = (level: number, partial: string | undefined) =>
+    [...(partial ? [partial] : []), ...a.operands.map((_, t) => t).filter((t) => deepest[t] === level).map(load)].join(" * ") || undefined;
+  const before = productAt(-1, undefined);
 
   if (sumLoops.length === 0) {
-    w.line(`${ctx.output(0)}[i] = ${before || "1.0"};`);
+    w.line(`${ctx.output(0)}[i] = ${before ?? "1.0"};`);
   } else {
     w.line("var acc = 0.0;");
+    let partial: string | undefined;
     sumLoops.forEach((loop, level) => {
       const v = `s${level}`;
       w.open(`for (var ${v} = 0u; ${v} < ${w.dim(loop.size, `size_s${level}`)}; ${v}++) {`);
       const innermost = level === sumLoops.length - 1;
-      for (const t of inside) {
+      a.operands.forEach((_, t) => {
         const step = times(v, w.dim(loop.strides[t]!, `stride${t}_s${level}`));
-        if (!step) continue;
+        if (!step) return;
         const expr = sum([offsets[t], step]);
-        if (innermost) offsets[t] = expr;
+        if (innermost || deepest[t] === level) offsets[t] = expr;
         else {
           w.line(`let o${t}_${level} = ${expr};`);
           offsets[t] = `o${t}_${level}`;
         }
+      });
+      if (innermost) return;
+      const p = productAt(level, partial);
+      if (p !== partial) {
+        w.line(`let p${level} = ${p};`);
+        partial = `p${level}`;
       }
     });
-    w.line(`acc += ${inside.map(load).join(" * ")};`);
+    w.line(`acc += ${productAt(sumLoops.length - 1, partial) ?? partial};`);
     for (const _ of sumLoops) w.close();
     w.line(`${ctx.output(0)}[i] = ${before ? `${before} * acc` : "acc"};`);
   }

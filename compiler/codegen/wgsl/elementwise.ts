@@ -23,7 +23,7 @@
 import type { Dim } from "../../ir/dims.ts";
 import type { Attrs } from "../../ir/graph.ts";
 import type { DType } from "../../ir/types.ts";
-import { flatDispatch, WGSL_TYPE, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
+import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 // ---------------------------------------------------------------------------
 // Literals
@@ -40,7 +40,8 @@ export function wgslLiteral(v: number, dtype: DType): string {
   if (f === Infinity) return "bits_f32(0x7f800000u)";
   if (f === -Infinity) return "bits_f32(0xff800000u)";
   if (Object.is(f, -0)) return "-0.0f";
-  return `${f}f`;
+  // The shortest text of v itself when it is in range (WGSL rounds it to the same f32).
+  return `${Math.abs(v) <= 3.4028234663852886e38 ? v : f}f`;
 }
 
 /** Helper functions used by literals and templates, emitted only when referenced. */
@@ -282,8 +283,7 @@ export class WgslWriter {
   /** The shader: helpers, module declarations and `fn main` with `params` (builtins). */
   shader(workgroupSize: number, params: string): string {
     const helpers = Object.keys(HELPERS).filter((n) => this.helpers.has(n)).map((n) => HELPERS[n]!.code);
-    // `_ = &P` keeps the uniform in the auto layout when every size is static (the runtime always binds it).
-    const main = [`@compute @workgroup_size(${workgroupSize})`, `fn main(${params}) {`, "  _ = &P;", ...this.head.map((l) => `  ${l}`), ...this.body, "}"].join("\n");
+    const main = [`@compute @workgroup_size(${workgroupSize})`, `fn main(${params}) {`, ...this.head.map((l) => `  ${l}`), ...this.body, "}"].join("\n");
     return [...helpers, ...this.extra, main].join("\n\n");
   }
 }
@@ -529,5 +529,3 @@ export const kernels: WgslKernel[] = [
   whereKernel,
   unaryKernel("cast", (ctx) => castTemplate(ctx.node.inputs[0]!.type.dtype, ctx.node.attrs.dtype as DType)),
 ];
-
-export { WGSL_TYPE };

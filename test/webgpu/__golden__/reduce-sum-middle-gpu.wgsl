@@ -8,7 +8,6 @@ var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let outputs = P.s_N * P.s_L;
   let stride0 = 16u * P.s_L;
   let o = wid.x + wid.y * nwg.x;

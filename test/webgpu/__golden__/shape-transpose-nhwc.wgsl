@@ -6,7 +6,6 @@ struct Params { s_N: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 60u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
