@@ -50,10 +50,8 @@ import type { WgslEmitCtx, WgslKernel, WgslKernelResult } from "./kernel.ts";
 const MAX_WORKGROUP = 256;
 /** WebGPU's default maxComputeWorkgroupStorageSize, in f32 elements. */
 const WORKGROUP_FLOATS = 16384 / 4;
-/** "cpu": sequences per workgroup (SIMD lanes on a CPU adapter). */
+/** "cpu": most sequences per workgroup (SIMD lanes on a CPU adapter). */
 const CPU_LANES = 8;
-/** "cpu": most private floats per invocation before falling back to the "gpu" layout. */
-const CPU_PRIVATE_FLOATS = 4096;
 
 /** Error kinds this kernel reports. */
 const ERR_LENGTH = 1;
@@ -64,21 +62,23 @@ const ERR_C0_BATCH = 4;
 interface Plan {
   readonly a: RnnAttrs;
   readonly H: number;
+  readonly G: number;
   readonly D: number;
   readonly dirs: number;
   /** WGSL u32 expressions for N and L. */
   readonly N: string;
   readonly L: string;
   readonly layout: "gpu" | "cpu";
-  /** "gpu": invocations per workgroup and units per invocation. "cpu": 1 and H. */
+  /** "gpu": invocations per workgroup and units per invocation. "cpu": sequences per workgroup, and H. */
   readonly WG: number;
   readonly U: number;
-  /** The state array (`st`: workgroup or private; `t0`: scratch) and the barrier between steps ("" for none). */
-  readonly state: "st" | "t0";
-  readonly barrier: string;
+  /**
+   * Floats of state per sequence: h_{t−1} | h_t, then for mgu f ⊙ h; "cpu" keeps the
+   * per-unit c (lstm) or f (mgu) there too, which "gpu" keeps in registers.
+   */
   readonly stateLen: number;
-  /** Offset of this sequence's slice of the state: "" unless in scratch ("sbase + "). */
-  readonly stateBase: string;
+  /** "gpu": the state in scratch (`t0`, one slice per workgroup) rather than workgroup memory. */
+  readonly inScratch: boolean;
   readonly h0?: string;
   readonly c0?: string;
   readonly hasLengths: boolean;
@@ -95,98 +95,98 @@ interface DirNames {
 
 const indent = (lines: readonly string[], n: number) => lines.map((l) => (l ? " ".repeat(n) + l : l));
 
-/**
- * `fn <name>(r, base) -> f32`: bias[r] + Σ_k w[r, k]·v[base + k] over a row of length K,
- * with vec4 weight loads when the row length allows it.
- */
-function emitRowDot(name: string, w: string, bias: string | undefined, v: (i: string) => string, K: number, vec: boolean): string {
-  const init = bias ? `${bias}[r]` : "0.0";
-  if (vec) {
-    const q = K / 4;
-    return [
-      `fn ${name}(r: u32, base: u32) -> f32 {`,
-      `  var acc = vec4<f32>(0.0);`,
-      `  let row = r * ${q}u;`,
-      `  for (var k = 0u; k < ${q}u; k++) {`,
-      `    let i = base + 4u * k;`,
-      `    acc += ${w}[row + k] * vec4<f32>(${v("i")}, ${v("i + 1u")}, ${v("i + 2u")}, ${v("i + 3u")});`,
-      `  }`,
-      `  return ${init} + ((acc.x + acc.y) + (acc.z + acc.w));`,
-      `}`,
-    ].join("\n");
-  }
-  return [
-    `fn ${name}(r: u32, base: u32) -> f32 {`,
-    `  var acc = ${init};`,
-    `  let row = r * ${K}u;`,
-    `  for (var k = 0u; k < ${K}u; k++) {`,
-    `    acc += ${w}[row + k] * ${v("base + k")};`,
-    `  }`,
-    `  return acc;`,
-    `}`,
-  ].join("\n");
+/** Element `i` (a u32 expression relative to this sequence's slice) of the state. */
+function stateAt(p: Plan, i: string): string {
+  if (p.layout === "cpu") return `st[(${i}) * ${p.WG}u + lane]`; // lane-interleaved
+  return p.inScratch ? `t0[sbase + ${i}]` : `st[${i}]`;
 }
 
-/** The loop over this invocation's units: `j` is the unit, `k` its slot in private arrays. */
+/** Offset of the mgu f ⊙ h vector, and of the "cpu" per-unit slot (c or f), in the state. */
+const FH_OFFSET = (p: Plan) => 2 * p.H;
+const UNIT_OFFSET = (p: Plan) => (p.a.cell === "mgu" ? 3 : 2) * p.H;
+
+/** This unit's c (lstm) or f (mgu): a register slot on "gpu", a state slot on "cpu". */
+function unitSlot(p: Plan, name: string): string {
+  return p.layout === "cpu" ? stateAt(p, `${UNIT_OFFSET(p)}u + j`) : `${name}[k]`;
+}
+
+const VEC = ["f32", "f32", "vec2<f32>", "vec3<f32>", "vec4<f32>"];
+
+/**
+ * `fn <name>(j, base) -> f32|vecG`: for each gate g of `gates`, bias[g·H + j] + W[g·H + j, :]·v[base..],
+ * one pass over v for all gates (each v element is loaded once and used G times),
+ * with vec4 weight loads when the row length K allows. Loops start at LOOP0 (0 at run
+ * time) so shader compilers cannot unroll them fully: lavapipe took minutes otherwise.
+ */
+function emitProjection(name: string, w: string, bias: string | undefined, v: (i: string) => string, K: number, H: number, gates: readonly number[], vec: boolean): string {
+  const q = vec ? K / 4 : K;
+  const zero = vec ? "vec4<f32>(0.0)" : "0.0";
+  const lines = [`fn ${name}(j: u32, base: u32) -> ${VEC[gates.length]} {`, `  let r = j * ${q}u;`];
+  gates.forEach((_, i) => lines.push(`  var a${i} = ${zero};`));
+  lines.push(`  for (var k = LOOP0; k < ${q}u; k++) {`);
+  lines.push(vec ? `    let i = base + 4u * k;` : `    let i = base + k;`);
+  lines.push(vec ? `    let v = vec4<f32>(${v("i")}, ${v("i + 1u")}, ${v("i + 2u")}, ${v("i + 3u")});` : `    let v = ${v("i")};`);
+  gates.forEach((g, i) => lines.push(`    a${i} += ${w}[r${g === 0 ? "" : ` + ${g * H * q}u`} + k] * v;`));
+  lines.push(`  }`);
+  const sums = gates.map((g, i) => {
+    const s = vec ? `dot(a${i}, vec4<f32>(1.0))` : `a${i}`;
+    return bias ? `${bias}[${g === 0 ? "j" : `${g * H}u + j`}] + ${s}` : s;
+  });
+  lines.push(`  return ${gates.length === 1 ? sums[0] : `${VEC[gates.length]}(${sums.join(", ")})`};`, `}`);
+  return lines.join("\n");
+}
+
+/** The loop over this invocation's units: `j` is the unit, `k` its slot in register arrays. */
 function forUnits(p: Plan, body: readonly string[]): string[] {
-  if (p.layout === "cpu") return [`for (var j = 0u; j < ${p.H}u; j++) {`, `  let k = j;`, ...indent(body, 2), `}`];
+  if (p.layout === "cpu") return [`for (var j = LOOP0; j < ${p.H}u; j++) {`, ...indent(body, 2), `}`];
   if (p.U === 1 && p.WG === p.H) return [`{`, `  let k = 0u;`, `  let j = lid;`, ...indent(body, 2), `}`];
   return [`for (var k = 0u; k < ${p.U}u; k++) {`, `  let j = lid + k * ${p.WG}u;`, `  if (j < ${p.H}u) {`, ...indent(body, 4), `  }`, `}`];
 }
 
-const barrier = (p: Plan) => (p.barrier ? [`${p.barrier};`] : []);
+function barrier(p: Plan): string[] {
+  if (p.layout === "cpu") return [];
+  return [p.inScratch ? "storageBarrier();" : "workgroupBarrier();"];
+}
 
-/** The step body for one unit j: reads h_{t−1} at `hin`, writes h_t at `hout` (offsets into the state). */
-function emitCell(p: Plan, d: number, sequence: boolean): string[] {
-  const { a, H } = p;
-  const ih = (g: number) => `ih${d}(${g === 0 ? "j" : `${g * H}u + j`}, xrow)`;
-  const hh = (g: number, base = "hin") => `hh${d}(${g === 0 ? "j" : `${g * H}u + j`}, ${base})`;
-  const S = (i: string) => `${p.state}[${i}]`;
+/** One step for unit j: reads h_{t−1} at `hin`, writes h_t at `hout` (and y when the sequence is returned). */
+function emitStep(p: Plan, d: number, sequence: boolean): string[] {
+  const { a } = p;
+  const S = (i: string) => stateAt(p, i);
   const store = [`${S("hout + j")} = hn;`, ...(sequence ? [`y0[yrow + j] = hn;`] : [])];
   switch (a.cell) {
     case "elman":
-      return [`let v = ${ih(0)} + ${hh(0)};`, a.activation === "relu" ? `let hn = max(v, 0.0);` : `let hn = tanh_c(v);`, ...store];
-    case "lstm":
-      return [
-        `let ig = sigmoid(${ih(0)} + ${hh(0)});`,
-        `let fg = sigmoid(${ih(1)} + ${hh(1)});`,
-        `let gg = tanh_c(${ih(2)} + ${hh(2)});`,
-        `let og = sigmoid(${ih(3)} + ${hh(3)});`,
-        `let cn = fg * cs[k] + ig * gg;`,
-        `cs[k] = cn;`,
-        `let hn = og * tanh_c(cn);`,
+      return forUnits(p, [`let v = ih${d}(j, xrow) + hh${d}(j, hin);`, a.activation === "relu" ? `let hn = max(v, 0.0);` : `let hn = tanh_c(v);`, ...store]);
+    case "lstm": {
+      const c = unitSlot(p, "cs");
+      return forUnits(p, [
+        `let g = ih${d}(j, xrow) + hh${d}(j, hin); // gates i, f, g, o`,
+        `let cn = sigmoid(g.y) * ${c} + sigmoid(g.x) * tanh_c(g.z);`,
+        `${c} = cn;`,
+        `let hn = sigmoid(g.w) * tanh_c(cn);`,
         ...store,
-      ];
+      ]);
+    }
     case "gru":
-      return [
-        `let rg = sigmoid(${ih(0)} + ${hh(0)});`,
-        `let zg = sigmoid(${ih(1)} + ${hh(1)});`,
+      return forUnits(p, [
+        `let gi = ih${d}(j, xrow); // gates r, z, n`,
+        `let gh = hh${d}(j, hin);`,
+        `let rg = sigmoid(gi.x + gh.x);`,
+        `let zg = sigmoid(gi.y + gh.y);`,
         `// PyTorch's form: the reset gate scales W_hn·h + b_hn.`,
-        `let ng = tanh_c(${ih(2)} + rg * ${hh(2)});`,
+        `let ng = tanh_c(gi.z + rg * gh.z);`,
         `let hn = (1.0 - zg) * ng + zg * ${S("hin + j")};`,
         ...store,
+      ]);
+    case "mgu": {
+      const f = unitSlot(p, "fs");
+      return [
+        `// Forget gates first: the candidate's W_hn multiplies f ⊙ h of every unit.`,
+        ...forUnits(p, [`let fg = sigmoid(ih${d}_0(j, xrow) + hh${d}_0(j, hin));`, `${f} = fg;`, `${S(`${FH_OFFSET(p)}u + j`)} = fg * ${S("hin + j")};`]),
+        ...barrier(p),
+        ...forUnits(p, [`let fg = ${f};`, `let hn = (1.0 - fg) * ${S("hin + j")} + fg * tanh_c(ih${d}_1(j, xrow) + hh${d}_1(j, ${FH_OFFSET(p)}u));`, ...store]),
       ];
-    case "mgu":
-      // The candidate half; the forget gates and f ⊙ h come first (emitStep).
-      return [`let fg = fs[k];`, `let hn = (1.0 - fg) * ${S("hin + j")} + fg * tanh_c(${ih(1)} + ${hh(1, `${p.stateBase}${2 * H}u`)});`, ...store];
+    }
   }
-}
-
-function emitStep(p: Plan, d: number, sequence: boolean): string[] {
-  const lines: string[] = [];
-  if (p.a.cell === "mgu") {
-    lines.push(`// Forget gates first: the candidate's W_hn multiplies f ⊙ h of every unit.`);
-    lines.push(
-      ...forUnits(p, [
-        `let fg = sigmoid(ih${d}(j, xrow) + hh${d}(j, hin));`,
-        `fs[k] = fg;`,
-        `${p.state}[${p.stateBase}${2 * p.H}u + j] = fg * ${p.state}[hin + j];`,
-      ]),
-    );
-    lines.push(...barrier(p));
-  }
-  lines.push(...forUnits(p, emitCell(p, d, sequence)));
-  return lines;
 }
 
 /** `fn run<d>(...)`: the whole time loop of sequence n in direction d. */
@@ -195,17 +195,16 @@ function emitDirection(p: Plan, d: number, reverse: boolean): string {
   const sequence = a.returnMode === "sequence";
   const width = H * dirs;
   const lstm = a.cell === "lstm";
-  const params = ["n: u32", ...(p.layout === "gpu" ? ["lid: u32"] : []), "len: u32", ...(p.state === "t0" ? ["sbase: u32"] : [])];
+  const params = ["n: u32", ...(p.layout === "gpu" ? ["lid: u32"] : []), "len: u32", ...(p.inScratch ? ["sbase: u32"] : [])];
   const body: string[] = [];
-  const privateLen = p.layout === "cpu" ? H : p.U;
-  if (lstm) body.push(`var cs: array<f32, ${privateLen}>;`);
-  if (a.cell === "mgu") body.push(`var fs: array<f32, ${privateLen}>;`);
+  if (p.layout === "gpu" && lstm) body.push(`var cs: array<f32, ${p.U}>;`);
+  if (p.layout === "gpu" && a.cell === "mgu") body.push(`var fs: array<f32, ${p.U}>;`);
   // Initial state: h0/c0 are [dirs, N, H]; this sequence's row is d·N + n.
   const initRow = d === 0 ? `n * ${H}u` : `(${p.N} + n) * ${H}u`;
   body.push(
     ...forUnits(p, [
-      `${p.state}[${p.stateBase}j] = ${p.h0 ? `${p.h0}[${initRow} + j]` : "0.0"};`,
-      ...(lstm ? [`cs[k] = ${p.c0 ? `${p.c0}[${initRow} + j]` : "0.0"};`] : []),
+      `${stateAt(p, "j")} = ${p.h0 ? `${p.h0}[${initRow} + j]` : "0.0"};`,
+      ...(lstm ? [`${unitSlot(p, "cs")} = ${p.c0 ? `${p.c0}[${initRow} + j]` : "0.0"};`] : []),
     ]),
   );
   body.push(...barrier(p));
@@ -214,8 +213,8 @@ function emitDirection(p: Plan, d: number, reverse: boolean): string {
   body.push(`  let t = ${reverse ? "len - 1u - s" : "s"};`);
   body.push(`  let xrow = (n * ${p.L} + t) * ${p.D}u;`);
   if (sequence) body.push(`  let yrow = (n * ${p.L} + t) * ${width}u + ${d * H}u;`);
-  body.push(`  let hin = ${p.stateBase}cur * ${H}u;`);
-  body.push(`  let hout = ${p.stateBase}(1u - cur) * ${H}u;`);
+  body.push(`  let hin = cur * ${H}u;`);
+  body.push(`  let hout = (1u - cur) * ${H}u;`);
   body.push(...indent(emitStep(p, d, sequence), 2));
   body.push(...indent(barrier(p), 2));
   body.push(`  cur = 1u - cur;`);
@@ -229,7 +228,7 @@ function emitDirection(p: Plan, d: number, reverse: boolean): string {
   }
   if (!sequence) {
     body.push(`// The final state: after position ${reverse ? "0" : "ℓ − 1"} (h0 or zeros when ℓ = 0).`);
-    body.push(...forUnits(p, [`y0[n * ${width}u + ${d * H}u + j] = ${p.state}[${p.stateBase}cur * ${H}u + j];`]));
+    body.push(...forUnits(p, [`y0[n * ${width}u + ${d * H}u + j] = ${stateAt(p, `cur * ${H}u + j`)};`]));
   }
   return [`fn run${d}(${params.join(", ")}) {`, ...indent(body, 2), `}`].join("\n");
 }
@@ -242,8 +241,7 @@ interface Checks {
 
 /** Run-time checks: batch sizes of lengths/h0/c0 that may differ from x's, each length in [0, L]. */
 function emitChecks(ctx: WgslEmitCtx, p: Plan, reporter: { once: string; perSequence: string }): Checks {
-  const a = p.a;
-  const layout = rnnLayout(a);
+  const layout = rnnLayout(p.a);
   const xShape = ctx.node.inputs[0]!.type.shape;
   const batch = xShape[0]!;
   const lines: string[] = [];
@@ -280,39 +278,54 @@ const HELPERS = [
   `fn tanh_c(v: f32) -> f32 { return tanh(clamp(v, -15.0, 15.0)); }`,
 ];
 
-/** The module body for one layout: state declaration, helpers, direction loops, main. */
+/** The module body for one layout: state, helpers, projections, direction loops, main. */
 function emitLayout(ctx: WgslEmitCtx, p: Plan, names: readonly DirNames[]): { code: string; errors: Record<number, string> } {
-  const { a, H, dirs } = p;
+  const { a, H, G, dirs } = p;
   const out: string[] = [];
   out.push(`// ${a.cell}${a.cell === "elman" ? ` (${a.activation})` : ""}, ${a.direction}, hidden ${H}, return ${a.returnMode}${a.hasBias ? "" : ", no bias"}: x ${typeToString(ctx.node.inputs[0]!.type)} → y ${typeToString(ctx.node.outputs[0]!.type)}.`);
-  const stateWhat = `h_{t−1} | h_t${a.cell === "mgu" ? " | f ⊙ h" : ""}`;
+  const regions = `h_{t−1} | h_t${a.cell === "mgu" ? " | f ⊙ h" : ""}`;
+  const decls = [`var<private> LOOP0: u32; // 0 at run time; a loop start the compiler cannot see keeps loops rolled`];
   if (p.layout === "cpu") {
-    out.push(`// One invocation per (sequence, direction), every unit, no barrier; ${CPU_LANES} sequences of one direction per workgroup.`);
-    out.push(`var<private> st: array<f32, ${p.stateLen}>; // ${stateWhat}`);
+    out.push(`// One invocation per (sequence, direction) runs every unit, without barriers; the ${p.WG} invocations of a workgroup are neighbouring sequences of one direction.`);
+    decls.push(`var<workgroup> st: array<f32, ${p.stateLen * p.WG}>; // per sequence: ${regions}${a.cell === "lstm" ? " | c" : a.cell === "mgu" ? " | f" : ""}, lane-interleaved`);
+    decls.push(`var<private> lane: u32;`);
   } else {
     out.push(`// One workgroup per (sequence, direction); invocation lid owns units lid + k·${p.WG} (k < ${p.U}).`);
-    if (p.state === "st") out.push(`var<workgroup> st: array<f32, ${p.stateLen}>; // ${stateWhat}`);
+    if (!p.inScratch) decls.push(`var<workgroup> st: array<f32, ${p.stateLen}>; // ${regions}`);
   }
+  out.push(decls.join("\n"));
   out.push(HELPERS.join("\n"));
-  const stateRead = (i: string) => `${p.state}[${i}]`;
+  const stateRead = (i: string) => stateAt(p, i);
   const xRead = (i: string) => `x0[${i}]`;
+  const allGates = Array.from({ length: G }, (_, g) => g);
   names.forEach((w, d) => {
-    out.push(emitRowDot(`ih${d}`, w.wIh, w.bIh, xRead, p.D, p.vecIh));
-    out.push(emitRowDot(`hh${d}`, w.wHh, w.bHh, stateRead, H, p.vecHh));
+    if (a.cell === "mgu") {
+      // The candidate's recurrent projection reads f ⊙ h, not h: one function per gate.
+      for (const g of allGates) {
+        out.push(emitProjection(`ih${d}_${g}`, w.wIh, w.bIh, xRead, p.D, H, [g], p.vecIh));
+        out.push(emitProjection(`hh${d}_${g}`, w.wHh, w.bHh, stateRead, H, H, [g], p.vecHh));
+      }
+    } else {
+      out.push(emitProjection(`ih${d}`, w.wIh, w.bIh, xRead, p.D, H, allGates, p.vecIh));
+      out.push(emitProjection(`hh${d}`, w.wHh, w.bHh, stateRead, H, H, allGates, p.vecHh));
+    }
   });
   names.forEach((_, d) => out.push(emitDirection(p, d, a.direction === "backward" || d === 1)));
 
   let main: string[];
   let errors: Record<number, string>;
+  const entry = `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {`;
   if (p.layout === "cpu") {
-    // x: groups of CPU_LANES sequences (wrapped into z past 65535), y: the direction.
+    // x: groups of WG sequences (wrapped into z past 65535 groups), y: the direction.
     const checks = emitChecks(ctx, p, { once: "n == 0u && d == 0u", perSequence: "d == 0u" });
     errors = checks.errors;
     main = [
-      `@compute @workgroup_size(${CPU_LANES})`,
-      `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {`,
+      `@compute @workgroup_size(${p.WG})`,
+      entry,
       `  _ = &P; // bound by the runtime even when every size is static`,
-      `  let n = (wid.x + wid.z * nwg.x) * ${CPU_LANES}u + lid;`,
+      `  LOOP0 = nwg.x >> 16u;`,
+      `  lane = lid;`,
+      `  let n = (wid.x + wid.z * nwg.x) * ${p.WG}u + lid;`,
       `  let d = wid.y;`,
       `  if (n >= ${p.N}) { return; }`,
       ...indent(checks.lines, 2),
@@ -323,11 +336,12 @@ function emitLayout(ctx: WgslEmitCtx, p: Plan, names: readonly DirNames[]): { co
     // Workgroup w runs sequence w / dirs in direction w % dirs.
     const checks = emitChecks(ctx, p, { once: "lid == 0u && w == 0u", perSequence: "lid == 0u" });
     errors = checks.errors;
-    const sbase = p.state === "t0" ? `, w * ${p.stateLen}u` : "";
+    const sbase = p.inScratch ? `, w * ${p.stateLen}u` : "";
     main = [
       `@compute @workgroup_size(${p.WG})`,
-      `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {`,
+      entry,
       `  _ = &P; // bound by the runtime even when every size is static`,
+      `  LOOP0 = nwg.x >> 16u;`,
       `  let w = wid.x + wid.y * nwg.x;`,
       `  if (w >= ${p.N} * ${dirs}u) { return; }`,
       `  let n = w / ${dirs}u;`,
@@ -340,6 +354,8 @@ function emitLayout(ctx: WgslEmitCtx, p: Plan, names: readonly DirNames[]): { co
   return { code: out.join("\n\n"), errors };
 }
 
+type Variant = { readonly code: string; readonly dispatch: readonly [string, string?, string?] };
+
 function emitRnn(ctx: WgslEmitCtx): WgslKernelResult {
   const a = ctx.node.attrs as unknown as RnnAttrs;
   const layout = rnnLayout(a);
@@ -347,35 +363,28 @@ function emitRnn(ctx: WgslEmitCtx): WgslKernelResult {
   const H = a.hidden;
   const xShape = ctx.node.inputs[0]!.type.shape;
   const D = xShape[2]!.constValue()!;
-  const stateLen = (a.cell === "mgu" ? 3 : 2) * H;
-  const inWorkgroup = stateLen <= WORKGROUP_FLOATS;
   const common = {
     a,
     H,
+    G: GATES[a.cell],
     D,
     dirs,
     N: ctx.dim(xShape[0]!),
     L: ctx.dim(xShape[1]!),
-    stateLen,
     h0: layout.h0 !== undefined ? ctx.input(layout.h0) : undefined,
     c0: layout.c0 !== undefined ? ctx.input(layout.c0) : undefined,
     hasLengths: layout.lengths !== undefined,
     vecIh: D % 4 === 0,
     vecHh: H % 4 === 0,
   };
+  const gpuState = (a.cell === "mgu" ? 3 : 2) * H;
   const WG = Math.min(H, MAX_WORKGROUP);
-  const gpu: Plan = {
-    ...common,
-    layout: "gpu",
-    WG,
-    U: Math.ceil(H / WG),
-    state: inWorkgroup ? "st" : "t0",
-    barrier: inWorkgroup ? "workgroupBarrier()" : "storageBarrier()",
-    stateBase: inWorkgroup ? "" : "sbase + ",
-  };
-  // Private state (plus c or f) per invocation; beyond CPU_PRIVATE_FLOATS the CPU adapter runs the "gpu" layout.
-  const privateFloats = stateLen + (a.cell === "lstm" || a.cell === "mgu" ? H : 0);
-  const cpu: Plan | undefined = privateFloats <= CPU_PRIVATE_FLOATS ? { ...common, layout: "cpu", WG: 1, U: H, state: "st", barrier: "", stateBase: "" } : undefined;
+  const gpu: Plan = { ...common, layout: "gpu", WG, U: Math.ceil(H / WG), stateLen: gpuState, inScratch: gpuState > WORKGROUP_FLOATS };
+  // "cpu" needs its lanes' state in workgroup memory: the most lanes (a power of two ≤ 8) that fit.
+  const cpuState = (a.cell === "mgu" ? 4 : a.cell === "lstm" ? 3 : 2) * H;
+  let lanes = CPU_LANES;
+  while (lanes >= 1 && lanes * cpuState > WORKGROUP_FLOATS) lanes /= 2;
+  const cpu: Plan | undefined = lanes >= 1 ? { ...common, layout: "cpu", WG: lanes, U: H, stateLen: cpuState, inScratch: false } : undefined;
 
   const names: DirNames[] = layout.directions.map((pos: RnnDirectionInputs) => ({
     wIh: ctx.input(pos.weightIh),
@@ -391,25 +400,22 @@ function emitRnn(ctx: WgslEmitCtx): WgslKernelResult {
   const N = ctx.dimJs(xShape[0]!);
   const gpuBody = emitLayout(ctx, gpu, names);
   const gpuCount = `(${N}) * ${dirs}`;
-  const gpuDispatch: [string, string] = [`Math.min(${gpuCount}, 65535)`, `Math.max(1, Math.ceil(${gpuCount} / 65535))`];
-  const variants: { gpu: { code: string; dispatch: readonly [string, string?, string?] }; cpu?: { code: string; dispatch: readonly [string, string?, string?] } } = {
-    gpu: { code: gpuBody.code, dispatch: gpuDispatch },
-  };
+  const gpuVariant: Variant = { code: gpuBody.code, dispatch: [`Math.min(${gpuCount}, 65535)`, `Math.max(1, Math.ceil(${gpuCount} / 65535))`] };
+  let cpuVariant = gpuVariant; // beyond the workgroup memory of one lane, CPU adapters run the "gpu" layout
   if (cpu) {
-    const groups = `Math.ceil((${N}) / ${CPU_LANES})`;
-    variants.cpu = { code: emitLayout(ctx, cpu, names).code, dispatch: [`Math.min(${groups}, 65535)`, `${dirs}`, `Math.max(1, Math.ceil(${groups} / 65535))`] };
+    const groups = `Math.ceil((${N}) / ${cpu.WG})`;
+    cpuVariant = { code: emitLayout(ctx, cpu, names).code, dispatch: [`Math.min(${groups}, 65535)`, `${dirs}`, `Math.max(1, Math.ceil(${groups} / 65535))`] };
   }
   const errors = gpuBody.errors;
   const usesError = Object.keys(errors).length > 0;
   return {
     passes: [
       {
-        code: gpuBody.code,
-        dispatch: gpuDispatch,
-        variants,
+        ...gpuVariant,
+        variants: { gpu: gpuVariant, cpu: cpuVariant },
         bindingTypes,
-        // State in scratch only when the "cpu" layout is off too (its private arrays would be larger still).
-        ...(inWorkgroup ? {} : { scratch: [{ type: "f32", size: `${gpuCount} * ${stateLen}` }] }),
+        // Scratch only when "cpu" runs the "gpu" layout too (its lanes need even more state).
+        ...(gpu.inScratch ? { scratch: [{ type: "f32", size: `${gpuCount} * ${gpuState}` }] } : {}),
         ...(usesError ? { usesError } : {}),
       },
     ],

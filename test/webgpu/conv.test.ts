@@ -1,0 +1,150 @@
+// The WGSL `conv` and `conv_transpose` kernels on a real WebGPU device (Dawn;
+// Mesa lavapipe here) against the float64 reference: 1-d/2-d/3-d, strides,
+// dilation, every padding form, groups and depthwise, circular padding,
+// flipped kernels, no bias, symbolic N (and L) at two sizes. conv ships two
+// forms, register tiles ("cpu") and workgroup-memory tiles ("gpu"); both run
+// here. Also: the operand widths the cpu form picks (vec4/vec2/scalar rows
+// and weights), the runtime error for a symbolic input too small for the
+// kernel, and a golden file of the representative 3×3 kernel.
+
+import { describe, expect, it } from "vitest";
+import { emitWgslProgram } from "../../compiler/codegen/wgsl/program.ts";
+import { TestModel, randomTensor, type JsArg } from "../support/build.ts";
+import { expectWgslMatchesReference } from "../support/webgpu.ts";
+
+const VARIANTS = ["cpu", "gpu"] as const;
+
+function convModel(callee: string, shape: readonly (number | string)[], kw: Record<string, JsArg>) {
+  const m = new TestModel();
+  const x = m.input("x", "f32", shape);
+  m.output("y", m.call(callee, [x], kw, "c1"));
+  return m;
+}
+
+/** Builds `y = callee(x, ...)` once and checks both kernel variants against the reference for each input shape. */
+async function check(callee: string, shape: readonly (number | string)[], kw: Record<string, JsArg>, runs: readonly (readonly number[])[], variants: readonly ("cpu" | "gpu")[] = VARIANTS): Promise<void> {
+  const m = convModel(callee, shape, kw);
+  for (const adapterClass of variants) {
+    for (const [i, s] of runs.entries()) {
+      const out = await expectWgslMatchesReference(m.graph, { x: randomTensor(s, 17 + i) }, { seed: i, adapterClass });
+      expect(out.y!.shape[0]).toBe(s[0]);
+    }
+  }
+}
+
+/** The WGSL module of the model's one conv-family pass, for an adapter class. */
+function wgslOf(m: TestModel, cls: "cpu" | "gpu" = "cpu"): string {
+  return emitWgslProgram(m.graph, [m.graph.outputs[0]!.value]).passes.find((p) => /conv/.test(p.node.op))!.code[cls];
+}
+
+describe("wgsl conv1d", () => {
+  const L = ["N", 3, "L"] as const;
+  const runs = [[2, 3, 11], [3, 3, 8]];
+  it("kernel 3, symbolic N and L at two sizes; strides 2 and 3", async () => {
+    await check("conv1d", L, { filters: 4, kernel: 3 }, runs);
+    await check("conv1d", L, { filters: 4, kernel: 3, stride: 2 }, runs);
+    await check("conv1d", L, { filters: 2, kernel: 2, stride: 3 }, runs);
+  });
+  it("dilation 2; symmetric, asymmetric, same and full padding", async () => {
+    await check("conv1d", L, { filters: 4, kernel: 3, dilation: 2, padding: 2 }, runs);
+    await check("conv1d", ["N", 3, 16], { filters: 4, kernel: 3, padding: [[2, 0]] }, [[2, 3, 16]]);
+    await check("conv1d", L, { filters: 4, kernel: 4, padding: "same" }, runs);
+    await check("conv1d", ["N", 3, 12], { filters: 4, kernel: 3, padding: "full", stride: 2 }, [[2, 3, 12]]);
+  });
+  it("groups 2 and depthwise; circular padding, also wrapping more than once", async () => {
+    await check("conv1d", ["N", 4, 16], { filters: 6, kernel: 3, groups: 2, padding: 1 }, [[2, 4, 16]]);
+    await check("conv1d", ["N", 4, "L"], { filters: 8, kernel: 5, groups: 4, padding: "same" }, [[2, 4, 9], [1, 4, 5]]);
+    await check("conv1d", L, { filters: 4, kernel: 3, padding: 1, padding_mode: "circular" }, runs);
+    await check("conv1d", ["N", 2, 3], { filters: 2, kernel: 7, padding: [[5, 4]], padding_mode: "circular" }, [[2, 2, 3]]);
+  });
+  it("flip and no bias; a long kernel (tap loop)", async () => {
+    await check("conv1d", ["N", 3, 16], { filters: 4, kernel: 4, flip: true, padding: [[1, 2]] }, [[2, 3, 16]]);
+    await check("conv1d", L, { filters: 3, kernel: 3, bias: false, flip: true, stride: 2 }, runs);
+    await check("conv1d", ["N", 2, "L"], { filters: 3, kernel: 30, padding: 3, flip: true, stride: 2 }, [[2, 2, 40], [1, 2, 31]]);
+  });
+});
+
+describe("wgsl conv2d", () => {
+  const x = ["N", 3, 9, 8] as const;
+  const runs = [[2, 3, 9, 8], [1, 3, 9, 8]];
+  it("3×3 with padding 1 (vec4 rows and weights), symbolic N at two sizes", async () => {
+    await check("conv2d", ["N", 8, 12, 16], { filters: 16, kernel: 3, padding: 1 }, [[2, 8, 12, 16], [3, 8, 12, 16]]);
+  });
+  it("stride [2, 3], dilation [2, 1]; asymmetric and same padding", async () => {
+    await check("conv2d", x, { filters: 4, kernel: 3, stride: [2, 3] }, runs);
+    await check("conv2d", x, { filters: 4, kernel: [3, 2], dilation: [2, 1], stride: 2, padding: [[1, 0], [0, 2]] }, runs);
+    await check("conv2d", x, { filters: 5, kernel: 4, padding: "same" }, runs);
+    await check("conv2d", ["N", 4, 8, 8], { filters: 8, kernel: 3, stride: 2, padding: 1 }, [[2, 4, 8, 8]]);
+  });
+  it("full padding, groups 2, depthwise with a channel multiplier", async () => {
+    await check("conv2d", x, { filters: 4, kernel: 2, padding: "full" }, runs);
+    await check("conv2d", ["N", 4, 6, 8], { filters: 6, kernel: 3, groups: 2, padding: 1 }, [[2, 4, 6, 8]]);
+    await check("conv2d", ["N", 4, 6, 8], { filters: 8, kernel: 3, groups: 4, padding: 1 }, [[2, 4, 6, 8]]);
+  });
+  it("circular padding, flip, no bias", async () => {
+    await check("conv2d", x, { filters: 4, kernel: 3, padding: [[1, 2], [2, 1]], padding_mode: "circular" }, runs);
+    await check("conv2d", ["N", 3, 8, 8], { filters: 4, kernel: 3, padding: 1, flip: true, bias: false }, [[2, 3, 8, 8]]);
+  });
+  it("LeNet's layers: 5×5 padding 2 on 1 channel, 5×5 valid on 6 channels (vec2 rows and weights)", async () => {
+    await check("conv2d", ["N", 1, 28, 28], { filters: 6, kernel: 5, padding: 2 }, [[2, 1, 28, 28]]);
+    await check("conv2d", ["N", 6, 14, 14], { filters: 16, kernel: 5 }, [[2, 6, 14, 14], [1, 6, 14, 14]]);
+  });
+  it("symbolic height and width", async () => {
+    await check("conv2d", ["N", 2, "H", "W"], { filters: 4, kernel: 3, padding: 1, stride: [1, 2] }, [[2, 2, 7, 9], [1, 2, 5, 12]]);
+  });
+});
+
+describe("wgsl conv3d", () => {
+  it("3×3×3 with padding, stride and dilation; groups; circular", async () => {
+    await check("conv3d", ["N", 2, 5, 6, 8], { filters: 4, kernel: 3, padding: 1 }, [[2, 2, 5, 6, 8]]);
+    await check("conv3d", ["N", 2, 7, 6, 5], { filters: 3, kernel: [2, 3, 2], stride: [2, 1, 2], dilation: [2, 1, 1], padding: [[1, 0], [1, 1], [0, 1]] }, [[1, 2, 7, 6, 5]]);
+    await check("conv3d", ["N", 4, 4, 5, 6], { filters: 4, kernel: 3, groups: 2, padding: 1, padding_mode: "circular", bias: false }, [[2, 4, 4, 5, 6]]);
+  });
+});
+
+describe("wgsl conv: code shape", () => {
+  it("vec4 rows and weights for a 3×3 conv on 56-wide rows; vec2 for LeNet's c3; scalar for odd widths", () => {
+    const big = wgslOf(convModel("conv2d", ["N", 64, 56, 56], { filters: 64, kernel: 3, padding: 1 }));
+    expect(big).toContain("var<storage, read> x0: array<vec4<f32>>");
+    expect(big).toContain("var<storage, read> x1: array<vec4<f32>>");
+    expect(big).toContain("register tiles of 8 filters × 8 columns");
+    const lenet = wgslOf(convModel("conv2d", ["N", 6, 14, 14], { filters: 16, kernel: 5 }));
+    expect(lenet).toContain("x0: array<vec2<f32>>");
+    expect(lenet).toContain("x1: array<vec2<f32>>");
+    const odd = wgslOf(convModel("conv2d", ["N", 3, 9, 9], { filters: 4, kernel: 3 }));
+    expect(odd).toContain("x0: array<f32>");
+  });
+  it("the gpu variant stages the input patch and weights in workgroup memory", () => {
+    const gpu = wgslOf(convModel("conv2d", ["N", 64, 56, 56], { filters: 64, kernel: 3, padding: 1 }), "gpu");
+    expect(gpu).toContain("var<workgroup> xs: array<f32,");
+    expect(gpu).toContain("workgroupBarrier();");
+    expect(gpu).toContain("@workgroup_size(8, 8)");
+  });
+  it("golden: the 3×3 padding-1 conv (cpu variant)", async () => {
+    const m = convModel("conv2d", ["N", 64, 56, 56], { filters: 64, kernel: 3, padding: 1 });
+    await expect(wgslOf(m)).toMatchFileSnapshot("__golden__/conv2d_3x3_cpu.wgsl");
+  });
+});
+
+describe("wgsl conv: runtime errors", () => {
+  it("a symbolic input shorter than the kernel is reported, not read out of bounds", async () => {
+    const m = convModel("conv1d", ["N", 2, "L"], { filters: 2, kernel: 5 });
+    for (const adapterClass of VARIANTS) {
+      await expect(expectWgslMatchesReference(m.graph, { x: randomTensor([1, 2, 3], 1) }, { adapterClass })).rejects.toThrow(/kernel 5 is larger than the padded input 3 along dim 2/);
+    }
+  });
+});
+
+describe("wgsl conv_transpose", () => {
+  it("1-d: stride 2, output_padding, padding, symbolic N and L", async () => {
+    await check("conv_transpose1d", ["N", 3, "L"], { filters: 4, kernel: 3, stride: 2, output_padding: 1, padding: 1 }, [[2, 3, 7], [1, 3, 4]], ["cpu"]);
+    await check("conv_transpose1d", ["N", 2, "L"], { filters: 3, kernel: 4, dilation: 2, bias: false }, [[2, 2, 5]], ["cpu"]);
+  });
+  it("2-d: stride 2 with output_padding, groups 2, asymmetric padding", async () => {
+    await check("conv_transpose2d", ["N", 4, 5, 6], { filters: 6, kernel: 3, stride: 2, output_padding: [1, 0], groups: 2, padding: [[1, 0], [0, 1]] }, [[2, 4, 5, 6], [1, 4, 5, 6]], ["cpu"]);
+    await check("conv_transpose2d", ["N", 2, 4, 4], { filters: 2, kernel: [2, 3], stride: [3, 1] }, [[2, 2, 4, 4]], ["cpu"]);
+  });
+  it("3-d: stride 2", async () => {
+    await check("conv_transpose3d", ["N", 2, 3, 3, 4], { filters: 2, kernel: 2, stride: 2, padding: 1 }, [[1, 2, 3, 3, 4]], ["cpu"]);
+  });
+});
