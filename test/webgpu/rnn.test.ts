@@ -73,12 +73,17 @@ function inputsFor(s: Spec, dirs: number, N: number, L: number, seed: number): R
   return inputs;
 }
 
-/** Builds the graph once and checks it against the reference at both sizes. */
-async function expectConforms(s: Spec, seed: number, sizes: readonly (readonly [number, number])[] = SIZES): Promise<void> {
+/**
+ * Builds the graph once and checks it against the reference at both sizes, with the
+ * "cpu" layout (what lavapipe picks) and, when `gpu`, the "gpu" layout too.
+ */
+async function expectConforms(s: Spec, seed: number, { sizes = SIZES, gpu = false }: { sizes?: readonly (readonly [number, number])[]; gpu?: boolean } = {}): Promise<void> {
   const { m, dirs } = build(s);
-  for (const [N, L] of sizes) {
-    const out = await expectWgslMatchesReference(m.graph, inputsFor(s, dirs, N, L, seed + 10 * N + L), { seed });
-    expect(out.y!.shape).toEqual(s.ret === "sequence" ? [N, L, s.H * dirs] : [N, s.H * dirs]);
+  for (const adapterClass of gpu ? (["cpu", "gpu"] as const) : (["cpu"] as const)) {
+    for (const [N, L] of sizes) {
+      const out = await expectWgslMatchesReference(m.graph, inputsFor(s, dirs, N, L, seed + 10 * N + L), { seed, adapterClass });
+      expect(out.y!.shape).toEqual(s.ret === "sequence" ? [N, L, s.H * dirs] : [N, s.H * dirs]);
+    }
   }
 }
 
@@ -86,9 +91,11 @@ const label = (c: (typeof CELLS)[number]) => ("activation" in c ? `${c.cell}/${c
 
 describe("webgpu rnn: every cell × direction × return, ragged and not", () => {
   let seed = 1;
-  for (const c of CELLS) {
+  CELLS.forEach((c, ci) => {
     // Within a cell the (H, D) pairs rotate so every H ∈ {1, 3, 8} meets every D ∈ {1, 5};
-    // initial states and bias=false alternate across the cases.
+    // initial states and bias=false alternate across the cases. One ragged bidirectional
+    // case per cell (both directions' loops; the return mode alternates between cells)
+    // also runs the "gpu" layout.
     let i = 0;
     for (const direction of DIRECTIONS) {
       for (const ret of RETURNS) {
@@ -98,52 +105,66 @@ describe("webgpu rnn: every cell × direction × return, ragged and not", () => 
           const h0 = i % 2 === 1;
           const bias = i % 4 !== 2;
           const c0 = c.cell === "lstm" && (h0 || i % 4 === 0);
+          const gpu = lengths && direction === "bidirectional" && (ret === "sequence") === (ci % 2 === 0);
           const caseSeed = seed++;
           i++;
-          const opts = [lengths ? "ragged" : "", h0 ? "h0" : "", c0 ? "c0" : "", bias ? "" : "no bias"].filter(Boolean).join(", ");
+          const opts = [lengths ? "ragged" : "", h0 ? "h0" : "", c0 ? "c0" : "", bias ? "" : "no bias", gpu ? "both layouts" : ""].filter(Boolean).join(", ");
           it(`${label(c)} ${direction} ${ret} H=${H} D=${D}${opts ? ` (${opts})` : ""}`, async () => {
-            await expectConforms({ ...c, direction, ret, H, D, lengths, h0, c0, bias }, caseSeed);
+            await expectConforms({ ...c, direction, ret, H, D, lengths, h0, c0, bias }, caseSeed, { gpu });
           });
         }
       }
     }
-  }
+  });
 
-  it("'last' with ℓ = 0 returns h0 exactly in both directions", async () => {
+  it("'last' with ℓ = 0 returns h0 exactly in both directions, in both layouts", async () => {
     const { m } = build({ cell: "gru", direction: "bidirectional", ret: "last", H: 2, D: 1, lengths: true, h0: true });
     const h0 = t([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]);
-    const out = await expectWgslMatchesReference(m.graph, { x: randomTensor([2, 3, 1], 4), len: t([0, 3], [2], "i32"), h0 });
-    expect(Array.from(out.y!.data.subarray(0, 4))).toEqual([1, 2, 5, 6]);
+    for (const adapterClass of ["cpu", "gpu"] as const) {
+      const out = await expectWgslMatchesReference(m.graph, { x: randomTensor([2, 3, 1], 4), len: t([0, 3], [2], "i32"), h0 }, { adapterClass });
+      expect(Array.from(out.y!.data.subarray(0, 4))).toEqual([1, 2, 5, 6]);
+    }
   });
 });
 
 describe("webgpu rnn: work layouts", () => {
-  it("H = 300: two units per invocation, vec4 input rows (D = 8), lstm bidirectional ragged", async () => {
-    await expectConforms({ cell: "lstm", direction: "bidirectional", ret: "sequence", H: 300, D: 8, lengths: true, h0: true, c0: true }, 400, [[3, 4], [2, 2]]);
+  const passesOf = (s: Spec) => {
+    const { m } = build(s);
+    return emitWgslProgram(m.graph, [m.graph.outputs[0]!.value]).passes;
+  };
+
+  it("H = 300 lstm: two units per invocation (\"gpu\"), 4 lanes per workgroup (\"cpu\"), vec4 rows (D = 8)", async () => {
+    const s: Spec = { cell: "lstm", direction: "bidirectional", ret: "sequence", H: 300, D: 8, lengths: true, h0: true, c0: true };
+    const [projections, recurrence] = passesOf(s);
+    expect(projections!.code.cpu).toContain("array<vec4<f32>>"); // x and W_ih rows as vec4
+    expect(recurrence!.code.gpu).toContain("@workgroup_size(256)");
+    expect(recurrence!.code.cpu).toContain("@workgroup_size(4)"); // 4 lanes × 900 floats fill 14.4 KB
+    await expectConforms(s, 400, { sizes: [[5, 4], [2, 2]], gpu: true });
   });
 
-  it("H = 1400 mgu: the state outgrows workgroup memory and lives in scratch", async () => {
-    const { m } = build({ cell: "mgu", direction: "backward", ret: "last", H: 1400, D: 4 });
-    const pass = emitWgslProgram(m.graph, [m.graph.outputs[0]!.value]).passes[0]!;
-    expect(pass.scratch.length).toBe(1);
-    expect(pass.code.cpu).not.toContain("var<workgroup>");
-    await expectConforms({ cell: "mgu", direction: "backward", ret: "last", H: 1400, D: 4, lengths: true }, 401, [[3, 3], [2, 1]]);
+  it("H = 1400 mgu: the state outgrows workgroup memory and lives in scratch (both adapter classes)", async () => {
+    const s: Spec = { cell: "mgu", direction: "backward", ret: "last", H: 1400, D: 4, lengths: true };
+    const recurrence = passesOf(s)[1]!;
+    expect(recurrence.scratch.length).toBe(2); // t0 projections, t1 state
+    expect(recurrence.code.cpu).toBe(recurrence.code.gpu);
+    expect(recurrence.code.gpu).not.toContain("var<workgroup>");
+    await expectConforms(s, 401, { sizes: [[3, 3], [2, 1]] });
   });
 
-  it("gru H = 12, D = 16 (vec4 rows in both weights), bidirectional, h0", async () => {
-    await expectConforms({ cell: "gru", direction: "bidirectional", ret: "sequence", H: 12, D: 16, h0: true }, 402);
+  it("gru H = 12, D = 16, no bias: vec4 rows in both weights, more sequences than one workgroup's lanes", async () => {
+    await expectConforms({ cell: "gru", direction: "bidirectional", ret: "sequence", H: 12, D: 16, h0: true, lengths: true, bias: false }, 402, { sizes: [[11, 3], [9, 2]], gpu: true });
   });
 });
 
 describe("webgpu rnn: runtime errors reject the run", () => {
-  async function executor(m: TestModel) {
-    const { device, adapterClass } = await gpuDevice();
+  async function executor(m: TestModel, adapterClass: "cpu" | "gpu") {
+    const { device } = await gpuDevice();
     return wgslExecutor(m.graph, device, adapterClass, initialParams(m.graph, 0));
   }
 
-  it("a length outside [0, L] names the length and the sequence; valid lengths then run", async () => {
+  it.each(["cpu", "gpu"] as const)("a length outside [0, L] names the length and the sequence; valid lengths then run (%s layout)", async (adapterClass) => {
     const { m } = build({ cell: "gru", direction: "bidirectional", ret: "sequence", H: 2, D: 1, lengths: true });
-    const ex = await executor(m);
+    const ex = await executor(m, adapterClass);
     try {
       const x = randomTensor([2, 3, 1], 1);
       await expect(ex.run({ x, len: t([3, -1], [2], "i32") })).rejects.toThrow("length -1 of sequence 1 is outside [0, L]");
@@ -155,13 +176,13 @@ describe("webgpu rnn: runtime errors reject the run", () => {
     }
   });
 
-  it("a lengths or h0 batch that differs from x's at run time is an error", async () => {
+  it.each(["cpu", "gpu"] as const)("a lengths or h0 batch that differs from x's at run time is an error (%s layout)", async (adapterClass) => {
     const m = new TestModel();
     const x = m.input("x", "f32", ["N", "L", 1]);
     const len = m.input("len", "i32", ["B"]);
     const h0 = m.input("h0", "f32", [1, "M", 2]);
     m.output("y", m.call("rnn", [x], { hidden: 2, lengths: len, h0 }, "lm"));
-    const ex = await executor(m);
+    const ex = await executor(m, adapterClass);
     try {
       const x2 = randomTensor([2, 3, 1], 1);
       const run = (B: number, M: number) => ex.run({ x: x2, len: t(new Array(B).fill(1), [B], "i32"), h0: randomTensor([1, M, 2], 2) });
@@ -177,7 +198,9 @@ describe("webgpu rnn: runtime errors reject the run", () => {
 describe("webgpu rnn: generated WGSL", () => {
   it("lstm, bidirectional, ragged lengths, h0 and c0 (golden)", async () => {
     const { m } = build({ cell: "lstm", direction: "bidirectional", ret: "sequence", H: 8, D: 5, lengths: true, h0: true, c0: true });
-    const pass = emitWgslProgram(m.graph, [m.graph.outputs[0]!.value]).passes[0]!;
-    await expect(pass.code.cpu).toMatchFileSnapshot("__golden__/rnn-lstm-bidirectional.wgsl");
+    const [projections, recurrence] = emitWgslProgram(m.graph, [m.graph.outputs[0]!.value]).passes;
+    expect(projections!.code.gpu).toBe(projections!.code.cpu);
+    const text = [projections!.code.cpu, `// ---- "cpu" layout\n${recurrence!.code.cpu}`, `// ---- "gpu" layout\n${recurrence!.code.gpu}`].join("\n");
+    await expect(text).toMatchFileSnapshot("__golden__/rnn-lstm-bidirectional.wgsl");
   });
 });

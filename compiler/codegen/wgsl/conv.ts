@@ -152,7 +152,7 @@ export const convTuning = {
   workgroup: 64,
   /** Register tile of the cpu variant: most filters per invocation, and the column counts to choose from. */
   tileFilters: 8,
-  tileColumns: [4, 8],
+  tileColumns: [4, 8, 12, 16],
   /** Kernel rows (D·H taps) unrolled with their positions hoisted out of the channel loop. */
   maxUnrolledRows: 16,
   /** Widest kernel row unrolled into distinct column loads. */
@@ -331,14 +331,12 @@ function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, strin
   const WG = convTuning.workgroup;
   const [OD, OH, OW] = g.O as [string, string, string];
   const nbW = letLocal(c, "segments", ceilDiv(OW, TW));
-  const T = letLocal(c, "tiles", prod(OD, OH, nbW));
-  c.line("let n = i32(wid.z);");
+  // Invocations run over (sample, output row, row segment): small images still fill whole workgroups.
+  const T = letLocal(c, "tiles", prod(g.N, OD, OH, nbW));
   c.line(`let f0 = ${prod("i32(wid.y)", TF)};`);
   const grp = g.G > 1 ? letLocal(c, "grp", div("i32(wid.y)", String(g.Fg / TF))) : "0";
-  // first input plane of the group (in vectors when rows are read as vectors)
-  const xg = letLocal(c, "xg", prod(sum(prod("n", g.C), prod(grp, g.Cg)), plan.vx > 1 ? div(g.inPlane, String(plan.vx)) : g.inPlane));
   c.open(`for (var t = i32(wid.x) * ${WG} + i32(lid.x); t < ${T}; t += i32(nwg.x) * ${WG})`);
-  emitConvTile(c, g, plan, xg);
+  emitConvTile(c, g, plan, grp);
   c.close();
 
   const how = [
@@ -353,8 +351,8 @@ function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, strin
     indent(c.toString()),
     "}",
   ].join("\n");
-  const groupsX = `Math.ceil((${tilesJs(ctx, TW)}) / ${WG})`;
-  const dispatch: [string, string, string] = [`Math.max(1, Math.min(${groupsX}, 65535))`, String(g.F / TF), ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)];
+  const groupsX = `Math.ceil((${ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)}) * ${tilesJs(ctx, TW)} / ${WG})`;
+  const dispatch: [string, string, string] = [`Math.max(1, Math.min(${groupsX}, 65535))`, String(g.F / TF), "1"];
   const bindingTypes: Record<string, string> = {};
   if (plan.vx > 1) bindingTypes.x0 = `vec${plan.vx}<f32>`;
   if (plan.vw > 1) bindingTypes.x1 = `vec${plan.vw}<f32>`;
@@ -381,7 +379,7 @@ const COMPONENTS = ["x", "y", "z", "w"];
  * The body for one tile: output row (od, oh) of sample n, columns
  * ow0 .. ow0 + TW − 1, filters f0 .. f0 + TF − 1 (of group grp).
  */
-function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, xg: string): void {
+function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string): void {
   const { tf: TF, tw: TW, vx: VX, vw: VW, cb } = plan;
   const vecX = VX > 1;
   const vecW = VW > 1;
@@ -393,8 +391,12 @@ function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, xg: string): void
   const nbW = isLiteral(OW) ? String(Math.ceil(Number(OW) / TW)) : "segments";
   const seg = letLocal(c, "seg", mod("t", nbW));
   const row = letLocal(c, "row", div("t", nbW));
-  const oh = OD === "1" ? row : letLocal(c, "oh", mod(row, OH));
-  const od = OD === "1" ? "0" : letLocal(c, "od", div(row, OH));
+  const oh = letLocal(c, "oh", mod(row, OH));
+  const plane = letLocal(c, "plane", div(row, OH));
+  const od = OD === "1" ? "0" : letLocal(c, "od", mod(plane, OD));
+  const n = letLocal(c, "n", div(plane, OD));
+  // first input plane of the group (in vectors when rows are read as vectors)
+  const xg = letLocal(c, "xg", prod(sum(prod(n, g.C), prod(grp, g.Cg)), VX > 1 ? div(g.inPlane, String(VX)) : g.inPlane));
   const ow0 = letLocal(c, "ow0", prod(seg, TW));
   const partial = !(isLiteral(OW) && Number(OW) % TW === 0);
   const wPadded = g.pb[2]! > 0 || g.pe[2]! > 0;
@@ -528,7 +530,7 @@ function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, xg: string): void
   c.close(); // channels
 
   // Filters f0.. of sample n are consecutive planes of y.
-  const yb = letLocal(c, "yb", sum(prod(sum(prod("n", g.F), "f0"), g.oPlane), prod(od, OH, OW), prod(oh, OW), ow0));
+  const yb = letLocal(c, "yb", sum(prod(sum(prod(n, g.F), "f0"), g.oPlane), prod(od, OH, OW), prod(oh, OW), ow0));
   for (let i = 0; i < TW; i++) {
     const stores = range(TF, (j) => `y0[${sum(yb, prod(j, g.oPlane), i)}] = ${acc(j, i)};`).join(" ");
     c.line(partial && i > 0 ? `if (${sum(ow0, i)} < ${OW}) { ${stores} }` : stores);

@@ -18,14 +18,15 @@ export const kernels: WgslKernel[] = [
     op: "embedding",
     emit(ctx) {
       const paddingIdx = ctx.node.attrs.paddingIdx as number | null;
-      const [vocab, dim] = ctx.inShape(1) as [string, string];
+      const [vocabU32, dim] = ctx.inShape(1) as [string, string];
+      const vocab = /^\d+u$/.test(vocabU32) ? vocabU32.slice(0, -1) : `i32(${vocabU32})`;
       const f = flatDispatch(ctx.outSizeJs(0));
-      const zero = paddingIdx === null ? `token < 0 || token >= i32(${vocab})` : `token < 0 || token >= i32(${vocab}) || token == ${paddingIdx}`;
+      const outside = `token < 0 || token >= ${vocab}`;
+      const zero = paddingIdx === null ? outside : `${outside} || token == ${paddingIdx}`;
       const code = [
         `// Row gather over ${typeToString(ctx.node.inputs[0]!.type)} tokens from a ${typeToString(ctx.node.inputs[1]!.type)} table${paddingIdx !== null ? `; padding_idx ${paddingIdx} gives zeros` : ""}.`,
         `@compute @workgroup_size(64)`,
         `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`,
-        `  _ = &P; // bound by the runtime even when every size is static`,
         `  let i = ${f.index};`,
         `  if (i >= ${ctx.outSize(0)}) { return; }`,
         `  let k = i / ${dim};`,
@@ -33,7 +34,7 @@ export const kernels: WgslKernel[] = [
         `  let token = x0[k];`,
         `  if (${zero}) {`,
         `    // Out of range: report once per token (from its first element), never read.`,
-        `    if (j == 0u && (token < 0 || token >= i32(${vocab}))) { report_error(${ERR_TOKEN}u, token, k); }`,
+        `    if (j == 0u && (${outside})) { report_error(${ERR_TOKEN}u, token, k); }`,
         `    y0[i] = 0.0;`,
         `    return;`,
         `  }`,

@@ -1,50 +1,51 @@
-// WGSL kernel for the `rnn` op (compiler/ops/rnn.ts): one persistent compute
-// pass runs the whole recurrence, in one of two layouts.
+// WGSL kernel for the `rnn` op (compiler/ops/rnn.ts): two passes per node.
 //
-// "gpu" (real GPUs): one workgroup per (sequence n, direction d) runs that
-// sequence's time loop; each invocation owns hidden units j = lid + k·WG (k < U)
-// and, per step, computes the G gate rows of its units (the input projection
-// W_ih[r]·x_t + b_ih[r] and the recurrent projection W_hh[r]·h_{t−1} + b_hh[r]),
-// the gate arithmetic, and writes h_t into workgroup memory. h is double
-// buffered (h_{t−1} read, h_t written), so one barrier per step separates the
-// steps; mgu needs a second because its candidate multiplies W_hn by f ⊙ h,
-// which mixes every unit's forget gate. c (lstm) and f (mgu) stay in the owning
-// invocation's registers. State that outgrows the portable 16 KiB of workgroup
-// memory ((2 or 3)·H floats: H > 1365) lives in a scratch slice per workgroup,
-// with storage barriers.
+// Pass 1, the input projections: xp[d, n·L + t, :] = W_ih·x[n, t, :] + b_ih for every
+// (n, t) and direction, into scratch t0. No step depends on another, so this is one
+// parallel GEMM ([N·L, D] × [D, G·H]) in 2 × 4 register tiles, and it takes D/(D + H)
+// of the work out of the sequential part. (Scratch is shared by the passes of a node.)
 //
-// "cpu" (lavapipe, SwiftShader): one invocation per (sequence, direction) runs
-// every unit itself, with the state in private arrays, and no barrier at all.
-// The invocations of a workgroup are neighbouring sequences of one direction,
-// so a CPU adapter runs them as SIMD lanes in lockstep: every weight load has
-// the same address in all lanes (one broadcast load per 8 multiply-adds) and
-// private arrays are lane-interleaved (contiguous vector loads). The "gpu"
-// layout is the opposite there: lanes are units, each reading its own weight
-// row (a gather per multiply-add), and barriers become coroutine switches whose
-// code LLVM takes minutes to compile at H = 128. Measured on lavapipe (2 loaded
-// cores), LSTM N=16 L=100 D=64 H=128 forward: "cpu" ≈ 0.1 s per run vs ≈ 2 s for
-// "gpu", and ≈ 0.8 s for the JS kernel. Large H keeps the "gpu" layout (private
-// arrays of that size would live on the CPU thread's stack).
+// Pass 2, the recurrence, a persistent kernel that runs the time loop itself (L is
+// symbolic, so one dispatch per step would need a pass list of unknown length, and the
+// state would round-trip through memory between dispatches). Per step and unit j it
+// computes the G recurrent projections W_hh[g·H + j]·h_{t−1} + b_hh in one pass over h
+// (each h element loaded once, used G times), adds xp, and applies the cell (elman
+// tanh/relu, lstm i f g o, gru r z n in PyTorch's form, mgu). Two layouts:
 //
-// Why not a separate pass for the input projections (a GEMM over all (n, t) rows,
-// then the recurrence reading them): scratch buffers belong to one pass in the
-// runtime, so a projection pass cannot hand its results to the next pass; and the
-// total work is the same either way. What a hoisted GEMM would add is parallelism
-// across time when N·dirs does not fill the device. One dispatch per step was not
-// chosen either: L is symbolic (a pass list is static) and the state would
-// round-trip through global memory between dispatches.
+//  "gpu" (real GPUs): one workgroup per (sequence, direction); invocation lid owns units
+//  j = lid + k·WG (WG = min(H, 256), k < ⌈H/WG⌉). h is double buffered in workgroup
+//  memory (read h_{t−1}, write h_t), so one barrier per step separates the steps; mgu
+//  needs a second, as its candidate multiplies W_hn by f ⊙ h of every unit. c (lstm) and
+//  f (mgu) stay in the owning invocation's registers. State beyond the portable 16 KiB
+//  of workgroup memory ((2 or 3)·H floats: H > 1365) lives in scratch t1 instead, one
+//  slice per workgroup, with storage barriers.
 //
-// Weight rows whose length is a multiple of 4 are read as vec4 (a quarter of the
-// loads; rows have static sizes, so the binding is never under 16 bytes).
+//  "cpu" (lavapipe, SwiftShader): one invocation per (sequence, direction) runs every
+//  unit, with no barrier; the up to 8 invocations of a workgroup are neighbouring
+//  sequences of one direction, i.e. the SIMD lanes of a CPU adapter, and their state is
+//  lane-interleaved in workgroup memory. All lanes run the same number of steps (the
+//  workgroup's longest length; shorter sequences carry their state forward with
+//  `select`), so the loops stay in uniform control flow. When even one lane's state
+//  does not fit, CPU adapters run the "gpu" layout.
 //
-// Ragged lengths: each sequence checks its own ℓ (outside [0, L] → report_error and
-// return, the run rejects), runs ℓ steps (backward from ℓ − 1), writes zeros at
-// t ≥ ℓ in "sequence" mode, and its final state (h0 or zeros for ℓ = 0) in "last".
+// Measured on lavapipe (this machine: 2 cores shared with other jobs), LSTM N=16 L=100
+// D=64 H=128 forward, median per run: "cpu" 0.35 s (pass 1 ≈ 0.05 s), "gpu" layout
+// 0.56 s, the JS kernel 0.47 s. The first design (one pass, units across invocations,
+// constant-bound loops) took 2 s per run and 275 s for lavapipe to JIT: NIR unrolled
+// every constant-trip loop. Loops here start at LOOP0, 0 at run time but unknown to the
+// compiler, which keeps them rolled (JIT ≈ 1–2 s for the whole node, cached by Mesa).
+//
+// Weight rows whose length is a multiple of 4 are read as vec4 (a quarter of the loads;
+// rows have static sizes, so a binding is never under 16 bytes).
+//
+// Ragged lengths: each sequence checks its own ℓ (outside [0, L] → report_error; the run
+// rejects), runs ℓ steps (backward from ℓ − 1), writes zeros at t ≥ ℓ in "sequence" mode
+// and its final state (h0 or zeros for ℓ = 0) in "last".
 
 import type { Dim } from "../../ir/dims.ts";
 import { typeToString } from "../../ir/types.ts";
 import { GATES, directionCount, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
-import type { WgslEmitCtx, WgslKernel, WgslKernelResult } from "./kernel.ts";
+import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 /** "gpu": most invocations per workgroup (units beyond are looped over). */
 const MAX_WORKGROUP = 256;
@@ -77,7 +78,7 @@ interface Plan {
    * per-unit c (lstm) or f (mgu) there too, which "gpu" keeps in registers.
    */
   readonly stateLen: number;
-  /** "gpu": the state in scratch (`t0`, one slice per workgroup) rather than workgroup memory. */
+  /** "gpu": the state in scratch (`t1`, one slice per workgroup) rather than workgroup memory. */
   readonly inScratch: boolean;
   readonly h0?: string;
   readonly c0?: string;
@@ -98,7 +99,7 @@ const indent = (lines: readonly string[], n: number) => lines.map((l) => (l ? " 
 /** Element `i` (a u32 expression relative to this sequence's slice) of the state. */
 function stateAt(p: Plan, i: string): string {
   if (p.layout === "cpu") return `st[(${i}) * ${p.WG}u + lane]`; // lane-interleaved
-  return p.inScratch ? `t0[sbase + ${i}]` : `st[${i}]`;
+  return p.inScratch ? `t1[sbase + ${i}]` : `st[${i}]`;
 }
 
 /** Offset of the mgu f ⊙ h vector, and of the "cpu" per-unit slot (c or f), in the state. */
@@ -148,32 +149,39 @@ function barrier(p: Plan): string[] {
   return [p.inScratch ? "storageBarrier();" : "workgroupBarrier();"];
 }
 
+/** Gate g's input projection W_ih·x_t + b_ih for unit j, computed by the first pass. */
+function xp(p: Plan, g: number): string {
+  return `t0[xrow${g === 0 ? "" : ` + ${g * p.H}u`} + j]`;
+}
+
 /** One step for unit j: reads h_{t−1} at `hin`, writes h_t at `hout` (and y when the sequence is returned). */
 function emitStep(p: Plan, d: number, sequence: boolean): string[] {
   const { a } = p;
   const S = (i: string) => stateAt(p, i);
-  const store = [`${S("hout + j")} = hn;`, ...(sequence ? [`y0[yrow + j] = hn;`] : [])];
+  // "cpu": a lane past its sequence's end (or past N) carries its state forward and writes nothing.
+  const cpu = p.layout === "cpu";
+  const update = (target: string, value: string) => `${target} = ${cpu ? `select(${target === S("hout + j") ? S("hin + j") : target}, ${value}, on)` : value};`;
+  const store = [update(S("hout + j"), "hn"), ...(sequence ? [cpu ? `if (on) { y0[yrow + j] = hn; }` : `y0[yrow + j] = hn;`] : [])];
   switch (a.cell) {
     case "elman":
-      return forUnits(p, [`let v = ih${d}(j, xrow) + hh${d}(j, hin);`, a.activation === "relu" ? `let hn = max(v, 0.0);` : `let hn = tanh_c(v);`, ...store]);
+      return forUnits(p, [`let v = ${xp(p, 0)} + hh${d}(j, hin);`, a.activation === "relu" ? `let hn = max(v, 0.0);` : `let hn = tanh_c(v);`, ...store]);
     case "lstm": {
       const c = unitSlot(p, "cs");
       return forUnits(p, [
-        `let g = ih${d}(j, xrow) + hh${d}(j, hin); // gates i, f, g, o`,
+        `let g = vec4<f32>(${[0, 1, 2, 3].map((g) => xp(p, g)).join(", ")}) + hh${d}(j, hin); // gates i, f, g, o`,
         `let cn = sigmoid(g.y) * ${c} + sigmoid(g.x) * tanh_c(g.z);`,
-        `${c} = cn;`,
+        update(c, "cn"),
         `let hn = sigmoid(g.w) * tanh_c(cn);`,
         ...store,
       ]);
     }
     case "gru":
       return forUnits(p, [
-        `let gi = ih${d}(j, xrow); // gates r, z, n`,
-        `let gh = hh${d}(j, hin);`,
-        `let rg = sigmoid(gi.x + gh.x);`,
-        `let zg = sigmoid(gi.y + gh.y);`,
+        `let gh = hh${d}(j, hin); // gates r, z, n`,
+        `let rg = sigmoid(${xp(p, 0)} + gh.x);`,
+        `let zg = sigmoid(${xp(p, 1)} + gh.y);`,
         `// PyTorch's form: the reset gate scales W_hn·h + b_hn.`,
-        `let ng = tanh_c(gi.z + rg * gh.z);`,
+        `let ng = tanh_c(${xp(p, 2)} + rg * gh.z);`,
         `let hn = (1.0 - zg) * ng + zg * ${S("hin + j")};`,
         ...store,
       ]);
@@ -181,9 +189,9 @@ function emitStep(p: Plan, d: number, sequence: boolean): string[] {
       const f = unitSlot(p, "fs");
       return [
         `// Forget gates first: the candidate's W_hn multiplies f ⊙ h of every unit.`,
-        ...forUnits(p, [`let fg = sigmoid(ih${d}_0(j, xrow) + hh${d}_0(j, hin));`, `${f} = fg;`, `${S(`${FH_OFFSET(p)}u + j`)} = fg * ${S("hin + j")};`]),
+        ...forUnits(p, [`let fg = sigmoid(${xp(p, 0)} + hh${d}_0(j, hin));`, `${f} = fg;`, `${S(`${FH_OFFSET(p)}u + j`)} = fg * ${S("hin + j")};`]),
         ...barrier(p),
-        ...forUnits(p, [`let fg = ${f};`, `let hn = (1.0 - fg) * ${S("hin + j")} + fg * tanh_c(ih${d}_1(j, xrow) + hh${d}_1(j, ${FH_OFFSET(p)}u));`, ...store]),
+        ...forUnits(p, [`let fg = ${f};`, `let hn = (1.0 - fg) * ${S("hin + j")} + fg * tanh_c(${xp(p, 1)} + hh${d}_1(j, ${FH_OFFSET(p)}u));`, ...store]),
       ];
     }
   }
@@ -195,7 +203,12 @@ function emitDirection(p: Plan, d: number, reverse: boolean): string {
   const sequence = a.returnMode === "sequence";
   const width = H * dirs;
   const lstm = a.cell === "lstm";
-  const params = ["n: u32", ...(p.layout === "gpu" ? ["lid: u32"] : []), "len: u32", ...(p.inScratch ? ["sbase: u32"] : [])];
+  const cpu = p.layout === "cpu";
+  // "cpu" runs `steps` (the longest length among the workgroup's lanes, a uniform bound) so
+  // that the dot-product loops stay in uniform control flow (lavapipe: the benchmark's
+  // recurrence in 0.14 s instead of 0.23 s with per-lane loop bounds).
+  // Lanes past N (`live` false) run along with n clamped to N − 1 and len 0, writing nothing.
+  const params = cpu ? ["n: u32", "live: bool", "len: u32", "steps: u32"] : ["n: u32", "lid: u32", "len: u32"];
   const body: string[] = [];
   if (p.layout === "gpu" && lstm) body.push(`var cs: array<f32, ${p.U}>;`);
   if (p.layout === "gpu" && a.cell === "mgu") body.push(`var fs: array<f32, ${p.U}>;`);
@@ -209,9 +222,14 @@ function emitDirection(p: Plan, d: number, reverse: boolean): string {
   );
   body.push(...barrier(p));
   body.push(`var cur = 0u; // which half of the state holds h_{t−1}`);
-  body.push(`for (var s = 0u; s < len; s++) {`);
-  body.push(`  let t = ${reverse ? "len - 1u - s" : "s"};`);
-  body.push(`  let xrow = (n * ${p.L} + t) * ${p.D}u;`);
+  body.push(`for (var s = 0u; s < ${cpu ? "steps" : "len"}; s++) {`);
+  if (cpu) {
+    body.push(`  let on = s < len;`);
+    body.push(`  let t = ${reverse ? "select(0u, len - 1u - s, on)" : "select(0u, s, on)"};`);
+  } else {
+    body.push(`  let t = ${reverse ? "len - 1u - s" : "s"};`);
+  }
+  body.push(`  let xrow = ${d === 0 ? "" : `${p.N} * ${p.L} * ${projStride(p)}u + `}(n * ${p.L} + t) * ${projStride(p)}u; // this step's projections in t0`);
   if (sequence) body.push(`  let yrow = (n * ${p.L} + t) * ${width}u + ${d * H}u;`);
   body.push(`  let hin = cur * ${H}u;`);
   body.push(`  let hout = (1u - cur) * ${H}u;`);
@@ -221,14 +239,15 @@ function emitDirection(p: Plan, d: number, reverse: boolean): string {
   body.push(`}`);
   if (sequence && p.hasLengths) {
     body.push(`// Positions past the sequence's length are zeros.`);
-    body.push(`for (var t = len; t < ${p.L}; t++) {`);
+    body.push(`for (var t = ${cpu ? `select(${p.L}, len, live)` : "len"}; t < ${p.L}; t++) {`);
     body.push(`  let yrow = (n * ${p.L} + t) * ${width}u + ${d * H}u;`);
     body.push(...indent(forUnits(p, [`y0[yrow + j] = 0.0;`]), 2));
     body.push(`}`);
   }
   if (!sequence) {
     body.push(`// The final state: after position ${reverse ? "0" : "ℓ − 1"} (h0 or zeros when ℓ = 0).`);
-    body.push(...forUnits(p, [`y0[n * ${width}u + ${d * H}u + j] = ${stateAt(p, `cur * ${H}u + j`)};`]));
+    const write = `y0[n * ${width}u + ${d * H}u + j] = ${stateAt(p, `cur * ${H}u + j`)};`;
+    body.push(...(cpu ? [`if (live) {`, ...indent(forUnits(p, [write]), 2), `}`] : forUnits(p, [write])));
   }
   return [`fn run${d}(${params.join(", ")}) {`, ...indent(body, 2), `}`].join("\n");
 }
@@ -256,18 +275,39 @@ function emitChecks(ctx: WgslEmitCtx, p: Plan, reporter: { once: string; perSequ
   checkBatch(layout.lengths, 0, ERR_LENGTHS_BATCH, "lengths has {a} entries but x has a batch of {b} sequences");
   checkBatch(layout.h0, 1, ERR_H0_BATCH, "h0 has a batch of {a} but x has {b} sequences");
   checkBatch(layout.c0, 1, ERR_C0_BATCH, "c0 has a batch of {a} but x has {b} sequences");
+  const Lexpr = p.L;
   if (layout.lengths !== undefined) {
-    lines.push(
-      `let lenI = ${ctx.input(layout.lengths)}[n];`,
-      `if (lenI < 0 || lenI > i32(${p.L})) {`,
-      `  if (${reporter.perSequence}) { report_error(${ERR_LENGTH}u, lenI, n); }`,
-      `  return;`,
-      `}`,
-      `let len = u32(lenI);`,
-    );
+    const lengths = ctx.input(layout.lengths);
     errors[ERR_LENGTH] = `length {a} of sequence {b} is outside [0, ${xShape[1]!.toString()}] (L = x's dim 1)`;
+    if (p.layout === "gpu") {
+      lines.push(
+        `let lenI = ${lengths}[n];`,
+        `if (lenI < 0 || lenI > i32(${Lexpr})) {`,
+        `  if (${reporter.perSequence}) { report_error(${ERR_LENGTH}u, lenI, n); }`,
+        `  return;`,
+        `}`,
+        `let len = u32(lenI);`,
+      );
+    } else {
+      // No early return here (it would make the lanes diverge): a bad length is reported and
+      // clamped, and the run rejects.
+      lines.push(
+        `let lenI = ${lengths}[n];`,
+        `if (live && (lenI < 0 || lenI > i32(${Lexpr}))) {`,
+        `  if (${reporter.perSequence}) { report_error(${ERR_LENGTH}u, lenI, n); }`,
+        `}`,
+        `let len = select(0u, u32(clamp(lenI, 0, i32(${Lexpr}))), live);`,
+        `// The longest length among this workgroup's sequences: the step count all its lanes share.`,
+        `var steps = 0u;`,
+        `for (var i = 0u; i < ${p.WG}u; i++) {`,
+        `  if (n0 + i < ${p.N}) { steps = max(steps, u32(clamp(${lengths}[n0 + i], 0, i32(${Lexpr})))); }`,
+        `}`,
+      );
+    }
+  } else if (p.layout === "gpu") {
+    lines.push(`let len = ${Lexpr};`);
   } else {
-    lines.push(`let len = ${p.L};`);
+    lines.push(`let len = select(0u, ${Lexpr}, live);`, `let steps = ${Lexpr};`);
   }
   return { lines, errors };
 }
@@ -291,22 +331,18 @@ function emitLayout(ctx: WgslEmitCtx, p: Plan, names: readonly DirNames[]): { co
     decls.push(`var<private> lane: u32;`);
   } else {
     out.push(`// One workgroup per (sequence, direction); invocation lid owns units lid + k·${p.WG} (k < ${p.U}).`);
-    if (!p.inScratch) decls.push(`var<workgroup> st: array<f32, ${p.stateLen}>; // ${regions}`);
+    if (p.inScratch) decls.push(`var<private> sbase: u32; // this workgroup's slice of the state in t1: ${regions}`);
+    else decls.push(`var<workgroup> st: array<f32, ${p.stateLen}>; // ${regions}`);
   }
   out.push(decls.join("\n"));
   out.push(HELPERS.join("\n"));
   const stateRead = (i: string) => stateAt(p, i);
-  const xRead = (i: string) => `x0[${i}]`;
   const allGates = Array.from({ length: G }, (_, g) => g);
   names.forEach((w, d) => {
     if (a.cell === "mgu") {
       // The candidate's recurrent projection reads f ⊙ h, not h: one function per gate.
-      for (const g of allGates) {
-        out.push(emitProjection(`ih${d}_${g}`, w.wIh, w.bIh, xRead, p.D, H, [g], p.vecIh));
-        out.push(emitProjection(`hh${d}_${g}`, w.wHh, w.bHh, stateRead, H, H, [g], p.vecHh));
-      }
+      for (const g of allGates) out.push(emitProjection(`hh${d}_${g}`, w.wHh, w.bHh, stateRead, H, H, [g], p.vecHh));
     } else {
-      out.push(emitProjection(`ih${d}`, w.wIh, w.bIh, xRead, p.D, H, allGates, p.vecIh));
       out.push(emitProjection(`hh${d}`, w.wHh, w.bHh, stateRead, H, H, allGates, p.vecHh));
     }
   });
@@ -322,36 +358,108 @@ function emitLayout(ctx: WgslEmitCtx, p: Plan, names: readonly DirNames[]): { co
     main = [
       `@compute @workgroup_size(${p.WG})`,
       entry,
-      `  _ = &P; // bound by the runtime even when every size is static`,
       `  LOOP0 = nwg.x >> 16u;`,
       `  lane = lid;`,
-      `  let n = (wid.x + wid.z * nwg.x) * ${p.WG}u + lid;`,
+      `  let n0 = (wid.x + wid.z * nwg.x) * ${p.WG}u; // this workgroup's first sequence`,
+      `  if (n0 >= ${p.N}) { return; }`,
+      `  let live = n0 + lid < ${p.N};`,
+      `  let n = min(n0 + lid, ${p.N} - 1u);`,
       `  let d = wid.y;`,
-      `  if (n >= ${p.N}) { return; }`,
       ...indent(checks.lines, 2),
-      dirs === 1 ? `  run0(n, len);` : `  if (d == 0u) { run0(n, len); } else { run1(n, len); }`,
+      dirs === 1 ? `  run0(n, live, len, steps);` : `  if (d == 0u) { run0(n, live, len, steps); } else { run1(n, live, len, steps); }`,
       `}`,
     ];
   } else {
     // Workgroup w runs sequence w / dirs in direction w % dirs.
     const checks = emitChecks(ctx, p, { once: "lid == 0u && w == 0u", perSequence: "lid == 0u" });
     errors = checks.errors;
-    const sbase = p.inScratch ? `, w * ${p.stateLen}u` : "";
     main = [
       `@compute @workgroup_size(${p.WG})`,
       entry,
-      `  _ = &P; // bound by the runtime even when every size is static`,
       `  LOOP0 = nwg.x >> 16u;`,
       `  let w = wid.x + wid.y * nwg.x;`,
       `  if (w >= ${p.N} * ${dirs}u) { return; }`,
       `  let n = w / ${dirs}u;`,
+      ...(p.inScratch ? [`  sbase = w * ${p.stateLen}u;`] : []),
       ...indent(checks.lines, 2),
-      dirs === 1 ? `  run0(n, lid, len${sbase});` : `  if (w % 2u == 0u) { run0(n, lid, len${sbase}); } else { run1(n, lid, len${sbase}); }`,
+      dirs === 1 ? `  run0(n, lid, len);` : `  if (w % 2u == 0u) { run0(n, lid, len); } else { run1(n, lid, len); }`,
       `}`,
     ];
   }
   out.push(main.join("\n"));
   return { code: out.join("\n\n"), errors };
+}
+
+/** Rows of x per invocation in the first pass (each computes TILE_ROWS × 4 outputs). */
+const TILE_ROWS = 2;
+
+/** Row stride of the projections in t0: G·H rounded up to whole vec4 tiles (the padding is never read). */
+const projStride = (p: Plan) => Math.ceil((p.G * p.H) / 4) * 4;
+
+/**
+ * Pass 1: the input projections xp[d, row, c] = b_ih[c] + W_ih[c, :]·x[row, :] of every row
+ * (n, t) of x and every gate row c < G·H, into t0. No step depends on another here, so this
+ * is one parallel GEMM per direction, in TILE_ROWS × 4 register tiles (each loaded x row is
+ * used 4 times, each weight row TILE_ROWS times); rows are vec4 when D allows.
+ */
+function emitInputProjections(ctx: WgslEmitCtx, p: Plan, names: readonly DirNames[]): WgslPass {
+  const { D, G, H, dirs } = p;
+  const GH = G * H;
+  const stride = projStride(p);
+  const vec = p.vecIh;
+  const q = vec ? D / 4 : D;
+  const tilesC = stride / 4;
+  const R = Array.from({ length: TILE_ROWS }, (_, i) => i);
+  const C = [0, 1, 2, 3];
+  const xShape = ctx.node.inputs[0]!.type.shape;
+  const rowsJs = `(${ctx.dimJs(xShape[0]!)}) * (${ctx.dimJs(xShape[1]!)})`;
+  const f = flatDispatch(`Math.ceil(${rowsJs} / ${TILE_ROWS}) * ${tilesC * dirs}`);
+  const out: string[] = [];
+  out.push(`// Input projections of ${p.a.cell}, ${p.a.direction}: [N·L, ${D}] × [${D}, ${GH}]${dirs === 2 ? " per direction" : ""} into t0 (row stride ${stride}), ${TILE_ROWS} × 4 tiles.`);
+  out.push(`var<private> LOOP0: u32; // 0 at run time; a loop start the compiler cannot see keeps loops rolled`);
+  const col = (b: number) => (GH % 4 === 0 ? `c0 + ${b}u` : `min(c0 + ${b}u, ${GH - 1}u)`);
+  names.forEach((w, d) => {
+    const lines = [`fn tile${d}(r0: u32, c0: u32, rows: u32) {`];
+    lines.push(`  // Rows past N·L${GH % 4 === 0 ? "" : " and columns past G·H"} are read clamped; only the rows are guarded at the write (t0 rows are padded).`);
+    for (const a of R) lines.push(`  let xr${a} = min(r0 + ${a}u, rows - 1u) * ${q}u;`);
+    for (const b of C) lines.push(`  let wr${b} = ${GH % 4 === 0 ? `(c0 + ${b}u)` : col(b)} * ${q}u;`);
+    for (const a of R) lines.push(`  var s${a} = vec4<f32>(0.0); // columns c0..c0+3 of row r0 + ${a}`);
+    lines.push(`  for (var k = LOOP0; k < ${q}u; k++) {`);
+    for (const b of C) lines.push(`    let wb${b} = ${w.wIh}[wr${b} + k];`);
+    for (const a of R) {
+      lines.push(`    let xa${a} = x0[xr${a} + k];`);
+      lines.push(`    s${a} += vec4<f32>(${C.map((b) => (vec ? `dot(xa${a}, wb${b})` : `xa${a} * wb${b}`)).join(", ")});`);
+    }
+    lines.push(`  }`);
+    lines.push(w.bIh ? `  let bias = vec4<f32>(${C.map((b) => `${w.bIh}[${col(b)}]`).join(", ")});` : `  let bias = vec4<f32>(0.0);`);
+    lines.push(`  let base = ${d === 0 ? "" : `rows * ${stride}u + `}r0 * ${stride}u + c0;`);
+    for (const a of R) {
+      const store = (b: number) => `t0[base + ${a * stride + b}u] = v${a}.${"xyzw"[b]};`;
+      lines.push(`  if (r0 + ${a}u < rows) {`, `    let v${a} = s${a} + bias;`, `    ${C.map(store).join(" ")}`, `  }`);
+    }
+    lines.push(`}`);
+    out.push(lines.join("\n"));
+  });
+  out.push(
+    [
+      `@compute @workgroup_size(64)`,
+      `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`,
+      `  LOOP0 = nwg.x >> 16u;`,
+      `  let i = ${f.index};`,
+      `  let rows = ${p.N} * ${p.L};`,
+      `  let tilesR = (rows + ${TILE_ROWS - 1}u) / ${TILE_ROWS}u;`,
+      `  if (i >= tilesR * ${tilesC * dirs}u) { return; }`,
+      `  let tc = i % ${tilesC}u;`,
+      `  let tr = i / ${tilesC}u;`,
+      dirs === 1
+        ? `  tile0(tr * ${TILE_ROWS}u, tc * 4u, rows);`
+        : `  if (tr < tilesR) { tile0(tr * ${TILE_ROWS}u, tc * 4u, rows); } else { tile1((tr - tilesR) * ${TILE_ROWS}u, tc * 4u, rows); }`,
+      `}`,
+    ].join("\n"),
+  );
+  const bindingTypes: Record<string, string> = vec ? { x0: "vec4<f32>" } : {};
+  for (const w of names) if (vec) bindingTypes[w.wIh] = "vec4<f32>";
+  return { code: out.join("\n\n"), dispatch: f.dispatch, bindingTypes, scratch: [{ type: "f32", size: `${rowsJs} * ${stride * dirs}` }] };
 }
 
 type Variant = { readonly code: string; readonly dispatch: readonly [string, string?, string?] };
@@ -392,11 +500,9 @@ function emitRnn(ctx: WgslEmitCtx): WgslKernelResult {
     ...(pos.biasIh !== undefined ? { bIh: ctx.input(pos.biasIh), bHh: ctx.input(pos.biasHh!) } : {}),
   }));
   const bindingTypes: Record<string, string> = {};
-  for (const w of names) {
-    if (common.vecIh) bindingTypes[w.wIh] = "vec4<f32>";
-    if (common.vecHh) bindingTypes[w.wHh] = "vec4<f32>";
-  }
+  if (common.vecHh) for (const w of names) bindingTypes[w.wHh] = "vec4<f32>";
 
+  const projections = emitInputProjections(ctx, gpu, names);
   const N = ctx.dimJs(xShape[0]!);
   const gpuBody = emitLayout(ctx, gpu, names);
   const gpuCount = `(${N}) * ${dirs}`;
@@ -410,12 +516,14 @@ function emitRnn(ctx: WgslEmitCtx): WgslKernelResult {
   const usesError = Object.keys(errors).length > 0;
   return {
     passes: [
+      projections,
       {
         ...gpuVariant,
         variants: { gpu: gpuVariant, cpu: cpuVariant },
         bindingTypes,
-        // Scratch only when "cpu" runs the "gpu" layout too (its lanes need even more state).
-        ...(gpu.inScratch ? { scratch: [{ type: "f32", size: `${gpuCount} * ${gpuState}` }] } : {}),
+        // t0: the projections (shared with pass 1). t1: the state, when "gpu" keeps it in scratch;
+        // then "cpu" runs the "gpu" layout too (its lanes would need even more).
+        scratch: [projections.scratch![0]!, ...(gpu.inScratch ? [{ type: "f32", size: `${gpuCount} * ${gpuState}` }] : [])],
         ...(usesError ? { usesError } : {}),
       },
     ],

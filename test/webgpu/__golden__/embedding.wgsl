@@ -17,15 +17,14 @@ fn report_error(kind: u32, a: i32, b: u32) {
 // Row gather over i32[N, L] tokens from a f32[100, 16] table; padding_idx 0 gives zeros.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P; // bound by the runtime even when every size is static
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 16u * u32(i32(P.s_N)) * u32(i32(P.s_L))) { return; }
   let k = i / 16u;
   let j = i - k * 16u;
   let token = x0[k];
-  if (token < 0 || token >= i32(100u) || token == 0) {
+  if (token < 0 || token >= 100 || token == 0) {
     // Out of range: report once per token (from its first element), never read.
-    if (j == 0u && (token < 0 || token >= i32(100u))) { report_error(1u, token, k); }
+    if (j == 0u && (token < 0 || token >= 100)) { report_error(1u, token, k); }
     y0[i] = 0.0;
     return;
   }
