@@ -107,7 +107,7 @@ describe("wgsl conv: code shape", () => {
     const big = wgslOf(convModel("conv2d", ["N", 64, 56, 56], { filters: 64, kernel: 3, padding: 1 }));
     expect(big).toContain("var<storage, read> x0: array<vec4<f32>>");
     expect(big).toContain("var<storage, read> x1: array<vec4<f32>>");
-    expect(big).toContain("register tiles of 8 filters × 8 columns");
+    expect(big).toContain("register tiles of 8 filters × 12 columns");
     const lenet = wgslOf(convModel("conv2d", ["N", 6, 14, 14], { filters: 16, kernel: 5 }));
     expect(lenet).toContain("x0: array<vec2<f32>>");
     expect(lenet).toContain("x1: array<vec2<f32>>");
@@ -120,9 +120,10 @@ describe("wgsl conv: code shape", () => {
     expect(gpu).toContain("workgroupBarrier();");
     expect(gpu).toContain("@workgroup_size(8, 8)");
   });
-  it("golden: the 3×3 padding-1 conv (cpu variant)", async () => {
-    const m = convModel("conv2d", ["N", 64, 56, 56], { filters: 64, kernel: 3, padding: 1 });
-    await expect(wgslOf(m)).toMatchFileSnapshot("__golden__/conv2d_3x3_cpu.wgsl");
+  it("golden: a 3×3 padding-1 conv, both variants", async () => {
+    const m = convModel("conv2d", ["N", 2, 8, 8], { filters: 4, kernel: 3, padding: 1 });
+    await expect(wgslOf(m, "cpu")).toMatchFileSnapshot("__golden__/conv2d-3x3-pad1.cpu.wgsl");
+    await expect(wgslOf(m, "gpu")).toMatchFileSnapshot("__golden__/conv2d-3x3-pad1.gpu.wgsl");
   });
 });
 

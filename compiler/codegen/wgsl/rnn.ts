@@ -28,12 +28,12 @@
 //  `select`), so the loops stay in uniform control flow. When even one lane's state
 //  does not fit, CPU adapters run the "gpu" layout.
 //
-// Measured on lavapipe (this machine: 2 cores shared with other jobs), LSTM N=16 L=100
-// D=64 H=128 forward, median per run: "cpu" 0.35 s (pass 1 ≈ 0.05 s), "gpu" layout
-// 0.56 s, the JS kernel 0.47 s. The first design (one pass, units across invocations,
-// constant-bound loops) took 2 s per run and 275 s for lavapipe to JIT: NIR unrolled
-// every constant-trip loop. Loops here start at LOOP0, 0 at run time but unknown to the
-// compiler, which keeps them rolled (JIT ≈ 1–2 s for the whole node, cached by Mesa).
+// Measured on lavapipe (2 cores shared with other jobs, so ±50 %), LSTM N=16 L=100 D=64
+// H=128 forward, per run (min / median of 10): "cpu" 0.15 / 0.25 s (pass 1 ≈ 0.05 s),
+// "gpu" layout 0.29 / 0.39 s, the JS kernel 0.29 / 0.52 s; first run (JIT) 0.9 s. The
+// first design (one pass, units across invocations, constant-bound loops) took 2 s per
+// run and 275 s to JIT: NIR unrolled every constant-trip loop. Loops here start at LOOP0,
+// 0 at run time but unknown to the compiler, which keeps them rolled.
 //
 // Weight rows whose length is a multiple of 4 are read as vec4 (a quarter of the loads;
 // rows have static sizes, so a binding is never under 16 bytes).
