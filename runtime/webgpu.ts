@@ -158,8 +158,9 @@ export class GpuEntry {
     private readonly params: ReadonlyMap<string, GPUBuffer>,
     private readonly lost: Promise<never>,
   ) {
-    this.errBuffer = device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
-    this.errReadback = device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    // [count, kind, a, b, node id] written by the first report_error of a run.
+    this.errBuffer = device.createBuffer({ size: 32, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+    this.errReadback = device.createBuffer({ size: 32, usage: USAGE.MAP_READ | USAGE.COPY_DST });
   }
 
   static async create(device: GPUDevice, spec: SpecHead, entry: GpuEntrySpec, cls: AdapterClass, params: ReadonlyMap<string, GPUBuffer>, lost: Promise<never>): Promise<GpuEntry> {
@@ -240,7 +241,7 @@ export class GpuEntry {
       if (typeof src === "object" && "input" in src) d.queue.writeBuffer(b.buffers[i]!, 0, toDevice(spec.dtype, feeds[src.input]!.data));
     });
     const usesError = this.entry.passes.some((p) => p.usesError);
-    if (usesError) d.queue.writeBuffer(this.errBuffer, 0, new Uint32Array(4));
+    if (usesError) d.queue.writeBuffer(this.errBuffer, 0, new Uint32Array(8));
     const encoder = d.createCommandEncoder();
     const pass = encoder.beginComputePass();
     this.entry.passes.forEach((p, k) => {
@@ -252,7 +253,7 @@ export class GpuEntry {
     });
     pass.end();
     for (const [i, rb] of b.readback) encoder.copyBufferToBuffer(b.buffers[i]!, 0, rb, 0, rb.size);
-    if (usesError) encoder.copyBufferToBuffer(this.errBuffer, 0, this.errReadback, 0, 16);
+    if (usesError) encoder.copyBufferToBuffer(this.errBuffer, 0, this.errReadback, 0, 32);
     d.pushErrorScope("validation");
     d.queue.submit([encoder.finish()]);
     const submitError = await d.popErrorScope();
@@ -262,9 +263,10 @@ export class GpuEntry {
     await Promise.race([Promise.all(maps), this.lost]);
     try {
       if (usesError) {
-        const [count, kind, a, pos] = new Uint32Array(this.errReadback.getMappedRange().slice(0));
+        const [count, kind, a, pos, node] = new Uint32Array(this.errReadback.getMappedRange().slice(0));
         if (count) {
-          const p = this.entry.passes.find((q) => q.usesError && q.errors[kind!] !== undefined);
+          // The node that reported it, so its own message is used (kinds are per node).
+          const p = this.entry.passes.find((q) => q.usesError && q.group === node && q.errors[kind!] !== undefined);
           const text = (p?.errors[kind!] ?? `error ${kind}`).replace("{a}", String(a! | 0)).replace("{b}", String(pos));
           throw new CnncRunError(`${this.spec.name}: ${p ? `${p.implements}: ` : ""}${text}`);
         }

@@ -652,24 +652,23 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile, bindingTypes: Record<strin
   const xb = letLocal(c, "xb", sum(prod("cl", PV), prod("ly", g.s[1]!, PW), prod("lx", g.s[2]!)));
   const wb = letLocal(c, "wb", prod("cl", KV));
   const unroll = KV <= 27;
-  const tapCode = (kd: string, kh: string, kw: string, tap: string) => {
-    c.line(`let v = xs[${sum(xb, prod(kd, g.dl[0]!, PH * PW), prod(kh, g.dl[1]!, PW), prod(kw, g.dl[2]!))}];`);
-    c.line(range(FB, (j) => `a${j} = fma(v, ws[${sum(wb, j * CC * KV, tap)}], a${j});`).join(" "));
+  const tapCode = (kd: string, kh: string, kw: string, tap: string, v: string) => {
+    c.line(`let ${v} = xs[${sum(xb, prod(kd, g.dl[0]!, PH * PW), prod(kh, g.dl[1]!, PW), prod(kw, g.dl[2]!))}];`);
+    c.line(range(FB, (j) => `a${j} = fma(${v}, ws[${sum(wb, j * CC * KV, tap)}], a${j});`).join(" "));
   };
   if (unroll) {
     for (let kd = 0; kd < KD; kd++)
       for (let kh = 0; kh < KH; kh++)
         for (let kw = 0; kw < KW; kw++) {
-          c.open("");
-          tapCode(String(kd), String(kh), String(kw), String((tapOf(g, 0, kd) * KH + tapOf(g, 1, kh)) * KW + tapOf(g, 2, kw)));
-          c.close();
+          const at = (kd * KH + kh) * KW + kw;
+          tapCode(String(kd), String(kh), String(kw), String((tapOf(g, 0, kd) * KH + tapOf(g, 1, kh)) * KW + tapOf(g, 2, kw)), `v${at}`);
         }
   } else {
     c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
     c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
     c.open(`for (var kw = 0; kw < ${KW}; kw++)`);
     const f = (i: number, k: string) => (g.flip ? `(${g.K[i]! - 1} - ${k})` : k);
-    tapCode("kd", "kh", "kw", sum(prod(sum(prod(f(0, "kd"), KH), f(1, "kh")), KW), f(2, "kw")));
+    tapCode("kd", "kh", "kw", sum(prod(sum(prod(f(0, "kd"), KH), f(1, "kh")), KW), f(2, "kw")), "v");
     c.close();
     c.close();
     c.close();

@@ -55,24 +55,38 @@ function emitCtx(node: Node): WgslEmitCtx {
   };
 }
 
-const ERROR_FN = `fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
+/** The error reporter of a node's passes: the first error wins; the host reads [count, kind, a, b, node] back. */
+function errorFn(node: Node): string {
+  return `fn report_error(kind: u32, a: i32, b: u32) {
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], ${node.id}u);
   }
 }`;
+}
 
-function declarations(g: Graph, node: Node, pass: WgslPass): string {
+/**
+ * The inputs and outputs a pass's code refers to (x0, y1, ...), in either variant. Only
+ * those are declared and bound: unused bindings count against the 8-storage-buffer limit
+ * of many adapters and cost compile time on lavapipe.
+ */
+function referenced(codes: readonly string[], prefix: "x" | "y", count: number): number[] {
+  const used = new Set<number>();
+  for (const code of codes) for (const m of code.matchAll(new RegExp(`\\b${prefix}(\\d+)\\b`, "g"))) used.add(Number(m[1]));
+  return [...Array(count).keys()].filter((i) => used.has(i));
+}
+
+function declarations(g: Graph, node: Node, pass: WgslPass, inputs: readonly number[], outputs: readonly number[]): string {
   const fields = g.symbols.length ? g.symbols.map((s) => `s_${s}: u32`).join(", ") : "unused: u32";
   const lines = [`struct Params { ${fields} }`, "@group(0) @binding(0) var<uniform> P: Params;"];
   let b = 1;
   const elem = (name: string, t: string) => pass.bindingTypes?.[name] ?? t;
-  node.inputs.forEach((v, i) => lines.push(`@group(0) @binding(${b++}) var<storage, read> x${i}: array<${elem(`x${i}`, WGSL_TYPE[v.type.dtype])}>;`));
-  node.outputs.forEach((v, i) => lines.push(`@group(0) @binding(${b++}) var<storage, read_write> y${i}: array<${elem(`y${i}`, WGSL_TYPE[v.type.dtype])}>;`));
+  for (const i of inputs) lines.push(`@group(0) @binding(${b++}) var<storage, read> x${i}: array<${elem(`x${i}`, WGSL_TYPE[node.inputs[i]!.type.dtype])}>;`);
+  for (const i of outputs) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> y${i}: array<${elem(`y${i}`, WGSL_TYPE[node.outputs[i]!.type.dtype])}>;`);
   (pass.scratch ?? []).forEach((s, i) => lines.push(`@group(0) @binding(${b++}) var<storage, read_write> t${i}: array<${s.type}>;`));
-  if (pass.usesError) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> err: array<atomic<u32>, 4>;`, ERROR_FN);
+  if (pass.usesError) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> err: array<atomic<u32>, 5>;`, errorFn(node));
   return lines.join("\n");
 }
 
@@ -100,16 +114,19 @@ export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram 
       result.passes.forEach((pass, k) => {
         const name = kernelName(node, k, result.passes.length);
         const header = `// ${name}: IR node %${node.outputs.map((v) => v.id).join(", %")} = ${node.op}${node.label ? ` (${node.label.replace(/[^\w.]/g, "_")})` : ""}`;
-        const full = (code: string) => `${header}\n${declarations(g, node, pass)}\n\n${code.trim()}\n`;
-        const code = { cpu: full(pass.variants?.cpu?.code ?? pass.code), gpu: full(pass.variants?.gpu?.code ?? pass.code) };
+        const bodies = [pass.variants?.cpu?.code ?? pass.code, pass.variants?.gpu?.code ?? pass.code];
+        const ins = referenced(bodies, "x", node.inputs.length);
+        const outs = referenced(bodies, "y", node.outputs.length);
+        const full = (code: string) => `${header}\n${declarations(g, node, pass, ins, outs)}\n\n${code.trim()}\n`;
+        const code = { cpu: full(bodies[0]!), gpu: full(bodies[1]!) };
         const dispatch = { cpu: pass.variants?.cpu?.dispatch ?? pass.dispatch, gpu: pass.variants?.gpu?.dispatch ?? pass.dispatch };
         passes.push({
           name,
           node,
           code,
           dispatch,
-          inputs: node.inputs.map((v) => bufferOf.get(v)!),
-          outputs: node.outputs.map((v) => bufferOf.get(v)!),
+          inputs: ins.map((i) => bufferOf.get(node.inputs[i]!)!),
+          outputs: outs.map((i) => bufferOf.get(node.outputs[i]!)!),
           scratch: pass.scratch ?? [],
           group: node.id,
           usesError: pass.usesError ?? false,

@@ -5,13 +5,13 @@ struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(2) var<storage, read> x1: array<i32>;
 @group(0) @binding(3) var<storage, read> x2: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(5) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(5) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 3u);
   }
 }
 

@@ -3,18 +3,10 @@ struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read> x6: array<f32>;
-@group(0) @binding(8) var<storage, read> x7: array<f32>;
-@group(0) @binding(9) var<storage, read> x8: array<f32>;
-@group(0) @binding(10) var<storage, read> x9: array<i32>;
-@group(0) @binding(11) var<storage, read> x10: array<f32>;
-@group(0) @binding(12) var<storage, read> x11: array<f32>;
-@group(0) @binding(13) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(14) var<storage, read_write> t0: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read> x5: array<f32>;
+@group(0) @binding(5) var<storage, read> x7: array<f32>;
+@group(0) @binding(6) var<storage, read_write> t0: array<f32>;
 
 // Input projections of lstm, bidirectional: [N·L, 5] × [5, 32] per direction into t0 (row stride 32), 2 × 4 tiles.
 
@@ -100,27 +92,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 // k12_rnn_lm_p1: IR node %12 = rnn (lm)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read> x6: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> x7: array<f32>;
-@group(0) @binding(9) var<storage, read> x8: array<f32>;
-@group(0) @binding(10) var<storage, read> x9: array<i32>;
-@group(0) @binding(11) var<storage, read> x10: array<f32>;
-@group(0) @binding(12) var<storage, read> x11: array<f32>;
-@group(0) @binding(13) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(14) var<storage, read_write> t0: array<f32>;
-@group(0) @binding(15) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(1) var<storage, read> x2: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x4: array<f32>;
+@group(0) @binding(3) var<storage, read> x6: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> x8: array<f32>;
+@group(0) @binding(5) var<storage, read> x9: array<i32>;
+@group(0) @binding(6) var<storage, read> x10: array<f32>;
+@group(0) @binding(7) var<storage, read> x11: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(9) var<storage, read_write> t0: array<f32>;
+@group(0) @binding(10) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 12u);
   }
 }
 
@@ -260,27 +247,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // k12_rnn_lm_p1: IR node %12 = rnn (lm)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read> x6: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> x7: array<f32>;
-@group(0) @binding(9) var<storage, read> x8: array<f32>;
-@group(0) @binding(10) var<storage, read> x9: array<i32>;
-@group(0) @binding(11) var<storage, read> x10: array<f32>;
-@group(0) @binding(12) var<storage, read> x11: array<f32>;
-@group(0) @binding(13) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(14) var<storage, read_write> t0: array<f32>;
-@group(0) @binding(15) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(1) var<storage, read> x2: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x4: array<f32>;
+@group(0) @binding(3) var<storage, read> x6: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> x8: array<f32>;
+@group(0) @binding(5) var<storage, read> x9: array<i32>;
+@group(0) @binding(6) var<storage, read> x10: array<f32>;
+@group(0) @binding(7) var<storage, read> x11: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(9) var<storage, read_write> t0: array<f32>;
+@group(0) @binding(10) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 12u);
   }
 }
 
