@@ -151,17 +151,17 @@ export const convTuning = {
   /** Invocations per workgroup of the cpu variant. */
   workgroup: 64,
   /** Register tile of the cpu variant: most filters per invocation, and the column counts to choose from. */
-  tileFilters: 8,
+  tileFilters: 4,
   tileColumns: [4, 8, 12, 16],
-  /** Kernel rows (D·H taps) unrolled with their positions hoisted out of the channel loop. */
-  maxUnrolledRows: 16,
-  /** Widest kernel row unrolled into distinct column loads. */
-  maxUnrolledColumns: 9,
-  maxColumnLoads: 40,
+  /** Read input rows as vec4/vec2 where the layout allows. */
+  vectorLoads: true,
+  /** Widest kernel row unrolled (its inputs loaded once for all its taps), and the most inputs that takes. */
+  maxUnrolledColumns: 7,
+  maxColumnLoads: 32,
   /** Workgroup-memory budget of the gpu variant, in floats (16 KiB is WebGPU's guaranteed minimum). */
   gpuSharedFloats: 4096,
   /** Most filters per workgroup (and per invocation) in the gpu variant. */
-  gpuFilters: 16,
+  gpuFilters: 8,
 };
 
 interface ConvGeometry {
@@ -263,13 +263,18 @@ const tapOf = (g: ConvGeometry, i: number, k: number): number => (g.flip ? g.K[i
 // ---------------------------------------------------------------------------
 
 /**
- * How the cpu variant reads its operands. On lavapipe every storage load, even
- * one whose index is the same for all invocations, is a per-lane scalar
- * sequence with a bounds test (~10 instructions per lane) while a
- * multiply-add is ~3 per 8 lanes, so the tile is shaped to minimise loads:
- * vec4 loads of input rows (4 columns per load) when rows are 16-byte aligned,
- * and vec4 loads of weights (4 taps per load) when a block of channels fills
- * whole vec4s.
+ * Shape of the cpu variant. On lavapipe every storage load, even one whose
+ * index is the same for all invocations, becomes a per-lane scalar sequence
+ * with a bounds test (~10 instructions and 2 branches per lane) while a
+ * multiply-add is ~3 instructions per 8 lanes; and each load *site* in the
+ * shader costs ~0.1–0.2 s of LLVM time when the pipeline is first used. So:
+ *  * a register tile of TF filters × TW columns: every input value loaded
+ *    feeds TF filters, every weight TW columns;
+ *  * loops over channels and kernel rows (unrolling them multiplied the
+ *    compile time by ~15 for no measurable gain), the kernel row's columns
+ *    unrolled so the row's inputs are loaded once for all its taps;
+ *  * input rows read as vec4 (or vec2) when rows are 16- (8-) byte aligned:
+ *    4 columns per load site and per load.
  */
 interface CpuPlan {
   /** Filters and output columns per invocation. */
@@ -277,10 +282,7 @@ interface CpuPlan {
   tw: number;
   /** Input rows read as vectors of vx lanes (x0 bound as array<vec4<f32>> or array<vec2<f32>>), or 1. */
   vx: number;
-  /** Weights read as vectors of vw lanes, `cb` input channels per step, or 1. */
-  vw: number;
-  cb: number;
-  rowsUnrolled: boolean;
+  /** The kernel row's taps unrolled (else a loop over them with TW loads each). */
   colsUnrolled: boolean;
 }
 
@@ -288,8 +290,6 @@ function largestDivisorAtMost(n: number, max: number): number {
   for (let b = Math.min(n, max); b > 1; b--) if (n % b === 0) return b;
   return 1;
 }
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** Distinct input column offsets (from the tile's first sample position) a tile of TW columns reads. */
 function columnOffsets(g: ConvGeometry, TW: number): number[] {
@@ -301,26 +301,22 @@ function pickCpuPlan(g: ConvGeometry): CpuPlan {
   const OW = g.O[2]!;
   const XW = g.X[2]!;
   const wPadded = g.pb[2]! > 0 || g.pe[2]! > 0;
-  const rowsUnrolled = g.K[0]! * g.K[1]! <= t.maxUnrolledRows;
   // Rows are vector-aligned when their length is a multiple of the vector width (and no column wraps around).
-  const rowVector = g.circular && wPadded ? 1 : [4, 2].find((v) => isLiteral(XW) && Number(XW) % v === 0) ?? 1;
-  // Columns per invocation: fewest wasted columns in the last segment, counting a segment's fixed loads as ~4 columns.
+  const rowVector = (g.circular && wPadded) || !t.vectorLoads || !isLiteral(XW) ? 1 : ([4, 2].find((v) => Number(XW) % v === 0) ?? 1);
+  // Columns per invocation: the fewest column slots, counting a segment's fixed loads as ~6 columns.
   const candidates = t.tileColumns.filter((w) => w % rowVector === 0);
-  let tw = candidates[candidates.length - 1]!;
+  const pool = candidates.length ? candidates : t.tileColumns;
+  let tw = pool[pool.length - 1]!;
   if (isLiteral(OW)) {
-    const ow = Number(OW);
     let best = Infinity;
-    for (const w of candidates) {
-      const cost = Math.ceil(ow / w) * (w + 4);
+    for (const w of pool) {
+      const cost = Math.ceil(Number(OW) / w) * (w + 6);
       if (cost < best) [best, tw] = [cost, w];
     }
   }
-  const span = (tw - 1) * g.s[2]! + (g.K[2]! - 1) * g.dl[2]! + 1;
   const colsUnrolled = g.K[2]! <= t.maxUnrolledColumns && columnOffsets(g, tw).length <= t.maxColumnLoads;
-  const vx = colsUnrolled && tw % rowVector === 0 && span <= rowVector * t.maxColumnLoads ? rowVector : 1;
-  // Weights: a step of cb channels must fill whole vectors (cb·KV a multiple of the width) and divide Cg.
-  const vw = rowsUnrolled && colsUnrolled ? ([4, 2].find((v) => g.Cg % (v / gcd(g.KV, v)) === 0) ?? 1) : 1;
-  return { tf: largestDivisorAtMost(g.Fg, t.tileFilters), tw, vx, vw, cb: vw / gcd(g.KV, vw), rowsUnrolled, colsUnrolled };
+  const vx = colsUnrolled && tw % rowVector === 0 ? rowVector : 1;
+  return { tf: largestDivisorAtMost(g.Fg, t.tileFilters), tw, vx, colsUnrolled };
 }
 
 function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, string, string]; bindingTypes: Record<string, string>; errors: Record<number, string> } {
@@ -339,11 +335,7 @@ function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, strin
   emitConvTile(c, g, plan, grp);
   c.close();
 
-  const how = [
-    `register tiles of ${TF} filter${TF > 1 ? "s" : ""} × ${TW} columns`,
-    plan.vx > 1 ? `vec${plan.vx} input rows` : "",
-    plan.vw > 1 ? `vec${plan.vw} weights (${plan.cb} channel${plan.cb > 1 ? "s" : ""} per step)` : "",
-  ];
+  const how = [`register tiles of ${TF} filter${TF > 1 ? "s" : ""} × ${TW} columns`, plan.vx > 1 ? `vec${plan.vx} input rows` : ""];
   const code = [
     convHeader(ctx, g, how.filter((s) => s).join(", ")),
     `@compute @workgroup_size(${WG})`,
@@ -353,9 +345,7 @@ function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, strin
   ].join("\n");
   const groupsX = `Math.ceil((${ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)}) * ${tilesJs(ctx, TW)} / ${WG})`;
   const dispatch: [string, string, string] = [`Math.max(1, Math.min(${groupsX}, 65535))`, String(g.F / TF), "1"];
-  const bindingTypes: Record<string, string> = {};
-  if (plan.vx > 1) bindingTypes.x0 = `vec${plan.vx}<f32>`;
-  if (plan.vw > 1) bindingTypes.x1 = `vec${plan.vw}<f32>`;
+  const bindingTypes: Record<string, string> = plan.vx > 1 ? { x0: `vec${plan.vx}<f32>` } : {};
   return { code, dispatch, bindingTypes, errors: g.errors };
 }
 
@@ -366,7 +356,7 @@ function indent(s: string): string {
     .join("\n");
 }
 
-/** Row segments of TW columns, as JS over S (for the dispatch). */
+/** Row segments of TW columns per sample, as JS over S (for the dispatch). */
 function tilesJs(ctx: WgslEmitCtx, TW: number): string {
   const o = ctx.node.outputs[0]!.type.shape.slice(2).map((x) => ctx.dimJs(x));
   const w = o.pop()!;
@@ -376,13 +366,11 @@ function tilesJs(ctx: WgslEmitCtx, TW: number): string {
 const COMPONENTS = ["x", "y", "z", "w"];
 
 /**
- * The body for one tile: output row (od, oh) of sample n, columns
- * ow0 .. ow0 + TW − 1, filters f0 .. f0 + TF − 1 (of group grp).
+ * The body for one tile t: output row (n, od, oh), columns ow0 .. ow0 + TW − 1,
+ * filters f0 .. f0 + TF − 1 (of group grp).
  */
 function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string): void {
-  const { tf: TF, tw: TW, vx: VX, vw: VW, cb } = plan;
-  const vecX = VX > 1;
-  const vecW = VW > 1;
+  const { tf: TF, tw: TW, vx: VX } = plan;
   const [OD, OH, OW] = g.O as [string, string, string];
   const [, XH, XW] = g.X as [string, string, string];
   const [KD, KH, KW] = g.K as [number, number, number];
@@ -401,47 +389,27 @@ function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string): voi
   const partial = !(isLiteral(OW) && Number(OW) % TW === 0);
   const wPadded = g.pb[2]! > 0 || g.pe[2]! > 0;
 
-  // Columns: the input offsets the tile reads along W, relative to pw0; positions and tests hoisted.
+  // Columns: the input offsets the tile reads along W (relative to pw0), positions and tests hoisted.
   const offsets = plan.colsUnrolled ? columnOffsets(g, TW) : [];
   const pw0 = letLocal(c, "pw0", sum(prod(ow0, sW), -g.pb[2]!));
   const colIndex = new Map<number, string>();
   const colOk = new Map<number, string>();
-  // vector rows: the tile's first sample pw0 sits at lane `align` of vector `pq0` (pw0 ≡ −pb mod VX, as ow0·stride is a multiple of VX)
+  // vector rows: sample pw0 sits at lane `align` of vector `pq0` (pw0 ≡ −pb mod VX, as ow0·stride is a multiple of VX)
   const align = (((-g.pb[2]!) % VX) + VX) % VX;
-  const W4 = vecX ? String(Number(XW) / VX) : "";
-  const vecIndex = new Map<number, string>();
+  const rowVectors = VX > 1 ? String(Number(XW) / VX) : "";
+  const vecIndex: string[] = [];
   if (plan.colsUnrolled) c.line(`// input columns read by the tile: pw0 + {${offsets.join(", ")}}`);
-  if (vecX) {
+  if (VX > 1) {
     const nq = Math.floor((align + offsets[offsets.length - 1]!) / VX) + 1;
     const pq0 = letLocal(c, "pq0", sum(prod(seg, (TW * sW) / VX), -(g.pb[2]! + align) / VX));
     const clampQ = wPadded || partial;
-    for (let q = 0; q < nq; q++) vecIndex.set(q, letLocal(c, `cq${q}`, clampQ ? `clamp(${sum(pq0, q)}, 0, ${Number(W4) - 1})` : sum(pq0, q)));
+    for (let q = 0; q < nq; q++) vecIndex.push(letLocal(c, `cq${q}`, clampQ ? `clamp(${sum(pq0, q)}, 0, ${Number(rowVectors) - 1})` : sum(pq0, q)));
     if (wPadded) for (const e of offsets) colOk.set(e, letLocal(c, `cok${e}`, `${paren(sum(pw0, e))} >= 0 && ${paren(sum(pw0, e))} < ${XW}`));
   } else if (plan.colsUnrolled) {
     for (const e of offsets) {
       const p = samplePosition(g, 2, sum(pw0, e), true, partial);
       colIndex.set(e, letLocal(c, `cx${e}`, p.index));
       if (p.ok) colOk.set(e, letLocal(c, `cok${e}`, p.ok));
-    }
-  }
-
-  // Rows: (kd, kh) taps; unrolled ones get their offset and test hoisted out of the channel loop.
-  const rowInfo = (kd: string, kh: string, cc: Code, suffix: string): { offset: string; ok?: string } => {
-    const pd = samplePosition(g, 0, sum(prod(od, sD), -g.pb[0]!, prod(kd, dD)), true);
-    const ph = samplePosition(g, 1, sum(prod(oh, sH), -g.pb[1]!, prod(kh, dH)), true);
-    const oks = [pd.ok, ph.ok].filter((x): x is string => x !== undefined);
-    const dIdx = pd.index === "0" ? "0" : letLocal(cc, `zd${suffix}`, pd.index);
-    const hIdx = ph.index === "0" ? "0" : letLocal(cc, `zh${suffix}`, ph.index);
-    // in vector units when rows are read as vectors (XW is a multiple of VX)
-    const rowLen = vecX ? W4 : XW;
-    const offset = letLocal(cc, `ro${suffix}`, sum(prod(dIdx, XH, rowLen), prod(hIdx, rowLen)));
-    const ok = oks.length ? letLocal(cc, `rok${suffix}`, oks.map((o) => `(${o})`).join(" && ")) : undefined;
-    return { offset, ok };
-  };
-  const rows: { kd: number; kh: number; offset: string; ok?: string }[] = [];
-  if (plan.rowsUnrolled) {
-    for (let kd = 0; kd < KD; kd++) {
-      for (let kh = 0; kh < KH; kh++) rows.push({ kd, kh, ...rowInfo(String(kd), String(kh), c, KD > 1 ? `${kd}_${kh}` : `${kh}`) });
     }
   }
 
@@ -453,80 +421,61 @@ function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string): voi
   }
 
   const CgKV = g.Cg * g.KV;
-  c.open(`for (var ch = 0; ch < ${g.Cg}; ch += ${cb})`);
-  // Weights of filter f0 + j, channel ch + ci, tap: a scalar load, or a lane of a vec4 loaded on first use.
-  const loaded = new Set<string>();
-  const wv = vecW ? letLocal(c, "wv", sum(prod("f0", CgKV / VW), div(prod("ch", g.KV), String(VW)))) : "";
-  const wc = vecW ? "" : letLocal(c, "wc", sum(prod("f0", CgKV), prod("ch", g.KV)));
-  const weight = (j: number, ci: number, tap: string): string => {
-    if (!vecW) return `x1[${sum(wc, j * CgKV, tap)}]`;
-    const at = ci * g.KV + Number(tap);
-    const q = Math.floor(at / VW);
-    const name = `wq${j}_${q}`;
-    if (!loaded.has(name)) {
-      loaded.add(name);
-      c.line(`let ${name} = x1[${sum(wv, (j * CgKV) / VW, q)}];`);
-    }
-    return `${name}.${COMPONENTS[at % VW]}`;
-  };
-  const both = (p: string | undefined, q: string | undefined) => (p && q ? `${p} && ${q}` : (p ?? q));
+  c.open(`for (var ch = 0; ch < ${g.Cg}; ch++)`);
+  const wc = letLocal(c, "wc", sum(prod("f0", CgKV), prod("ch", g.KV)));
+  const xc = letLocal(c, "xc", sum(xg, prod("ch", VX > 1 ? div(g.inPlane, String(VX)) : g.inPlane)));
+  // kernel rows (kd, kh): loops, skipped where the row falls in zero padding
+  const loopD = KD > 1;
+  const loopH = KH > 1;
+  if (loopD) c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
+  if (loopH) c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
+  const kd = loopD ? "kd" : "0";
+  const kh = loopH ? "kh" : "0";
+  const pd = samplePosition(g, 0, sum(prod(od, sD), -g.pb[0]!, prod(kd, dD)), true);
+  const ph = samplePosition(g, 1, sum(prod(oh, sH), -g.pb[1]!, prod(kh, dH)), true);
+  const rowOk = [pd.ok, ph.ok].filter((x): x is string => x !== undefined);
+  if (rowOk.length) c.line(`if (!(${rowOk.map((o) => `(${o})`).join(" && ")})) { continue; }`);
+  const rowLen = VX > 1 ? rowVectors : XW;
+  const zd = pd.index === "0" ? "0" : letLocal(c, "zd", pd.index);
+  const zh = ph.index === "0" ? "0" : letLocal(c, "zh", ph.index);
+  const xr = letLocal(c, "xr", sum(xc, prod(zd, XH, rowLen), prod(zh, rowLen)));
+  const tapRow = prod(sum(prod(g.flip ? `${KD - 1} - ${kd}` : kd, KH), g.flip ? `${KH - 1} - ${kh}` : kh), KW);
+  const wr = letLocal(c, "wr", sum(wc, tapRow));
   const guarded = (v: string, ok: string | undefined) => (ok ? `select(0.0, ${v}, ${ok})` : v);
 
-  const emitRow = (ci: number, r: { offset: string; ok?: string }, tapRow: string, tag: string) => {
-    const chan = ci ? sum("ch", ci) : "ch";
-    if (plan.colsUnrolled) {
-      const value = new Map<number, string>();
-      if (vecX) {
-        const base = letLocal(c, `xr${tag}`, sum(xg, prod(chan, `${div(g.inPlane, String(VX))}`), r.offset));
-        for (const e of offsets) {
-          const q = Math.floor((align + e) / VX);
-          const name = `q${tag}_${q}`;
-          if (!loaded.has(name)) {
-            loaded.add(name);
-            c.line(`let ${name} = x0[${sum(base, vecIndex.get(q)!)}];`);
-          }
-          const ok = both(r.ok, colOk.get(e));
-          const lane = `${name}.${COMPONENTS[(align + e) % VX]}`;
-          value.set(e, ok ? letLocal(c, `v${tag}_${e}`, guarded(lane, ok)) : lane);
-        }
-      } else {
-        const base = letLocal(c, `xr${tag}`, sum(xg, prod(chan, g.inPlane), r.offset));
-        for (const e of offsets) value.set(e, letLocal(c, `v${tag}_${e}`, guarded(`x0[${sum(base, colIndex.get(e)!)}]`, both(r.ok, colOk.get(e)))));
-      }
-      for (let kw = 0; kw < KW; kw++) {
-        const tap = sum(tapRow, tapOf(g, 2, kw));
-        for (let j = 0; j < TF; j++) {
-          const w = letLocal(c, `w${tag}_${j}_${kw}`, weight(j, ci, tap));
-          c.line(range(TW, (i) => `${acc(j, i)} = fma(${w}, ${value.get(i * sW + kw * dW)}, ${acc(j, i)});`).join(" "));
-        }
+  if (plan.colsUnrolled) {
+    // the row's inputs, loaded once for all its taps
+    const value = new Map<number, string>();
+    if (VX > 1) {
+      vecIndex.forEach((q, k) => c.line(`let q${k} = x0[${sum(xr, q)}];`));
+      for (const e of offsets) {
+        const lane = `q${Math.floor((align + e) / VX)}.${COMPONENTS[(align + e) % VX]}`;
+        const ok = colOk.get(e);
+        value.set(e, ok ? letLocal(c, `v${e}`, guarded(lane, ok)) : lane);
       }
     } else {
-      const base = letLocal(c, `xr${tag}`, sum(xg, prod(chan, g.inPlane), r.offset));
-      c.open(`for (var kw = 0; kw < ${KW}; kw++)`);
-      for (let i = 0; i < TW; i++) {
-        const p = samplePosition(g, 2, sum(pw0, i * sW, prod("kw", dW)), true, true);
-        c.line(`let v${i} = ${guarded(`x0[${sum(base, p.index)}]`, both(r.ok, p.ok))};`);
+      for (const e of offsets) value.set(e, letLocal(c, `v${e}`, guarded(`x0[${sum(xr, colIndex.get(e)!)}]`, colOk.get(e))));
+    }
+    for (let kw = 0; kw < KW; kw++) {
+      const tap = tapOf(g, 2, kw);
+      for (let j = 0; j < TF; j++) {
+        c.line(`let w${j}_${kw} = x1[${sum(wr, j * CgKV, tap)}];`);
+        c.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}_${kw}, ${value.get(i * sW + kw * dW)}, ${acc(j, i)});`).join(" "));
       }
-      const tap = sum(tapRow, g.flip ? `${KW - 1} - kw` : "kw");
-      for (let j = 0; j < TF; j++) c.line(`let w${j} = ${weight(j, ci, tap)};`);
-      for (let j = 0; j < TF; j++) c.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}, v${i}, ${acc(j, i)});`).join(" "));
-      c.close();
     }
-  };
-  for (let ci = 0; ci < cb; ci++) {
-    if (plan.rowsUnrolled) {
-      rows.forEach((r, ri) => emitRow(ci, r, String((tapOf(g, 0, r.kd) * KH + tapOf(g, 1, r.kh)) * KW), cb > 1 ? `${ci}_${ri}` : `${ri}`));
-    } else {
-      c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
-      c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
-      const r = rowInfo("kd", "kh", c, "");
-      const kdT = g.flip ? `(${KD - 1} - kd)` : "kd";
-      const khT = g.flip ? `(${KH - 1} - kh)` : "kh";
-      emitRow(ci, r, prod(sum(prod(kdT, KH), khT), KW), "");
-      c.close();
-      c.close();
+  } else {
+    c.open(`for (var kw = 0; kw < ${KW}; kw++)`);
+    for (let i = 0; i < TW; i++) {
+      const p = samplePosition(g, 2, sum(pw0, i * sW, prod("kw", dW)), true, true);
+      c.line(`let v${i} = ${guarded(`x0[${sum(xr, p.index)}]`, p.ok)};`);
     }
+    const tap = g.flip ? `${KW - 1} - kw` : "kw";
+    for (let j = 0; j < TF; j++) c.line(`let w${j} = x1[${sum(wr, j * CgKV, tap)}];`);
+    for (let j = 0; j < TF; j++) c.line(range(TW, (i) => `${acc(j, i)} = fma(w${j}, v${i}, ${acc(j, i)});`).join(" "));
+    c.close();
   }
+  if (loopH) c.close();
+  if (loopD) c.close();
   c.close(); // channels
 
   // Filters f0.. of sample n are consecutive planes of y.
@@ -560,7 +509,10 @@ function pickGpuTile(g: ConvGeometry): GpuTile | undefined {
         (tw - 1) * g.s[2]! + (g.K[2]! - 1) * g.dl[2]! + 1,
       ];
       const per = patch[0] * patch[1] * patch[2] + fb * g.KV;
-      const cc = Math.min(g.Cg, Math.floor(convTuning.gpuSharedFloats / per));
+      const most = Math.min(g.Cg, Math.floor(convTuning.gpuSharedFloats / per));
+      // stages of whole divisors of the channel count when that costs at most half the stage size
+      const divisor = largestDivisorAtMost(g.Cg, most);
+      const cc = divisor * 2 >= most ? divisor : most;
       if (cc >= 1) return { th, tw, fb, cc, patch };
       if (fb === 1) break;
     }
@@ -651,28 +603,15 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile, bindingTypes: Record<strin
   c.open(`for (var cl = 0; cl < ${CC}; cl++)`);
   const xb = letLocal(c, "xb", sum(prod("cl", PV), prod("ly", g.s[1]!, PW), prod("lx", g.s[2]!)));
   const wb = letLocal(c, "wb", prod("cl", KV));
-  const unroll = KV <= 27;
-  const tapCode = (kd: string, kh: string, kw: string, tap: string, v: string) => {
-    c.line(`let ${v} = xs[${sum(xb, prod(kd, g.dl[0]!, PH * PW), prod(kh, g.dl[1]!, PW), prod(kw, g.dl[2]!))}];`);
-    c.line(range(FB, (j) => `a${j} = fma(${v}, ws[${sum(wb, j * CC * KV, tap)}], a${j});`).join(" "));
-  };
-  if (unroll) {
-    for (let kd = 0; kd < KD; kd++)
-      for (let kh = 0; kh < KH; kh++)
-        for (let kw = 0; kw < KW; kw++) {
-          const at = (kd * KH + kh) * KW + kw;
-          tapCode(String(kd), String(kh), String(kw), String((tapOf(g, 0, kd) * KH + tapOf(g, 1, kh)) * KW + tapOf(g, 2, kw)), `v${at}`);
-        }
-  } else {
-    c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
-    c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
-    c.open(`for (var kw = 0; kw < ${KW}; kw++)`);
-    const f = (i: number, k: string) => (g.flip ? `(${g.K[i]! - 1} - ${k})` : k);
-    tapCode("kd", "kh", "kw", sum(prod(sum(prod(f(0, "kd"), KH), f(1, "kh")), KW), f(2, "kw")), "v");
-    c.close();
-    c.close();
-    c.close();
-  }
+  // tap loops (the GPU compiler unrolls them; lavapipe compiles loops much faster)
+  const loops = [0, 1, 2].filter((k) => g.K[k]! > 1);
+  const kIdx = (k: number) => (g.K[k]! > 1 ? `k${DIM_NAMES[k]!.toLowerCase()}` : "0");
+  for (const k of loops) c.open(`for (var ${kIdx(k)} = 0; ${kIdx(k)} < ${g.K[k]}; ${kIdx(k)}++)`);
+  const f = (k: number) => (g.flip && g.K[k]! > 1 ? `(${g.K[k]! - 1} - ${kIdx(k)})` : kIdx(k));
+  const tap = letLocal(c, "tap", sum(wb, prod(sum(prod(f(0), KH), f(1)), KW), f(2)));
+  c.line(`let v = xs[${sum(xb, prod(kIdx(0), g.dl[0]!, PH * PW), prod(kIdx(1), g.dl[1]!, PW), prod(kIdx(2), g.dl[2]!))}];`);
+  c.line(range(FB, (j) => `a${j} = fma(v, ws[${sum(tap, j * CC * KV)}], a${j});`).join(" "));
+  for (const _ of loops) c.close();
   c.close(); // cl
   c.close(); // c0
   const oh = letLocal(c, "oh", sum(oh0, "ly"));

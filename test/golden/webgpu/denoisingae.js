@@ -173,7 +173,6 @@ struct Params { s_N: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 256u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -198,7 +197,6 @@ fn sigmoid(v: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 256u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -356,7 +354,6 @@ struct Params { s_N: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 784u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -381,7 +378,6 @@ fn sigmoid(v: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 784u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }

@@ -10,17 +10,17 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 2u);
   }
 }
 
-// conv2d (register tiles of 1 filter × 4 columns, one row segment per invocation (uniform weight loads)): x [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [32u, 1u, 3u, 3u] -> y [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))]; stride [1, 1], dilation [1, 1], padding [1, 1]..[1, 1], groups 32, no bias
+// conv2d (register tiles of 1 filter × 16 columns): x [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [32u, 1u, 3u, 3u] -> y [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))]; stride [1, 1], dilation [1, 1], padding [1, 1]..[1, 1], groups 32, no bias
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let N = i32(P.s_N);
@@ -29,19 +29,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   if (XW < 1) { report_error(2u, XW + 2, 0u); return; }
   if (XH < 1) { report_error(1u, XH + 2, 0u); return; }
   let inPlane = XH * XW;
-  let segments = (XW + 3) / 4;
-  let tiles = XH * segments;
-  let n = i32(wid.z);
+  let segments = (XW + 15) / 16;
+  let tiles = N * XH * segments;
   let f0 = (i32(wid.y));
   let grp = i32(wid.y);
-  let xg = (32 * n + grp) * inPlane;
-  let wf = 9 * f0;
   for (var t = i32(wid.x) * 64 + i32(lid.x); t < tiles; t += i32(nwg.x) * 64) {
     let seg = t % segments;
     let row = t / segments;
-    let ow0 = 4 * seg;
+    let oh = row % XH;
+    let plane = row / XH;
+    let xg = (32 * plane + grp) * inPlane;
+    let ow0 = 16 * seg;
     let pw0 = ow0 - 1;
-    // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5}
+    // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}
     let cx0 = clamp(pw0, 0, XW - 1);
     let cok0 = pw0 >= 0 && pw0 < XW;
     let cx1 = clamp(pw0 + 1, 0, XW - 1);
@@ -54,70 +54,82 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let cok4 = (pw0 + 4) >= 0 && (pw0 + 4) < XW;
     let cx5 = clamp(pw0 + 5, 0, XW - 1);
     let cok5 = (pw0 + 5) >= 0 && (pw0 + 5) < XW;
-    let zh0 = clamp(row - 1, 0, XH - 1);
-    let ro0 = zh0 * XW;
-    let rok0 = ((row - 1) >= 0 && (row - 1) < XH);
-    let zh1 = clamp(row, 0, XH - 1);
-    let ro1 = zh1 * XW;
-    let rok1 = (row >= 0 && row < XH);
-    let zh2 = clamp(row + 1, 0, XH - 1);
-    let ro2 = zh2 * XW;
-    let rok2 = ((row + 1) >= 0 && (row + 1) < XH);
-    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+    let cx6 = clamp(pw0 + 6, 0, XW - 1);
+    let cok6 = (pw0 + 6) >= 0 && (pw0 + 6) < XW;
+    let cx7 = clamp(pw0 + 7, 0, XW - 1);
+    let cok7 = (pw0 + 7) >= 0 && (pw0 + 7) < XW;
+    let cx8 = clamp(pw0 + 8, 0, XW - 1);
+    let cok8 = (pw0 + 8) >= 0 && (pw0 + 8) < XW;
+    let cx9 = clamp(pw0 + 9, 0, XW - 1);
+    let cok9 = (pw0 + 9) >= 0 && (pw0 + 9) < XW;
+    let cx10 = clamp(pw0 + 10, 0, XW - 1);
+    let cok10 = (pw0 + 10) >= 0 && (pw0 + 10) < XW;
+    let cx11 = clamp(pw0 + 11, 0, XW - 1);
+    let cok11 = (pw0 + 11) >= 0 && (pw0 + 11) < XW;
+    let cx12 = clamp(pw0 + 12, 0, XW - 1);
+    let cok12 = (pw0 + 12) >= 0 && (pw0 + 12) < XW;
+    let cx13 = clamp(pw0 + 13, 0, XW - 1);
+    let cok13 = (pw0 + 13) >= 0 && (pw0 + 13) < XW;
+    let cx14 = clamp(pw0 + 14, 0, XW - 1);
+    let cok14 = (pw0 + 14) >= 0 && (pw0 + 14) < XW;
+    let cx15 = clamp(pw0 + 15, 0, XW - 1);
+    let cok15 = (pw0 + 15) >= 0 && (pw0 + 15) < XW;
+    let cx16 = clamp(pw0 + 16, 0, XW - 1);
+    let cok16 = (pw0 + 16) >= 0 && (pw0 + 16) < XW;
+    let cx17 = clamp(pw0 + 17, 0, XW - 1);
+    let cok17 = (pw0 + 17) >= 0 && (pw0 + 17) < XW;
+    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0; var a0_12 = 0.0; var a0_13 = 0.0; var a0_14 = 0.0; var a0_15 = 0.0;
     for (var ch = 0; ch < 1; ch++) {
+      let wc = 9 * f0 + 9 * ch;
       let xc = xg + ch * inPlane;
-      let wc = wf + 9 * ch;
-       {
-        let xr = xc + ro0;
-        let v0 = select(0.0, x0[xr + cx0], rok0 && cok0);
-        let v1 = select(0.0, x0[xr + cx1], rok0 && cok1);
-        let v2 = select(0.0, x0[xr + cx2], rok0 && cok2);
-        let v3 = select(0.0, x0[xr + cx3], rok0 && cok3);
-        let v4 = select(0.0, x0[xr + cx4], rok0 && cok4);
-        let v5 = select(0.0, x0[xr + cx5], rok0 && cok5);
-        let w0_0 = x1[wc];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3);
-        let w0_1 = x1[wc + 1];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3);
-        let w0_2 = x1[wc + 2];
-        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v3, a0_1); a0_2 = fma(w0_2, v4, a0_2); a0_3 = fma(w0_2, v5, a0_3);
-      }
-       {
-        let xr = xc + ro1;
-        let v0 = select(0.0, x0[xr + cx0], rok1 && cok0);
-        let v1 = select(0.0, x0[xr + cx1], rok1 && cok1);
-        let v2 = select(0.0, x0[xr + cx2], rok1 && cok2);
-        let v3 = select(0.0, x0[xr + cx3], rok1 && cok3);
-        let v4 = select(0.0, x0[xr + cx4], rok1 && cok4);
-        let v5 = select(0.0, x0[xr + cx5], rok1 && cok5);
-        let w0_0 = x1[wc + 3];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3);
-        let w0_1 = x1[wc + 4];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3);
-        let w0_2 = x1[wc + 5];
-        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v3, a0_1); a0_2 = fma(w0_2, v4, a0_2); a0_3 = fma(w0_2, v5, a0_3);
-      }
-       {
-        let xr = xc + ro2;
-        let v0 = select(0.0, x0[xr + cx0], rok2 && cok0);
-        let v1 = select(0.0, x0[xr + cx1], rok2 && cok1);
-        let v2 = select(0.0, x0[xr + cx2], rok2 && cok2);
-        let v3 = select(0.0, x0[xr + cx3], rok2 && cok3);
-        let v4 = select(0.0, x0[xr + cx4], rok2 && cok4);
-        let v5 = select(0.0, x0[xr + cx5], rok2 && cok5);
-        let w0_0 = x1[wc + 6];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3);
-        let w0_1 = x1[wc + 7];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3);
-        let w0_2 = x1[wc + 8];
-        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v3, a0_1); a0_2 = fma(w0_2, v4, a0_2); a0_3 = fma(w0_2, v5, a0_3);
+      for (var kh = 0; kh < 3; kh++) {
+        if (!(((oh + kh - 1) >= 0 && (oh + kh - 1) < XH))) { continue; }
+        let zh = clamp(oh + kh - 1, 0, XH - 1);
+        let xr = xc + zh * XW;
+        let wr = wc + 3 * kh;
+        let v0 = select(0.0, x0[xr + cx0], cok0);
+        let v1 = select(0.0, x0[xr + cx1], cok1);
+        let v2 = select(0.0, x0[xr + cx2], cok2);
+        let v3 = select(0.0, x0[xr + cx3], cok3);
+        let v4 = select(0.0, x0[xr + cx4], cok4);
+        let v5 = select(0.0, x0[xr + cx5], cok5);
+        let v6 = select(0.0, x0[xr + cx6], cok6);
+        let v7 = select(0.0, x0[xr + cx7], cok7);
+        let v8 = select(0.0, x0[xr + cx8], cok8);
+        let v9 = select(0.0, x0[xr + cx9], cok9);
+        let v10 = select(0.0, x0[xr + cx10], cok10);
+        let v11 = select(0.0, x0[xr + cx11], cok11);
+        let v12 = select(0.0, x0[xr + cx12], cok12);
+        let v13 = select(0.0, x0[xr + cx13], cok13);
+        let v14 = select(0.0, x0[xr + cx14], cok14);
+        let v15 = select(0.0, x0[xr + cx15], cok15);
+        let v16 = select(0.0, x0[xr + cx16], cok16);
+        let v17 = select(0.0, x0[xr + cx17], cok17);
+        let w0_0 = x1[wr];
+        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3); a0_4 = fma(w0_0, v4, a0_4); a0_5 = fma(w0_0, v5, a0_5); a0_6 = fma(w0_0, v6, a0_6); a0_7 = fma(w0_0, v7, a0_7); a0_8 = fma(w0_0, v8, a0_8); a0_9 = fma(w0_0, v9, a0_9); a0_10 = fma(w0_0, v10, a0_10); a0_11 = fma(w0_0, v11, a0_11); a0_12 = fma(w0_0, v12, a0_12); a0_13 = fma(w0_0, v13, a0_13); a0_14 = fma(w0_0, v14, a0_14); a0_15 = fma(w0_0, v15, a0_15);
+        let w0_1 = x1[wr + 1];
+        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3); a0_4 = fma(w0_1, v5, a0_4); a0_5 = fma(w0_1, v6, a0_5); a0_6 = fma(w0_1, v7, a0_6); a0_7 = fma(w0_1, v8, a0_7); a0_8 = fma(w0_1, v9, a0_8); a0_9 = fma(w0_1, v10, a0_9); a0_10 = fma(w0_1, v11, a0_10); a0_11 = fma(w0_1, v12, a0_11); a0_12 = fma(w0_1, v13, a0_12); a0_13 = fma(w0_1, v14, a0_13); a0_14 = fma(w0_1, v15, a0_14); a0_15 = fma(w0_1, v16, a0_15);
+        let w0_2 = x1[wr + 2];
+        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v3, a0_1); a0_2 = fma(w0_2, v4, a0_2); a0_3 = fma(w0_2, v5, a0_3); a0_4 = fma(w0_2, v6, a0_4); a0_5 = fma(w0_2, v7, a0_5); a0_6 = fma(w0_2, v8, a0_6); a0_7 = fma(w0_2, v9, a0_7); a0_8 = fma(w0_2, v10, a0_8); a0_9 = fma(w0_2, v11, a0_9); a0_10 = fma(w0_2, v12, a0_10); a0_11 = fma(w0_2, v13, a0_11); a0_12 = fma(w0_2, v14, a0_12); a0_13 = fma(w0_2, v15, a0_13); a0_14 = fma(w0_2, v16, a0_14); a0_15 = fma(w0_2, v17, a0_15);
       }
     }
-    let yb = (32 * n + f0) * inPlane + row * XW + ow0;
+    let yb = (32 * plane + f0) * inPlane + oh * XW + ow0;
     y0[yb] = a0_0;
     if (ow0 + 1 < XW) { y0[yb + 1] = a0_1; }
     if (ow0 + 2 < XW) { y0[yb + 2] = a0_2; }
     if (ow0 + 3 < XW) { y0[yb + 3] = a0_3; }
+    if (ow0 + 4 < XW) { y0[yb + 4] = a0_4; }
+    if (ow0 + 5 < XW) { y0[yb + 5] = a0_5; }
+    if (ow0 + 6 < XW) { y0[yb + 6] = a0_6; }
+    if (ow0 + 7 < XW) { y0[yb + 7] = a0_7; }
+    if (ow0 + 8 < XW) { y0[yb + 8] = a0_8; }
+    if (ow0 + 9 < XW) { y0[yb + 9] = a0_9; }
+    if (ow0 + 10 < XW) { y0[yb + 10] = a0_10; }
+    if (ow0 + 11 < XW) { y0[yb + 11] = a0_11; }
+    if (ow0 + 12 < XW) { y0[yb + 12] = a0_12; }
+    if (ow0 + 13 < XW) { y0[yb + 13] = a0_13; }
+    if (ow0 + 14 < XW) { y0[yb + 14] = a0_14; }
+    if (ow0 + 15 < XW) { y0[yb + 15] = a0_15; }
   }
 }
 `;
@@ -128,17 +140,19 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 2u);
   }
 }
 
 // conv2d (workgroup tiles of 8×8 outputs × 1 filters, 1 input channel per stage): x [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [32u, 1u, 3u, 3u] -> y [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))]; stride [1, 1], dilation [1, 1], padding [1, 1]..[1, 1], groups 32, no bias
+fn load_x(i: i32) -> f32 { return x0[i]; }
+fn load_w(i: i32) -> f32 { return x1[i]; }
 var<workgroup> xs: array<f32, 100>;
 var<workgroup> ws: array<f32, 9>;
 
@@ -176,52 +190,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         let zw = e % 10;
         let qh = clamp(ph0 + zh, 0, XH - 1);
         let qw = clamp(pw0 + zw, 0, XW - 1);
-        xs[e] = select(0.0, x0[xg + (min(c0 + ce, 0)) * inPlane + qh * XW + qw], c0 + ce < 1 && ((ph0 + zh) >= 0 && (ph0 + zh) < XH) && ((pw0 + zw) >= 0 && (pw0 + zw) < XW));
+        xs[e] = select(0.0, load_x(xg + (min(c0 + ce, 0)) * inPlane + qh * XW + qw), c0 + ce < 1 && ((ph0 + zh) >= 0 && (ph0 + zh) < XH) && ((pw0 + zw) >= 0 && (pw0 + zw) < XW));
       }
       for (var e = li; e < 9; e += 64) {
         let wj = e / 9;
         let wt = e % 9;
-        ws[e] = select(0.0, x1[9 * (f0 + wj) + 9 * (min(c0, 0)) + wt], c0 < 1);
+        ws[e] = select(0.0, load_w(9 * (f0 + wj) + 9 * (min(c0, 0)) + wt), c0 < 1);
       }
       workgroupBarrier();
       for (var cl = 0; cl < 1; cl++) {
         let xb = 100 * cl + 10 * ly + lx;
         let wb = 9 * cl;
-         {
-          let v = xs[xb];
-          a0 = fma(v, ws[wb], a0);
-        }
-         {
-          let v = xs[xb + 1];
-          a0 = fma(v, ws[wb + 1], a0);
-        }
-         {
-          let v = xs[xb + 2];
-          a0 = fma(v, ws[wb + 2], a0);
-        }
-         {
-          let v = xs[xb + 10];
-          a0 = fma(v, ws[wb + 3], a0);
-        }
-         {
-          let v = xs[xb + 11];
-          a0 = fma(v, ws[wb + 4], a0);
-        }
-         {
-          let v = xs[xb + 12];
-          a0 = fma(v, ws[wb + 5], a0);
-        }
-         {
-          let v = xs[xb + 20];
-          a0 = fma(v, ws[wb + 6], a0);
-        }
-         {
-          let v = xs[xb + 21];
-          a0 = fma(v, ws[wb + 7], a0);
-        }
-         {
-          let v = xs[xb + 22];
-          a0 = fma(v, ws[wb + 8], a0);
+        for (var kh = 0; kh < 3; kh++) {
+          for (var kw = 0; kw < 3; kw++) {
+            let tap = wb + 3 * kh + kw;
+            let v = xs[xb + 10 * kh + kw];
+            a0 = fma(v, ws[tap], a0);
+          }
         }
       }
     }
@@ -272,7 +257,6 @@ fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 32u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -287,17 +271,17 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 10u);
   }
 }
 
-// conv2d (register tiles of 1 filter × 16 columns, one filter block per workgroup (uniform input loads)): x [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [64u, 32u, 1u, 1u] -> y [u32(i32(P.s_N)), 64u, u32(i32(P.s_H)), u32(i32(P.s_W))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
+// conv2d (register tiles of 4 filters × 16 columns): x [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [64u, 32u, 1u, 1u] -> y [u32(i32(P.s_N)), 64u, u32(i32(P.s_H)), u32(i32(P.s_W))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let N = i32(P.s_N);
@@ -307,14 +291,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   if (XH < 1) { report_error(1u, XH, 0u); return; }
   let inPlane = XH * XW;
   let segments = (XW + 15) / 16;
-  let tiles = XH * segments;
-  let n = i32(wid.z);
-  let f0 = 64 * (i32(wid.y)) + (i32(lid.x));
-  let xg = (32 * n) * inPlane;
-  let wf = 32 * f0;
-  for (var t = i32(wid.x); t < tiles; t += i32(nwg.x)) {
+  let tiles = N * XH * segments;
+  let f0 = 4 * (i32(wid.y));
+  for (var t = i32(wid.x) * 64 + i32(lid.x); t < tiles; t += i32(nwg.x) * 64) {
     let seg = t % segments;
     let row = t / segments;
+    let oh = row % XH;
+    let plane = row / XH;
+    let xg = (32 * plane) * inPlane;
     let ow0 = 16 * seg;
     // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
     let cx0 = min(ow0, XW - 1);
@@ -333,50 +317,56 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let cx13 = min(ow0 + 13, XW - 1);
     let cx14 = min(ow0 + 14, XW - 1);
     let cx15 = min(ow0 + 15, XW - 1);
-    let ro0 = row * XW;
     var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0; var a0_12 = 0.0; var a0_13 = 0.0; var a0_14 = 0.0; var a0_15 = 0.0;
+    var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
+    var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
+    var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
     for (var ch = 0; ch < 32; ch++) {
+      let wc = 32 * f0 + ch;
       let xc = xg + ch * inPlane;
-      let wc = wf + ch;
-       {
-        let xr = xc + ro0;
-        let v0 = x0[xr + cx0];
-        let v1 = x0[xr + cx1];
-        let v2 = x0[xr + cx2];
-        let v3 = x0[xr + cx3];
-        let v4 = x0[xr + cx4];
-        let v5 = x0[xr + cx5];
-        let v6 = x0[xr + cx6];
-        let v7 = x0[xr + cx7];
-        let v8 = x0[xr + cx8];
-        let v9 = x0[xr + cx9];
-        let v10 = x0[xr + cx10];
-        let v11 = x0[xr + cx11];
-        let v12 = x0[xr + cx12];
-        let v13 = x0[xr + cx13];
-        let v14 = x0[xr + cx14];
-        let v15 = x0[xr + cx15];
-        let w0_0 = x1[wc];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3); a0_4 = fma(w0_0, v4, a0_4); a0_5 = fma(w0_0, v5, a0_5); a0_6 = fma(w0_0, v6, a0_6); a0_7 = fma(w0_0, v7, a0_7); a0_8 = fma(w0_0, v8, a0_8); a0_9 = fma(w0_0, v9, a0_9); a0_10 = fma(w0_0, v10, a0_10); a0_11 = fma(w0_0, v11, a0_11); a0_12 = fma(w0_0, v12, a0_12); a0_13 = fma(w0_0, v13, a0_13); a0_14 = fma(w0_0, v14, a0_14); a0_15 = fma(w0_0, v15, a0_15);
-      }
+      let xr = xc + oh * XW;
+      let v0 = x0[xr + cx0];
+      let v1 = x0[xr + cx1];
+      let v2 = x0[xr + cx2];
+      let v3 = x0[xr + cx3];
+      let v4 = x0[xr + cx4];
+      let v5 = x0[xr + cx5];
+      let v6 = x0[xr + cx6];
+      let v7 = x0[xr + cx7];
+      let v8 = x0[xr + cx8];
+      let v9 = x0[xr + cx9];
+      let v10 = x0[xr + cx10];
+      let v11 = x0[xr + cx11];
+      let v12 = x0[xr + cx12];
+      let v13 = x0[xr + cx13];
+      let v14 = x0[xr + cx14];
+      let v15 = x0[xr + cx15];
+      let w0_0 = x1[wc];
+      a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3); a0_4 = fma(w0_0, v4, a0_4); a0_5 = fma(w0_0, v5, a0_5); a0_6 = fma(w0_0, v6, a0_6); a0_7 = fma(w0_0, v7, a0_7); a0_8 = fma(w0_0, v8, a0_8); a0_9 = fma(w0_0, v9, a0_9); a0_10 = fma(w0_0, v10, a0_10); a0_11 = fma(w0_0, v11, a0_11); a0_12 = fma(w0_0, v12, a0_12); a0_13 = fma(w0_0, v13, a0_13); a0_14 = fma(w0_0, v14, a0_14); a0_15 = fma(w0_0, v15, a0_15);
+      let w1_0 = x1[wc + 32];
+      a1_0 = fma(w1_0, v0, a1_0); a1_1 = fma(w1_0, v1, a1_1); a1_2 = fma(w1_0, v2, a1_2); a1_3 = fma(w1_0, v3, a1_3); a1_4 = fma(w1_0, v4, a1_4); a1_5 = fma(w1_0, v5, a1_5); a1_6 = fma(w1_0, v6, a1_6); a1_7 = fma(w1_0, v7, a1_7); a1_8 = fma(w1_0, v8, a1_8); a1_9 = fma(w1_0, v9, a1_9); a1_10 = fma(w1_0, v10, a1_10); a1_11 = fma(w1_0, v11, a1_11); a1_12 = fma(w1_0, v12, a1_12); a1_13 = fma(w1_0, v13, a1_13); a1_14 = fma(w1_0, v14, a1_14); a1_15 = fma(w1_0, v15, a1_15);
+      let w2_0 = x1[wc + 64];
+      a2_0 = fma(w2_0, v0, a2_0); a2_1 = fma(w2_0, v1, a2_1); a2_2 = fma(w2_0, v2, a2_2); a2_3 = fma(w2_0, v3, a2_3); a2_4 = fma(w2_0, v4, a2_4); a2_5 = fma(w2_0, v5, a2_5); a2_6 = fma(w2_0, v6, a2_6); a2_7 = fma(w2_0, v7, a2_7); a2_8 = fma(w2_0, v8, a2_8); a2_9 = fma(w2_0, v9, a2_9); a2_10 = fma(w2_0, v10, a2_10); a2_11 = fma(w2_0, v11, a2_11); a2_12 = fma(w2_0, v12, a2_12); a2_13 = fma(w2_0, v13, a2_13); a2_14 = fma(w2_0, v14, a2_14); a2_15 = fma(w2_0, v15, a2_15);
+      let w3_0 = x1[wc + 96];
+      a3_0 = fma(w3_0, v0, a3_0); a3_1 = fma(w3_0, v1, a3_1); a3_2 = fma(w3_0, v2, a3_2); a3_3 = fma(w3_0, v3, a3_3); a3_4 = fma(w3_0, v4, a3_4); a3_5 = fma(w3_0, v5, a3_5); a3_6 = fma(w3_0, v6, a3_6); a3_7 = fma(w3_0, v7, a3_7); a3_8 = fma(w3_0, v8, a3_8); a3_9 = fma(w3_0, v9, a3_9); a3_10 = fma(w3_0, v10, a3_10); a3_11 = fma(w3_0, v11, a3_11); a3_12 = fma(w3_0, v12, a3_12); a3_13 = fma(w3_0, v13, a3_13); a3_14 = fma(w3_0, v14, a3_14); a3_15 = fma(w3_0, v15, a3_15);
     }
-    let yb = (64 * n + f0) * inPlane + row * XW + ow0;
-    y0[yb] = a0_0;
-    if (ow0 + 1 < XW) { y0[yb + 1] = a0_1; }
-    if (ow0 + 2 < XW) { y0[yb + 2] = a0_2; }
-    if (ow0 + 3 < XW) { y0[yb + 3] = a0_3; }
-    if (ow0 + 4 < XW) { y0[yb + 4] = a0_4; }
-    if (ow0 + 5 < XW) { y0[yb + 5] = a0_5; }
-    if (ow0 + 6 < XW) { y0[yb + 6] = a0_6; }
-    if (ow0 + 7 < XW) { y0[yb + 7] = a0_7; }
-    if (ow0 + 8 < XW) { y0[yb + 8] = a0_8; }
-    if (ow0 + 9 < XW) { y0[yb + 9] = a0_9; }
-    if (ow0 + 10 < XW) { y0[yb + 10] = a0_10; }
-    if (ow0 + 11 < XW) { y0[yb + 11] = a0_11; }
-    if (ow0 + 12 < XW) { y0[yb + 12] = a0_12; }
-    if (ow0 + 13 < XW) { y0[yb + 13] = a0_13; }
-    if (ow0 + 14 < XW) { y0[yb + 14] = a0_14; }
-    if (ow0 + 15 < XW) { y0[yb + 15] = a0_15; }
+    let yb = (64 * plane + f0) * inPlane + oh * XW + ow0;
+    y0[yb] = a0_0; y0[yb + inPlane] = a1_0; y0[yb + 2 * inPlane] = a2_0; y0[yb + 3 * inPlane] = a3_0;
+    if (ow0 + 1 < XW) { y0[yb + 1] = a0_1; y0[yb + inPlane + 1] = a1_1; y0[yb + 2 * inPlane + 1] = a2_1; y0[yb + 3 * inPlane + 1] = a3_1; }
+    if (ow0 + 2 < XW) { y0[yb + 2] = a0_2; y0[yb + inPlane + 2] = a1_2; y0[yb + 2 * inPlane + 2] = a2_2; y0[yb + 3 * inPlane + 2] = a3_2; }
+    if (ow0 + 3 < XW) { y0[yb + 3] = a0_3; y0[yb + inPlane + 3] = a1_3; y0[yb + 2 * inPlane + 3] = a2_3; y0[yb + 3 * inPlane + 3] = a3_3; }
+    if (ow0 + 4 < XW) { y0[yb + 4] = a0_4; y0[yb + inPlane + 4] = a1_4; y0[yb + 2 * inPlane + 4] = a2_4; y0[yb + 3 * inPlane + 4] = a3_4; }
+    if (ow0 + 5 < XW) { y0[yb + 5] = a0_5; y0[yb + inPlane + 5] = a1_5; y0[yb + 2 * inPlane + 5] = a2_5; y0[yb + 3 * inPlane + 5] = a3_5; }
+    if (ow0 + 6 < XW) { y0[yb + 6] = a0_6; y0[yb + inPlane + 6] = a1_6; y0[yb + 2 * inPlane + 6] = a2_6; y0[yb + 3 * inPlane + 6] = a3_6; }
+    if (ow0 + 7 < XW) { y0[yb + 7] = a0_7; y0[yb + inPlane + 7] = a1_7; y0[yb + 2 * inPlane + 7] = a2_7; y0[yb + 3 * inPlane + 7] = a3_7; }
+    if (ow0 + 8 < XW) { y0[yb + 8] = a0_8; y0[yb + inPlane + 8] = a1_8; y0[yb + 2 * inPlane + 8] = a2_8; y0[yb + 3 * inPlane + 8] = a3_8; }
+    if (ow0 + 9 < XW) { y0[yb + 9] = a0_9; y0[yb + inPlane + 9] = a1_9; y0[yb + 2 * inPlane + 9] = a2_9; y0[yb + 3 * inPlane + 9] = a3_9; }
+    if (ow0 + 10 < XW) { y0[yb + 10] = a0_10; y0[yb + inPlane + 10] = a1_10; y0[yb + 2 * inPlane + 10] = a2_10; y0[yb + 3 * inPlane + 10] = a3_10; }
+    if (ow0 + 11 < XW) { y0[yb + 11] = a0_11; y0[yb + inPlane + 11] = a1_11; y0[yb + 2 * inPlane + 11] = a2_11; y0[yb + 3 * inPlane + 11] = a3_11; }
+    if (ow0 + 12 < XW) { y0[yb + 12] = a0_12; y0[yb + inPlane + 12] = a1_12; y0[yb + 2 * inPlane + 12] = a2_12; y0[yb + 3 * inPlane + 12] = a3_12; }
+    if (ow0 + 13 < XW) { y0[yb + 13] = a0_13; y0[yb + inPlane + 13] = a1_13; y0[yb + 2 * inPlane + 13] = a2_13; y0[yb + 3 * inPlane + 13] = a3_13; }
+    if (ow0 + 14 < XW) { y0[yb + 14] = a0_14; y0[yb + inPlane + 14] = a1_14; y0[yb + 2 * inPlane + 14] = a2_14; y0[yb + 3 * inPlane + 14] = a3_14; }
+    if (ow0 + 15 < XW) { y0[yb + 15] = a0_15; y0[yb + inPlane + 15] = a1_15; y0[yb + 2 * inPlane + 15] = a2_15; y0[yb + 3 * inPlane + 15] = a3_15; }
   }
 }
 `;
@@ -387,19 +377,21 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 10u);
   }
 }
 
-// conv2d (workgroup tiles of 8×8 outputs × 16 filters, 32 input channels per stage): x [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [64u, 32u, 1u, 1u] -> y [u32(i32(P.s_N)), 64u, u32(i32(P.s_H)), u32(i32(P.s_W))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
+// conv2d (workgroup tiles of 8×8 outputs × 8 filters, 32 input channels per stage): x [u32(i32(P.s_N)), 32u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [64u, 32u, 1u, 1u] -> y [u32(i32(P.s_N)), 64u, u32(i32(P.s_H)), u32(i32(P.s_W))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
+fn load_x(i: i32) -> f32 { return x0[i]; }
+fn load_w(i: i32) -> f32 { return x1[i]; }
 var<workgroup> xs: array<f32, 2048>;
-var<workgroup> ws: array<f32, 512>;
+var<workgroup> ws: array<f32, 256>;
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -413,7 +405,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let tilesH = (XH + 7) / 8;
   let tiles = tilesH * tilesW;
   let n = i32(wid.z);
-  let f0 = 16 * (i32(wid.y));
+  let f0 = 8 * (i32(wid.y));
   let xg = (32 * n) * inPlane;
   let lx = i32(lid.x);
   let ly = i32(lid.y);
@@ -423,7 +415,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let r = t / tilesW;
     let oh0 = 8 * r;
     let ow0 = 8 * bw;
-    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0; var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0; var a8 = 0.0; var a9 = 0.0; var a10 = 0.0; var a11 = 0.0; var a12 = 0.0; var a13 = 0.0; var a14 = 0.0; var a15 = 0.0;
+    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0; var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
     for (var c0 = 0; c0 < 32; c0 += 32) {
       workgroupBarrier();
       for (var e = li; e < 2048; e += 64) {
@@ -432,27 +424,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         let zw = e % 8;
         let qh = min(oh0 + zh, XH - 1);
         let qw = min(ow0 + zw, XW - 1);
-        xs[e] = select(0.0, x0[xg + (min(c0 + ce, 31)) * inPlane + qh * XW + qw], c0 + ce < 32 && ((oh0 + zh) < XH) && ((ow0 + zw) < XW));
+        xs[e] = select(0.0, load_x(xg + (min(c0 + ce, 31)) * inPlane + qh * XW + qw), c0 + ce < 32 && ((oh0 + zh) < XH) && ((ow0 + zw) < XW));
       }
-      for (var e = li; e < 512; e += 64) {
+      for (var e = li; e < 256; e += 64) {
         let wj = e / 32;
         let wcl = e % 32;
-        ws[e] = select(0.0, x1[32 * (f0 + wj) + (min(c0 + wcl, 31))], c0 + wcl < 32);
+        ws[e] = select(0.0, load_w(32 * (f0 + wj) + (min(c0 + wcl, 31))), c0 + wcl < 32);
       }
       workgroupBarrier();
       for (var cl = 0; cl < 32; cl++) {
         let xb = 64 * cl + 8 * ly + lx;
-         {
-          let v = xs[xb];
-          a0 = fma(v, ws[cl], a0); a1 = fma(v, ws[cl + 32], a1); a2 = fma(v, ws[cl + 64], a2); a3 = fma(v, ws[cl + 96], a3); a4 = fma(v, ws[cl + 128], a4); a5 = fma(v, ws[cl + 160], a5); a6 = fma(v, ws[cl + 192], a6); a7 = fma(v, ws[cl + 224], a7); a8 = fma(v, ws[cl + 256], a8); a9 = fma(v, ws[cl + 288], a9); a10 = fma(v, ws[cl + 320], a10); a11 = fma(v, ws[cl + 352], a11); a12 = fma(v, ws[cl + 384], a12); a13 = fma(v, ws[cl + 416], a13); a14 = fma(v, ws[cl + 448], a14); a15 = fma(v, ws[cl + 480], a15);
-        }
+        let v = xs[xb];
+        a0 = fma(v, ws[cl], a0); a1 = fma(v, ws[cl + 32], a1); a2 = fma(v, ws[cl + 64], a2); a3 = fma(v, ws[cl + 96], a3); a4 = fma(v, ws[cl + 128], a4); a5 = fma(v, ws[cl + 160], a5); a6 = fma(v, ws[cl + 192], a6); a7 = fma(v, ws[cl + 224], a7);
       }
     }
     let oh = oh0 + ly;
     let ow = ow0 + lx;
     if (oh < XH && ow < XW) {
       let yb = (64 * n + f0) * inPlane + oh * XW + ow;
-      y0[yb] = a0; y0[yb + inPlane] = a1; y0[yb + 2 * inPlane] = a2; y0[yb + 3 * inPlane] = a3; y0[yb + 4 * inPlane] = a4; y0[yb + 5 * inPlane] = a5; y0[yb + 6 * inPlane] = a6; y0[yb + 7 * inPlane] = a7; y0[yb + 8 * inPlane] = a8; y0[yb + 9 * inPlane] = a9; y0[yb + 10 * inPlane] = a10; y0[yb + 11 * inPlane] = a11; y0[yb + 12 * inPlane] = a12; y0[yb + 13 * inPlane] = a13; y0[yb + 14 * inPlane] = a14; y0[yb + 15 * inPlane] = a15;
+      y0[yb] = a0; y0[yb + inPlane] = a1; y0[yb + 2 * inPlane] = a2; y0[yb + 3 * inPlane] = a3; y0[yb + 4 * inPlane] = a4; y0[yb + 5 * inPlane] = a5; y0[yb + 6 * inPlane] = a6; y0[yb + 7 * inPlane] = a7;
     }
   }
 }
@@ -495,7 +485,6 @@ fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 64u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -510,17 +499,17 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 18u);
   }
 }
 
-// conv2d (register tiles of 1 filter × 4 columns, one row segment per invocation (uniform weight loads)): x [u32(i32(P.s_N)), 64u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [64u, 1u, 3u, 3u] -> y [u32(i32(P.s_N)), 64u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))]; stride [2, 2], dilation [1, 1], padding [1, 1]..[1, 1], groups 64, no bias
+// conv2d (register tiles of 1 filter × 16 columns): x [u32(i32(P.s_N)), 64u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [64u, 1u, 3u, 3u] -> y [u32(i32(P.s_N)), 64u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))]; stride [2, 2], dilation [1, 1], padding [1, 1]..[1, 1], groups 64, no bias
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let N = i32(P.s_N);
@@ -532,110 +521,66 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   if (OH < 1) { report_error(1u, XH + 2, 0u); return; }
   let inPlane = XH * XW;
   let outPlane = OH * OW;
-  let segments = (OW + 3) / 4;
-  let tiles = OH * segments;
-  let n = i32(wid.z);
+  let segments = (OW + 15) / 16;
+  let tiles = N * OH * segments;
   let f0 = (i32(wid.y));
   let grp = i32(wid.y);
-  let xg = (64 * n + grp) * inPlane;
-  let wf = 9 * f0;
   for (var t = i32(wid.x) * 64 + i32(lid.x); t < tiles; t += i32(nwg.x) * 64) {
     let seg = t % segments;
     let row = t / segments;
-    let ow0 = 4 * seg;
+    let oh = row % OH;
+    let plane = row / OH;
+    let xg = (64 * plane + grp) * inPlane;
+    let ow0 = 16 * seg;
     let pw0 = 2 * ow0 - 1;
-    // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5, 6, 7, 8}
-    let cx0 = clamp(pw0, 0, XW - 1);
-    let cok0 = pw0 >= 0 && pw0 < XW;
-    let cx1 = clamp(pw0 + 1, 0, XW - 1);
-    let cok1 = (pw0 + 1) >= 0 && (pw0 + 1) < XW;
-    let cx2 = clamp(pw0 + 2, 0, XW - 1);
-    let cok2 = (pw0 + 2) >= 0 && (pw0 + 2) < XW;
-    let cx3 = clamp(pw0 + 3, 0, XW - 1);
-    let cok3 = (pw0 + 3) >= 0 && (pw0 + 3) < XW;
-    let cx4 = clamp(pw0 + 4, 0, XW - 1);
-    let cok4 = (pw0 + 4) >= 0 && (pw0 + 4) < XW;
-    let cx5 = clamp(pw0 + 5, 0, XW - 1);
-    let cok5 = (pw0 + 5) >= 0 && (pw0 + 5) < XW;
-    let cx6 = clamp(pw0 + 6, 0, XW - 1);
-    let cok6 = (pw0 + 6) >= 0 && (pw0 + 6) < XW;
-    let cx7 = clamp(pw0 + 7, 0, XW - 1);
-    let cok7 = (pw0 + 7) >= 0 && (pw0 + 7) < XW;
-    let cx8 = clamp(pw0 + 8, 0, XW - 1);
-    let cok8 = (pw0 + 8) >= 0 && (pw0 + 8) < XW;
-    let zh0 = clamp(2 * row - 1, 0, XH - 1);
-    let ro0 = zh0 * XW;
-    let rok0 = ((2 * row - 1) >= 0 && (2 * row - 1) < XH);
-    let zh1 = clamp(2 * row, 0, XH - 1);
-    let ro1 = zh1 * XW;
-    let rok1 = ((2 * row) >= 0 && (2 * row) < XH);
-    let zh2 = clamp(2 * row + 1, 0, XH - 1);
-    let ro2 = zh2 * XW;
-    let rok2 = ((2 * row + 1) >= 0 && (2 * row + 1) < XH);
-    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0; var a0_12 = 0.0; var a0_13 = 0.0; var a0_14 = 0.0; var a0_15 = 0.0;
     for (var ch = 0; ch < 1; ch++) {
+      let wc = 9 * f0 + 9 * ch;
       let xc = xg + ch * inPlane;
-      let wc = wf + 9 * ch;
-       {
-        let xr = xc + ro0;
-        let v0 = select(0.0, x0[xr + cx0], rok0 && cok0);
-        let v1 = select(0.0, x0[xr + cx1], rok0 && cok1);
-        let v2 = select(0.0, x0[xr + cx2], rok0 && cok2);
-        let v3 = select(0.0, x0[xr + cx3], rok0 && cok3);
-        let v4 = select(0.0, x0[xr + cx4], rok0 && cok4);
-        let v5 = select(0.0, x0[xr + cx5], rok0 && cok5);
-        let v6 = select(0.0, x0[xr + cx6], rok0 && cok6);
-        let v7 = select(0.0, x0[xr + cx7], rok0 && cok7);
-        let v8 = select(0.0, x0[xr + cx8], rok0 && cok8);
-        let w0_0 = x1[wc];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v2, a0_1); a0_2 = fma(w0_0, v4, a0_2); a0_3 = fma(w0_0, v6, a0_3);
-        let w0_1 = x1[wc + 1];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v3, a0_1); a0_2 = fma(w0_1, v5, a0_2); a0_3 = fma(w0_1, v7, a0_3);
-        let w0_2 = x1[wc + 2];
-        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v4, a0_1); a0_2 = fma(w0_2, v6, a0_2); a0_3 = fma(w0_2, v8, a0_3);
-      }
-       {
-        let xr = xc + ro1;
-        let v0 = select(0.0, x0[xr + cx0], rok1 && cok0);
-        let v1 = select(0.0, x0[xr + cx1], rok1 && cok1);
-        let v2 = select(0.0, x0[xr + cx2], rok1 && cok2);
-        let v3 = select(0.0, x0[xr + cx3], rok1 && cok3);
-        let v4 = select(0.0, x0[xr + cx4], rok1 && cok4);
-        let v5 = select(0.0, x0[xr + cx5], rok1 && cok5);
-        let v6 = select(0.0, x0[xr + cx6], rok1 && cok6);
-        let v7 = select(0.0, x0[xr + cx7], rok1 && cok7);
-        let v8 = select(0.0, x0[xr + cx8], rok1 && cok8);
-        let w0_0 = x1[wc + 3];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v2, a0_1); a0_2 = fma(w0_0, v4, a0_2); a0_3 = fma(w0_0, v6, a0_3);
-        let w0_1 = x1[wc + 4];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v3, a0_1); a0_2 = fma(w0_1, v5, a0_2); a0_3 = fma(w0_1, v7, a0_3);
-        let w0_2 = x1[wc + 5];
-        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v4, a0_1); a0_2 = fma(w0_2, v6, a0_2); a0_3 = fma(w0_2, v8, a0_3);
-      }
-       {
-        let xr = xc + ro2;
-        let v0 = select(0.0, x0[xr + cx0], rok2 && cok0);
-        let v1 = select(0.0, x0[xr + cx1], rok2 && cok1);
-        let v2 = select(0.0, x0[xr + cx2], rok2 && cok2);
-        let v3 = select(0.0, x0[xr + cx3], rok2 && cok3);
-        let v4 = select(0.0, x0[xr + cx4], rok2 && cok4);
-        let v5 = select(0.0, x0[xr + cx5], rok2 && cok5);
-        let v6 = select(0.0, x0[xr + cx6], rok2 && cok6);
-        let v7 = select(0.0, x0[xr + cx7], rok2 && cok7);
-        let v8 = select(0.0, x0[xr + cx8], rok2 && cok8);
-        let w0_0 = x1[wc + 6];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v2, a0_1); a0_2 = fma(w0_0, v4, a0_2); a0_3 = fma(w0_0, v6, a0_3);
-        let w0_1 = x1[wc + 7];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v3, a0_1); a0_2 = fma(w0_1, v5, a0_2); a0_3 = fma(w0_1, v7, a0_3);
-        let w0_2 = x1[wc + 8];
-        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v4, a0_1); a0_2 = fma(w0_2, v6, a0_2); a0_3 = fma(w0_2, v8, a0_3);
+      for (var kh = 0; kh < 3; kh++) {
+        if (!(((2 * oh + kh - 1) >= 0 && (2 * oh + kh - 1) < XH))) { continue; }
+        let zh = clamp(2 * oh + kh - 1, 0, XH - 1);
+        let xr = xc + zh * XW;
+        let wr = wc + 3 * kh;
+        for (var kw = 0; kw < 3; kw++) {
+          let v0 = select(0.0, x0[xr + clamp(pw0 + kw, 0, XW - 1)], (pw0 + kw) >= 0 && (pw0 + kw) < XW);
+          let v1 = select(0.0, x0[xr + clamp(pw0 + kw + 2, 0, XW - 1)], (pw0 + kw + 2) >= 0 && (pw0 + kw + 2) < XW);
+          let v2 = select(0.0, x0[xr + clamp(pw0 + kw + 4, 0, XW - 1)], (pw0 + kw + 4) >= 0 && (pw0 + kw + 4) < XW);
+          let v3 = select(0.0, x0[xr + clamp(pw0 + kw + 6, 0, XW - 1)], (pw0 + kw + 6) >= 0 && (pw0 + kw + 6) < XW);
+          let v4 = select(0.0, x0[xr + clamp(pw0 + kw + 8, 0, XW - 1)], (pw0 + kw + 8) >= 0 && (pw0 + kw + 8) < XW);
+          let v5 = select(0.0, x0[xr + clamp(pw0 + kw + 10, 0, XW - 1)], (pw0 + kw + 10) >= 0 && (pw0 + kw + 10) < XW);
+          let v6 = select(0.0, x0[xr + clamp(pw0 + kw + 12, 0, XW - 1)], (pw0 + kw + 12) >= 0 && (pw0 + kw + 12) < XW);
+          let v7 = select(0.0, x0[xr + clamp(pw0 + kw + 14, 0, XW - 1)], (pw0 + kw + 14) >= 0 && (pw0 + kw + 14) < XW);
+          let v8 = select(0.0, x0[xr + clamp(pw0 + kw + 16, 0, XW - 1)], (pw0 + kw + 16) >= 0 && (pw0 + kw + 16) < XW);
+          let v9 = select(0.0, x0[xr + clamp(pw0 + kw + 18, 0, XW - 1)], (pw0 + kw + 18) >= 0 && (pw0 + kw + 18) < XW);
+          let v10 = select(0.0, x0[xr + clamp(pw0 + kw + 20, 0, XW - 1)], (pw0 + kw + 20) >= 0 && (pw0 + kw + 20) < XW);
+          let v11 = select(0.0, x0[xr + clamp(pw0 + kw + 22, 0, XW - 1)], (pw0 + kw + 22) >= 0 && (pw0 + kw + 22) < XW);
+          let v12 = select(0.0, x0[xr + clamp(pw0 + kw + 24, 0, XW - 1)], (pw0 + kw + 24) >= 0 && (pw0 + kw + 24) < XW);
+          let v13 = select(0.0, x0[xr + clamp(pw0 + kw + 26, 0, XW - 1)], (pw0 + kw + 26) >= 0 && (pw0 + kw + 26) < XW);
+          let v14 = select(0.0, x0[xr + clamp(pw0 + kw + 28, 0, XW - 1)], (pw0 + kw + 28) >= 0 && (pw0 + kw + 28) < XW);
+          let v15 = select(0.0, x0[xr + clamp(pw0 + kw + 30, 0, XW - 1)], (pw0 + kw + 30) >= 0 && (pw0 + kw + 30) < XW);
+          let w0 = x1[wr + kw];
+          a0_0 = fma(w0, v0, a0_0); a0_1 = fma(w0, v1, a0_1); a0_2 = fma(w0, v2, a0_2); a0_3 = fma(w0, v3, a0_3); a0_4 = fma(w0, v4, a0_4); a0_5 = fma(w0, v5, a0_5); a0_6 = fma(w0, v6, a0_6); a0_7 = fma(w0, v7, a0_7); a0_8 = fma(w0, v8, a0_8); a0_9 = fma(w0, v9, a0_9); a0_10 = fma(w0, v10, a0_10); a0_11 = fma(w0, v11, a0_11); a0_12 = fma(w0, v12, a0_12); a0_13 = fma(w0, v13, a0_13); a0_14 = fma(w0, v14, a0_14); a0_15 = fma(w0, v15, a0_15);
+        }
       }
     }
-    let yb = (64 * n + f0) * outPlane + row * OW + ow0;
+    let yb = (64 * plane + f0) * outPlane + oh * OW + ow0;
     y0[yb] = a0_0;
     if (ow0 + 1 < OW) { y0[yb + 1] = a0_1; }
     if (ow0 + 2 < OW) { y0[yb + 2] = a0_2; }
     if (ow0 + 3 < OW) { y0[yb + 3] = a0_3; }
+    if (ow0 + 4 < OW) { y0[yb + 4] = a0_4; }
+    if (ow0 + 5 < OW) { y0[yb + 5] = a0_5; }
+    if (ow0 + 6 < OW) { y0[yb + 6] = a0_6; }
+    if (ow0 + 7 < OW) { y0[yb + 7] = a0_7; }
+    if (ow0 + 8 < OW) { y0[yb + 8] = a0_8; }
+    if (ow0 + 9 < OW) { y0[yb + 9] = a0_9; }
+    if (ow0 + 10 < OW) { y0[yb + 10] = a0_10; }
+    if (ow0 + 11 < OW) { y0[yb + 11] = a0_11; }
+    if (ow0 + 12 < OW) { y0[yb + 12] = a0_12; }
+    if (ow0 + 13 < OW) { y0[yb + 13] = a0_13; }
+    if (ow0 + 14 < OW) { y0[yb + 14] = a0_14; }
+    if (ow0 + 15 < OW) { y0[yb + 15] = a0_15; }
   }
 }
 `;
@@ -646,17 +591,19 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 18u);
   }
 }
 
 // conv2d (workgroup tiles of 8×8 outputs × 1 filters, 1 input channel per stage): x [u32(i32(P.s_N)), 64u, u32(i32(P.s_H)), u32(i32(P.s_W))] * w [64u, 1u, 3u, 3u] -> y [u32(i32(P.s_N)), 64u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))]; stride [2, 2], dilation [1, 1], padding [1, 1]..[1, 1], groups 64, no bias
+fn load_x(i: i32) -> f32 { return x0[i]; }
+fn load_w(i: i32) -> f32 { return x1[i]; }
 var<workgroup> xs: array<f32, 289>;
 var<workgroup> ws: array<f32, 9>;
 
@@ -697,52 +644,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         let zw = e % 17;
         let qh = clamp(ph0 + zh, 0, XH - 1);
         let qw = clamp(pw0 + zw, 0, XW - 1);
-        xs[e] = select(0.0, x0[xg + (min(c0 + ce, 0)) * inPlane + qh * XW + qw], c0 + ce < 1 && ((ph0 + zh) >= 0 && (ph0 + zh) < XH) && ((pw0 + zw) >= 0 && (pw0 + zw) < XW));
+        xs[e] = select(0.0, load_x(xg + (min(c0 + ce, 0)) * inPlane + qh * XW + qw), c0 + ce < 1 && ((ph0 + zh) >= 0 && (ph0 + zh) < XH) && ((pw0 + zw) >= 0 && (pw0 + zw) < XW));
       }
       for (var e = li; e < 9; e += 64) {
         let wj = e / 9;
         let wt = e % 9;
-        ws[e] = select(0.0, x1[9 * (f0 + wj) + 9 * (min(c0, 0)) + wt], c0 < 1);
+        ws[e] = select(0.0, load_w(9 * (f0 + wj) + 9 * (min(c0, 0)) + wt), c0 < 1);
       }
       workgroupBarrier();
       for (var cl = 0; cl < 1; cl++) {
         let xb = 289 * cl + 34 * ly + 2 * lx;
         let wb = 9 * cl;
-         {
-          let v = xs[xb];
-          a0 = fma(v, ws[wb], a0);
-        }
-         {
-          let v = xs[xb + 1];
-          a0 = fma(v, ws[wb + 1], a0);
-        }
-         {
-          let v = xs[xb + 2];
-          a0 = fma(v, ws[wb + 2], a0);
-        }
-         {
-          let v = xs[xb + 17];
-          a0 = fma(v, ws[wb + 3], a0);
-        }
-         {
-          let v = xs[xb + 18];
-          a0 = fma(v, ws[wb + 4], a0);
-        }
-         {
-          let v = xs[xb + 19];
-          a0 = fma(v, ws[wb + 5], a0);
-        }
-         {
-          let v = xs[xb + 34];
-          a0 = fma(v, ws[wb + 6], a0);
-        }
-         {
-          let v = xs[xb + 35];
-          a0 = fma(v, ws[wb + 7], a0);
-        }
-         {
-          let v = xs[xb + 36];
-          a0 = fma(v, ws[wb + 8], a0);
+        for (var kh = 0; kh < 3; kh++) {
+          for (var kw = 0; kw < 3; kw++) {
+            let tap = wb + 3 * kh + kw;
+            let v = xs[xb + 17 * kh + kw];
+            a0 = fma(v, ws[tap], a0);
+          }
         }
       }
     }
@@ -793,10 +711,9 @@ fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
-  let size = u32(((i32(u32(i32(P.s_H) + 1))) / 2));
-  let size2 = u32(((i32(u32(i32(P.s_W) + 1))) / 2));
-  let n = 64u * P.s_N * size * size2;
+  let extent = u32(((i32(u32(i32(P.s_H) + 1))) / 2));
+  let extent2 = u32(((i32(u32(i32(P.s_W) + 1))) / 2));
+  let n = 64u * P.s_N * extent * extent2;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let v = x0[i];
@@ -810,17 +727,17 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 26u);
   }
 }
 
-// conv2d (register tiles of 1 filter × 16 columns, one filter block per workgroup (uniform input loads)): x [u32(i32(P.s_N)), 64u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))] * w [128u, 64u, 1u, 1u] -> y [u32(i32(P.s_N)), 128u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
+// conv2d (register tiles of 4 filters × 16 columns): x [u32(i32(P.s_N)), 64u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))] * w [128u, 64u, 1u, 1u] -> y [u32(i32(P.s_N)), 128u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let N = i32(P.s_N);
@@ -830,14 +747,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   if (XH < 1) { report_error(1u, XH, 0u); return; }
   let inPlane = XH * XW;
   let segments = (XW + 15) / 16;
-  let tiles = XH * segments;
-  let n = i32(wid.z);
-  let f0 = 64 * (i32(wid.y)) + (i32(lid.x));
-  let xg = (64 * n) * inPlane;
-  let wf = 64 * f0;
-  for (var t = i32(wid.x); t < tiles; t += i32(nwg.x)) {
+  let tiles = N * XH * segments;
+  let f0 = 4 * (i32(wid.y));
+  for (var t = i32(wid.x) * 64 + i32(lid.x); t < tiles; t += i32(nwg.x) * 64) {
     let seg = t % segments;
     let row = t / segments;
+    let oh = row % XH;
+    let plane = row / XH;
+    let xg = (64 * plane) * inPlane;
     let ow0 = 16 * seg;
     // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
     let cx0 = min(ow0, XW - 1);
@@ -856,50 +773,56 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let cx13 = min(ow0 + 13, XW - 1);
     let cx14 = min(ow0 + 14, XW - 1);
     let cx15 = min(ow0 + 15, XW - 1);
-    let ro0 = row * XW;
     var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0; var a0_12 = 0.0; var a0_13 = 0.0; var a0_14 = 0.0; var a0_15 = 0.0;
+    var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
+    var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
+    var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
     for (var ch = 0; ch < 64; ch++) {
+      let wc = 64 * f0 + ch;
       let xc = xg + ch * inPlane;
-      let wc = wf + ch;
-       {
-        let xr = xc + ro0;
-        let v0 = x0[xr + cx0];
-        let v1 = x0[xr + cx1];
-        let v2 = x0[xr + cx2];
-        let v3 = x0[xr + cx3];
-        let v4 = x0[xr + cx4];
-        let v5 = x0[xr + cx5];
-        let v6 = x0[xr + cx6];
-        let v7 = x0[xr + cx7];
-        let v8 = x0[xr + cx8];
-        let v9 = x0[xr + cx9];
-        let v10 = x0[xr + cx10];
-        let v11 = x0[xr + cx11];
-        let v12 = x0[xr + cx12];
-        let v13 = x0[xr + cx13];
-        let v14 = x0[xr + cx14];
-        let v15 = x0[xr + cx15];
-        let w0_0 = x1[wc];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3); a0_4 = fma(w0_0, v4, a0_4); a0_5 = fma(w0_0, v5, a0_5); a0_6 = fma(w0_0, v6, a0_6); a0_7 = fma(w0_0, v7, a0_7); a0_8 = fma(w0_0, v8, a0_8); a0_9 = fma(w0_0, v9, a0_9); a0_10 = fma(w0_0, v10, a0_10); a0_11 = fma(w0_0, v11, a0_11); a0_12 = fma(w0_0, v12, a0_12); a0_13 = fma(w0_0, v13, a0_13); a0_14 = fma(w0_0, v14, a0_14); a0_15 = fma(w0_0, v15, a0_15);
-      }
+      let xr = xc + oh * XW;
+      let v0 = x0[xr + cx0];
+      let v1 = x0[xr + cx1];
+      let v2 = x0[xr + cx2];
+      let v3 = x0[xr + cx3];
+      let v4 = x0[xr + cx4];
+      let v5 = x0[xr + cx5];
+      let v6 = x0[xr + cx6];
+      let v7 = x0[xr + cx7];
+      let v8 = x0[xr + cx8];
+      let v9 = x0[xr + cx9];
+      let v10 = x0[xr + cx10];
+      let v11 = x0[xr + cx11];
+      let v12 = x0[xr + cx12];
+      let v13 = x0[xr + cx13];
+      let v14 = x0[xr + cx14];
+      let v15 = x0[xr + cx15];
+      let w0_0 = x1[wc];
+      a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3); a0_4 = fma(w0_0, v4, a0_4); a0_5 = fma(w0_0, v5, a0_5); a0_6 = fma(w0_0, v6, a0_6); a0_7 = fma(w0_0, v7, a0_7); a0_8 = fma(w0_0, v8, a0_8); a0_9 = fma(w0_0, v9, a0_9); a0_10 = fma(w0_0, v10, a0_10); a0_11 = fma(w0_0, v11, a0_11); a0_12 = fma(w0_0, v12, a0_12); a0_13 = fma(w0_0, v13, a0_13); a0_14 = fma(w0_0, v14, a0_14); a0_15 = fma(w0_0, v15, a0_15);
+      let w1_0 = x1[wc + 64];
+      a1_0 = fma(w1_0, v0, a1_0); a1_1 = fma(w1_0, v1, a1_1); a1_2 = fma(w1_0, v2, a1_2); a1_3 = fma(w1_0, v3, a1_3); a1_4 = fma(w1_0, v4, a1_4); a1_5 = fma(w1_0, v5, a1_5); a1_6 = fma(w1_0, v6, a1_6); a1_7 = fma(w1_0, v7, a1_7); a1_8 = fma(w1_0, v8, a1_8); a1_9 = fma(w1_0, v9, a1_9); a1_10 = fma(w1_0, v10, a1_10); a1_11 = fma(w1_0, v11, a1_11); a1_12 = fma(w1_0, v12, a1_12); a1_13 = fma(w1_0, v13, a1_13); a1_14 = fma(w1_0, v14, a1_14); a1_15 = fma(w1_0, v15, a1_15);
+      let w2_0 = x1[wc + 128];
+      a2_0 = fma(w2_0, v0, a2_0); a2_1 = fma(w2_0, v1, a2_1); a2_2 = fma(w2_0, v2, a2_2); a2_3 = fma(w2_0, v3, a2_3); a2_4 = fma(w2_0, v4, a2_4); a2_5 = fma(w2_0, v5, a2_5); a2_6 = fma(w2_0, v6, a2_6); a2_7 = fma(w2_0, v7, a2_7); a2_8 = fma(w2_0, v8, a2_8); a2_9 = fma(w2_0, v9, a2_9); a2_10 = fma(w2_0, v10, a2_10); a2_11 = fma(w2_0, v11, a2_11); a2_12 = fma(w2_0, v12, a2_12); a2_13 = fma(w2_0, v13, a2_13); a2_14 = fma(w2_0, v14, a2_14); a2_15 = fma(w2_0, v15, a2_15);
+      let w3_0 = x1[wc + 192];
+      a3_0 = fma(w3_0, v0, a3_0); a3_1 = fma(w3_0, v1, a3_1); a3_2 = fma(w3_0, v2, a3_2); a3_3 = fma(w3_0, v3, a3_3); a3_4 = fma(w3_0, v4, a3_4); a3_5 = fma(w3_0, v5, a3_5); a3_6 = fma(w3_0, v6, a3_6); a3_7 = fma(w3_0, v7, a3_7); a3_8 = fma(w3_0, v8, a3_8); a3_9 = fma(w3_0, v9, a3_9); a3_10 = fma(w3_0, v10, a3_10); a3_11 = fma(w3_0, v11, a3_11); a3_12 = fma(w3_0, v12, a3_12); a3_13 = fma(w3_0, v13, a3_13); a3_14 = fma(w3_0, v14, a3_14); a3_15 = fma(w3_0, v15, a3_15);
     }
-    let yb = (128 * n + f0) * inPlane + row * XW + ow0;
-    y0[yb] = a0_0;
-    if (ow0 + 1 < XW) { y0[yb + 1] = a0_1; }
-    if (ow0 + 2 < XW) { y0[yb + 2] = a0_2; }
-    if (ow0 + 3 < XW) { y0[yb + 3] = a0_3; }
-    if (ow0 + 4 < XW) { y0[yb + 4] = a0_4; }
-    if (ow0 + 5 < XW) { y0[yb + 5] = a0_5; }
-    if (ow0 + 6 < XW) { y0[yb + 6] = a0_6; }
-    if (ow0 + 7 < XW) { y0[yb + 7] = a0_7; }
-    if (ow0 + 8 < XW) { y0[yb + 8] = a0_8; }
-    if (ow0 + 9 < XW) { y0[yb + 9] = a0_9; }
-    if (ow0 + 10 < XW) { y0[yb + 10] = a0_10; }
-    if (ow0 + 11 < XW) { y0[yb + 11] = a0_11; }
-    if (ow0 + 12 < XW) { y0[yb + 12] = a0_12; }
-    if (ow0 + 13 < XW) { y0[yb + 13] = a0_13; }
-    if (ow0 + 14 < XW) { y0[yb + 14] = a0_14; }
-    if (ow0 + 15 < XW) { y0[yb + 15] = a0_15; }
+    let yb = (128 * plane + f0) * inPlane + oh * XW + ow0;
+    y0[yb] = a0_0; y0[yb + inPlane] = a1_0; y0[yb + 2 * inPlane] = a2_0; y0[yb + 3 * inPlane] = a3_0;
+    if (ow0 + 1 < XW) { y0[yb + 1] = a0_1; y0[yb + inPlane + 1] = a1_1; y0[yb + 2 * inPlane + 1] = a2_1; y0[yb + 3 * inPlane + 1] = a3_1; }
+    if (ow0 + 2 < XW) { y0[yb + 2] = a0_2; y0[yb + inPlane + 2] = a1_2; y0[yb + 2 * inPlane + 2] = a2_2; y0[yb + 3 * inPlane + 2] = a3_2; }
+    if (ow0 + 3 < XW) { y0[yb + 3] = a0_3; y0[yb + inPlane + 3] = a1_3; y0[yb + 2 * inPlane + 3] = a2_3; y0[yb + 3 * inPlane + 3] = a3_3; }
+    if (ow0 + 4 < XW) { y0[yb + 4] = a0_4; y0[yb + inPlane + 4] = a1_4; y0[yb + 2 * inPlane + 4] = a2_4; y0[yb + 3 * inPlane + 4] = a3_4; }
+    if (ow0 + 5 < XW) { y0[yb + 5] = a0_5; y0[yb + inPlane + 5] = a1_5; y0[yb + 2 * inPlane + 5] = a2_5; y0[yb + 3 * inPlane + 5] = a3_5; }
+    if (ow0 + 6 < XW) { y0[yb + 6] = a0_6; y0[yb + inPlane + 6] = a1_6; y0[yb + 2 * inPlane + 6] = a2_6; y0[yb + 3 * inPlane + 6] = a3_6; }
+    if (ow0 + 7 < XW) { y0[yb + 7] = a0_7; y0[yb + inPlane + 7] = a1_7; y0[yb + 2 * inPlane + 7] = a2_7; y0[yb + 3 * inPlane + 7] = a3_7; }
+    if (ow0 + 8 < XW) { y0[yb + 8] = a0_8; y0[yb + inPlane + 8] = a1_8; y0[yb + 2 * inPlane + 8] = a2_8; y0[yb + 3 * inPlane + 8] = a3_8; }
+    if (ow0 + 9 < XW) { y0[yb + 9] = a0_9; y0[yb + inPlane + 9] = a1_9; y0[yb + 2 * inPlane + 9] = a2_9; y0[yb + 3 * inPlane + 9] = a3_9; }
+    if (ow0 + 10 < XW) { y0[yb + 10] = a0_10; y0[yb + inPlane + 10] = a1_10; y0[yb + 2 * inPlane + 10] = a2_10; y0[yb + 3 * inPlane + 10] = a3_10; }
+    if (ow0 + 11 < XW) { y0[yb + 11] = a0_11; y0[yb + inPlane + 11] = a1_11; y0[yb + 2 * inPlane + 11] = a2_11; y0[yb + 3 * inPlane + 11] = a3_11; }
+    if (ow0 + 12 < XW) { y0[yb + 12] = a0_12; y0[yb + inPlane + 12] = a1_12; y0[yb + 2 * inPlane + 12] = a2_12; y0[yb + 3 * inPlane + 12] = a3_12; }
+    if (ow0 + 13 < XW) { y0[yb + 13] = a0_13; y0[yb + inPlane + 13] = a1_13; y0[yb + 2 * inPlane + 13] = a2_13; y0[yb + 3 * inPlane + 13] = a3_13; }
+    if (ow0 + 14 < XW) { y0[yb + 14] = a0_14; y0[yb + inPlane + 14] = a1_14; y0[yb + 2 * inPlane + 14] = a2_14; y0[yb + 3 * inPlane + 14] = a3_14; }
+    if (ow0 + 15 < XW) { y0[yb + 15] = a0_15; y0[yb + inPlane + 15] = a1_15; y0[yb + 2 * inPlane + 15] = a2_15; y0[yb + 3 * inPlane + 15] = a3_15; }
   }
 }
 `;
@@ -910,19 +833,21 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<f32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 26u);
   }
 }
 
-// conv2d (workgroup tiles of 8×8 outputs × 16 filters, 51 input channels per stage): x [u32(i32(P.s_N)), 64u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))] * w [128u, 64u, 1u, 1u] -> y [u32(i32(P.s_N)), 128u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
-var<workgroup> xs: array<f32, 3264>;
-var<workgroup> ws: array<f32, 816>;
+// conv2d (workgroup tiles of 8×8 outputs × 8 filters, 32 input channels per stage): x [u32(i32(P.s_N)), 64u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))] * w [128u, 64u, 1u, 1u] -> y [u32(i32(P.s_N)), 128u, u32(((i32(u32(i32(P.s_H) + 1))) / 2)), u32(((i32(u32(i32(P.s_W) + 1))) / 2))]; stride [1, 1], dilation [1, 1], padding [0, 0]..[0, 0], no bias
+fn load_x(i: i32) -> f32 { return x0[i]; }
+fn load_w(i: i32) -> f32 { return x1[i]; }
+var<workgroup> xs: array<f32, 2048>;
+var<workgroup> ws: array<f32, 256>;
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -936,7 +861,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let tilesH = (XH + 7) / 8;
   let tiles = tilesH * tilesW;
   let n = i32(wid.z);
-  let f0 = 16 * (i32(wid.y));
+  let f0 = 8 * (i32(wid.y));
   let xg = (64 * n) * inPlane;
   let lx = i32(lid.x);
   let ly = i32(lid.y);
@@ -946,36 +871,34 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let r = t / tilesW;
     let oh0 = 8 * r;
     let ow0 = 8 * bw;
-    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0; var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0; var a8 = 0.0; var a9 = 0.0; var a10 = 0.0; var a11 = 0.0; var a12 = 0.0; var a13 = 0.0; var a14 = 0.0; var a15 = 0.0;
-    for (var c0 = 0; c0 < 64; c0 += 51) {
+    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0; var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
+    for (var c0 = 0; c0 < 64; c0 += 32) {
       workgroupBarrier();
-      for (var e = li; e < 3264; e += 64) {
+      for (var e = li; e < 2048; e += 64) {
         let ce = e / 64;
         let zh = (e / 8) % 8;
         let zw = e % 8;
         let qh = min(oh0 + zh, XH - 1);
         let qw = min(ow0 + zw, XW - 1);
-        xs[e] = select(0.0, x0[xg + (min(c0 + ce, 63)) * inPlane + qh * XW + qw], c0 + ce < 64 && ((oh0 + zh) < XH) && ((ow0 + zw) < XW));
+        xs[e] = select(0.0, load_x(xg + (min(c0 + ce, 63)) * inPlane + qh * XW + qw), c0 + ce < 64 && ((oh0 + zh) < XH) && ((ow0 + zw) < XW));
       }
-      for (var e = li; e < 816; e += 64) {
-        let wj = e / 51;
-        let wcl = e % 51;
-        ws[e] = select(0.0, x1[64 * (f0 + wj) + (min(c0 + wcl, 63))], c0 + wcl < 64);
+      for (var e = li; e < 256; e += 64) {
+        let wj = e / 32;
+        let wcl = e % 32;
+        ws[e] = select(0.0, load_w(64 * (f0 + wj) + (min(c0 + wcl, 63))), c0 + wcl < 64);
       }
       workgroupBarrier();
-      for (var cl = 0; cl < 51; cl++) {
+      for (var cl = 0; cl < 32; cl++) {
         let xb = 64 * cl + 8 * ly + lx;
-         {
-          let v = xs[xb];
-          a0 = fma(v, ws[cl], a0); a1 = fma(v, ws[cl + 51], a1); a2 = fma(v, ws[cl + 102], a2); a3 = fma(v, ws[cl + 153], a3); a4 = fma(v, ws[cl + 204], a4); a5 = fma(v, ws[cl + 255], a5); a6 = fma(v, ws[cl + 306], a6); a7 = fma(v, ws[cl + 357], a7); a8 = fma(v, ws[cl + 408], a8); a9 = fma(v, ws[cl + 459], a9); a10 = fma(v, ws[cl + 510], a10); a11 = fma(v, ws[cl + 561], a11); a12 = fma(v, ws[cl + 612], a12); a13 = fma(v, ws[cl + 663], a13); a14 = fma(v, ws[cl + 714], a14); a15 = fma(v, ws[cl + 765], a15);
-        }
+        let v = xs[xb];
+        a0 = fma(v, ws[cl], a0); a1 = fma(v, ws[cl + 32], a1); a2 = fma(v, ws[cl + 64], a2); a3 = fma(v, ws[cl + 96], a3); a4 = fma(v, ws[cl + 128], a4); a5 = fma(v, ws[cl + 160], a5); a6 = fma(v, ws[cl + 192], a6); a7 = fma(v, ws[cl + 224], a7);
       }
     }
     let oh = oh0 + ly;
     let ow = ow0 + lx;
     if (oh < XH && ow < XW) {
       let yb = (128 * n + f0) * inPlane + oh * XW + ow;
-      y0[yb] = a0; y0[yb + inPlane] = a1; y0[yb + 2 * inPlane] = a2; y0[yb + 3 * inPlane] = a3; y0[yb + 4 * inPlane] = a4; y0[yb + 5 * inPlane] = a5; y0[yb + 6 * inPlane] = a6; y0[yb + 7 * inPlane] = a7; y0[yb + 8 * inPlane] = a8; y0[yb + 9 * inPlane] = a9; y0[yb + 10 * inPlane] = a10; y0[yb + 11 * inPlane] = a11; y0[yb + 12 * inPlane] = a12; y0[yb + 13 * inPlane] = a13; y0[yb + 14 * inPlane] = a14; y0[yb + 15 * inPlane] = a15;
+      y0[yb] = a0; y0[yb + inPlane] = a1; y0[yb + 2 * inPlane] = a2; y0[yb + 3 * inPlane] = a3; y0[yb + 4 * inPlane] = a4; y0[yb + 5 * inPlane] = a5; y0[yb + 6 * inPlane] = a6; y0[yb + 7 * inPlane] = a7;
     }
   }
 }
@@ -1018,10 +941,9 @@ fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
-  let size = u32(((i32(u32(i32(P.s_H) + 1))) / 2));
-  let size2 = u32(((i32(u32(i32(P.s_W) + 1))) / 2));
-  let n = 128u * P.s_N * size * size2;
+  let extent = u32(((i32(u32(i32(P.s_H) + 1))) / 2));
+  let extent2 = u32(((i32(u32(i32(P.s_W) + 1))) / 2));
+  let n = 128u * P.s_N * extent * extent2;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let v = x0[i];
@@ -1110,7 +1032,7 @@ const SPEC = {
         name: "k2_conv_s1_dw",
         implements: "conv 's1.dw'",
         code: { cpu: k2_conv_s1_dw, gpu: k2_conv_s1_dw_gpu },
-        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil(((S.H) * Math.ceil((S.W) / 4)) / 64), 65535)), (S) => 32, (S) => S.N], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((S.H) / 8) * Math.ceil((S.W) / 8), 65535)), (S) => 32, (S) => S.N] },
+        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((S.N) * (S.H) * Math.ceil((S.W) / 16) / 64), 65535)), (S) => 32, (S) => 1], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((S.H) / 8) * Math.ceil((S.W) / 8), 65535)), (S) => 32, (S) => S.N] },
         inputs: [0,1], outputs: [2],
         scratch: [], group: 2,
         usesError: true, errors: {"1":"kernel 3 is larger than the padded input {a} along dim 2","2":"kernel 3 is larger than the padded input {a} along dim 3"},
@@ -1137,7 +1059,7 @@ const SPEC = {
         name: "k10_conv_s1_pw",
         implements: "conv 's1.pw'",
         code: { cpu: k10_conv_s1_pw, gpu: k10_conv_s1_pw_gpu },
-        dispatch: { cpu: [(S) => Math.max(1, Math.min(((S.H) * Math.ceil((S.W) / 16)), 65535)), (S) => 1, (S) => S.N], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((S.H) / 8) * Math.ceil((S.W) / 8), 65535)), (S) => 4, (S) => S.N] },
+        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((S.N) * (S.H) * Math.ceil((S.W) / 16) / 64), 65535)), (S) => 16, (S) => 1], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((S.H) / 8) * Math.ceil((S.W) / 8), 65535)), (S) => 8, (S) => S.N] },
         inputs: [10,11], outputs: [12],
         scratch: [], group: 10,
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
@@ -1164,7 +1086,7 @@ const SPEC = {
         name: "k18_conv_s2_dw",
         implements: "conv 's2.dw'",
         code: { cpu: k18_conv_s2_dw, gpu: k18_conv_s2_dw_gpu },
-        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil(((Math.floor((S.H + 1) / 2)) * Math.ceil((Math.floor((S.W + 1) / 2)) / 4)) / 64), 65535)), (S) => 64, (S) => S.N], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((Math.floor((S.H + 1) / 2)) / 8) * Math.ceil((Math.floor((S.W + 1) / 2)) / 8), 65535)), (S) => 64, (S) => S.N] },
+        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((S.N) * (Math.floor((S.H + 1) / 2)) * Math.ceil((Math.floor((S.W + 1) / 2)) / 16) / 64), 65535)), (S) => 64, (S) => 1], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((Math.floor((S.H + 1) / 2)) / 8) * Math.ceil((Math.floor((S.W + 1) / 2)) / 8), 65535)), (S) => 64, (S) => S.N] },
         inputs: [20,21], outputs: [22],
         scratch: [], group: 18,
         usesError: true, errors: {"1":"kernel 3 is larger than the padded input {a} along dim 2","2":"kernel 3 is larger than the padded input {a} along dim 3"},
@@ -1191,7 +1113,7 @@ const SPEC = {
         name: "k26_conv_s2_pw",
         implements: "conv 's2.pw'",
         code: { cpu: k26_conv_s2_pw, gpu: k26_conv_s2_pw_gpu },
-        dispatch: { cpu: [(S) => Math.max(1, Math.min(((Math.floor((S.H + 1) / 2)) * Math.ceil((Math.floor((S.W + 1) / 2)) / 16)), 65535)), (S) => 2, (S) => S.N], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((Math.floor((S.H + 1) / 2)) / 8) * Math.ceil((Math.floor((S.W + 1) / 2)) / 8), 65535)), (S) => 8, (S) => S.N] },
+        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((S.N) * (Math.floor((S.H + 1) / 2)) * Math.ceil((Math.floor((S.W + 1) / 2)) / 16) / 64), 65535)), (S) => 32, (S) => 1], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((Math.floor((S.H + 1) / 2)) / 8) * Math.ceil((Math.floor((S.W + 1) / 2)) / 8), 65535)), (S) => 16, (S) => S.N] },
         inputs: [30,31], outputs: [32],
         scratch: [], group: 26,
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},

@@ -7,56 +7,80 @@ import { createGpuModel } from "./cnnc-runtime-webgpu.js";
 const k3_conv_z1 = `// k3_conv_z1: IR node %3 = conv (z1)
 struct Params { s_N: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(1) var<storage, read> x0: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
 
-// conv1d (register tiles of 1 filter × 4 columns, one row segment per invocation (uniform weight loads)): x [u32(i32(P.s_N)), 1u, 10u] * w [1u, 1u, 2u] -> y [u32(i32(P.s_N)), 1u, 10u]; stride [1], dilation [1], padding [0]..[1], no bias
+// conv1d (register tiles of 1 filter × 12 columns, vec2 input rows): x [u32(i32(P.s_N)), 1u, 10u] * w [1u, 1u, 2u] -> y [u32(i32(P.s_N)), 1u, 10u]; stride [1], dilation [1], padding [0]..[1], no bias
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let N = i32(P.s_N);
-  let n = i32(wid.z);
   let f0 = (i32(wid.y));
-  let xg = 10 * n;
-  let wf = 2 * f0;
-  for (var t = i32(wid.x) * 64 + i32(lid.x); t < 3; t += i32(nwg.x) * 64) {
-    let seg = t % 3;
-    let row = t / 3;
-    let ow0 = 4 * seg;
-    // input columns read by the tile: pw0 + {0, 1, 2, 3, 4}
-    let cx0 = clamp(ow0, 0, 9);
-    let cok0 = ow0 >= 0 && ow0 < 10;
-    let cx1 = clamp(ow0 + 1, 0, 9);
-    let cok1 = (ow0 + 1) >= 0 && (ow0 + 1) < 10;
-    let cx2 = clamp(ow0 + 2, 0, 9);
-    let cok2 = (ow0 + 2) >= 0 && (ow0 + 2) < 10;
-    let cx3 = clamp(ow0 + 3, 0, 9);
-    let cok3 = (ow0 + 3) >= 0 && (ow0 + 3) < 10;
-    let cx4 = clamp(ow0 + 4, 0, 9);
-    let cok4 = (ow0 + 4) >= 0 && (ow0 + 4) < 10;
-    let ro0 = 10 * row;
-    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+  for (var t = i32(wid.x) * 64 + i32(lid.x); t < N; t += i32(nwg.x) * 64) {
+    let xg = 5 * t;
+    // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+    let cq0 = clamp(0, 0, 4);
+    let cq1 = clamp(1, 0, 4);
+    let cq2 = clamp(2, 0, 4);
+    let cq3 = clamp(3, 0, 4);
+    let cq4 = clamp(4, 0, 4);
+    let cq5 = clamp(5, 0, 4);
+    let cq6 = clamp(6, 0, 4);
+    let cok0 = 0 >= 0 && 0 < 10;
+    let cok1 = 1 >= 0 && 1 < 10;
+    let cok2 = 2 >= 0 && 2 < 10;
+    let cok3 = 3 >= 0 && 3 < 10;
+    let cok4 = 4 >= 0 && 4 < 10;
+    let cok5 = 5 >= 0 && 5 < 10;
+    let cok6 = 6 >= 0 && 6 < 10;
+    let cok7 = 7 >= 0 && 7 < 10;
+    let cok8 = 8 >= 0 && 8 < 10;
+    let cok9 = 9 >= 0 && 9 < 10;
+    let cok10 = 10 >= 0 && 10 < 10;
+    let cok11 = 11 >= 0 && 11 < 10;
+    let cok12 = 12 >= 0 && 12 < 10;
+    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0;
     for (var ch = 0; ch < 1; ch++) {
-      let xc = xg + 10 * ch;
-      let wc = wf + 2 * ch;
-       {
-        let xr = xc + ro0;
-        let v0 = select(0.0, x0[xr + cx0], cok0);
-        let v1 = select(0.0, x0[xr + cx1], cok1);
-        let v2 = select(0.0, x0[xr + cx2], cok2);
-        let v3 = select(0.0, x0[xr + cx3], cok3);
-        let v4 = select(0.0, x0[xr + cx4], cok4);
-        let w0_0 = x1[wc];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3);
-        let w0_1 = x1[wc + 1];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3);
-      }
+      let wc = 2 * f0 + 2 * ch;
+      let xc = xg + 5 * ch;
+      let q0 = x0[xc + cq0];
+      let q1 = x0[xc + cq1];
+      let q2 = x0[xc + cq2];
+      let q3 = x0[xc + cq3];
+      let q4 = x0[xc + cq4];
+      let q5 = x0[xc + cq5];
+      let q6 = x0[xc + cq6];
+      let v0 = select(0.0, q0.x, cok0);
+      let v1 = select(0.0, q0.y, cok1);
+      let v2 = select(0.0, q1.x, cok2);
+      let v3 = select(0.0, q1.y, cok3);
+      let v4 = select(0.0, q2.x, cok4);
+      let v5 = select(0.0, q2.y, cok5);
+      let v6 = select(0.0, q3.x, cok6);
+      let v7 = select(0.0, q3.y, cok7);
+      let v8 = select(0.0, q4.x, cok8);
+      let v9 = select(0.0, q4.y, cok9);
+      let v10 = select(0.0, q5.x, cok10);
+      let v11 = select(0.0, q5.y, cok11);
+      let v12 = select(0.0, q6.x, cok12);
+      let w0_0 = x1[wc];
+      a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3); a0_4 = fma(w0_0, v4, a0_4); a0_5 = fma(w0_0, v5, a0_5); a0_6 = fma(w0_0, v6, a0_6); a0_7 = fma(w0_0, v7, a0_7); a0_8 = fma(w0_0, v8, a0_8); a0_9 = fma(w0_0, v9, a0_9); a0_10 = fma(w0_0, v10, a0_10); a0_11 = fma(w0_0, v11, a0_11);
+      let w0_1 = x1[wc + 1];
+      a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3); a0_4 = fma(w0_1, v5, a0_4); a0_5 = fma(w0_1, v6, a0_5); a0_6 = fma(w0_1, v7, a0_6); a0_7 = fma(w0_1, v8, a0_7); a0_8 = fma(w0_1, v9, a0_8); a0_9 = fma(w0_1, v10, a0_9); a0_10 = fma(w0_1, v11, a0_10); a0_11 = fma(w0_1, v12, a0_11);
     }
-    let yb = 10 * (n + f0) + 10 * row + ow0;
+    let yb = 10 * (t + f0);
     y0[yb] = a0_0;
-    if (ow0 + 1 < 10) { y0[yb + 1] = a0_1; }
-    if (ow0 + 2 < 10) { y0[yb + 2] = a0_2; }
-    if (ow0 + 3 < 10) { y0[yb + 3] = a0_3; }
+    if (1 < 10) { y0[yb + 1] = a0_1; }
+    if (2 < 10) { y0[yb + 2] = a0_2; }
+    if (3 < 10) { y0[yb + 3] = a0_3; }
+    if (4 < 10) { y0[yb + 4] = a0_4; }
+    if (5 < 10) { y0[yb + 5] = a0_5; }
+    if (6 < 10) { y0[yb + 6] = a0_6; }
+    if (7 < 10) { y0[yb + 7] = a0_7; }
+    if (8 < 10) { y0[yb + 8] = a0_8; }
+    if (9 < 10) { y0[yb + 9] = a0_9; }
+    if (10 < 10) { y0[yb + 10] = a0_10; }
+    if (11 < 10) { y0[yb + 11] = a0_11; }
   }
 }
 `;
@@ -64,11 +88,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 const k3_conv_z1_gpu = `// k3_conv_z1: IR node %3 = conv (z1)
 struct Params { s_N: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(1) var<storage, read> x0: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
 
 // conv1d (workgroup tiles of 1×64 outputs × 1 filters, 1 input channel per stage): x [u32(i32(P.s_N)), 1u, 10u] * w [1u, 1u, 2u] -> y [u32(i32(P.s_N)), 1u, 10u]; stride [1], dilation [1], padding [0]..[1], no bias
+fn load_x(i: i32) -> f32 { return x0[i / 2][i % 2]; }
+fn load_w(i: i32) -> f32 { return x1[i]; }
 var<workgroup> xs: array<f32, 65>;
 var<workgroup> ws: array<f32, 2>;
 
@@ -90,24 +116,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         let zw = e % 65;
         let qh = min(t, 0);
         let qw = clamp(zw, 0, 9);
-        xs[e] = select(0.0, x0[xg + 10 * (min(c0 + ce, 0)) + 10 * qh + qw], c0 + ce < 1 && (t < 1) && (zw >= 0 && zw < 10));
+        xs[e] = select(0.0, load_x(xg + 10 * (min(c0 + ce, 0)) + 10 * qh + qw), c0 + ce < 1 && (t < 1) && (zw >= 0 && zw < 10));
       }
       for (var e = li; e < 2; e += 64) {
         let wj = e / 2;
         let wt = e % 2;
-        ws[e] = select(0.0, x1[2 * (f0 + wj) + 2 * (min(c0, 0)) + wt], c0 < 1);
+        ws[e] = select(0.0, load_w(2 * (f0 + wj) + 2 * (min(c0, 0)) + wt), c0 < 1);
       }
       workgroupBarrier();
       for (var cl = 0; cl < 1; cl++) {
         let xb = 65 * cl + 65 * ly + lx;
         let wb = 2 * cl;
-         {
-          let v = xs[xb];
-          a0 = fma(v, ws[wb], a0);
-        }
-         {
-          let v = xs[xb + 1];
-          a0 = fma(v, ws[wb + 1], a0);
+        for (var kw = 0; kw < 2; kw++) {
+          let tap = wb + kw;
+          let v = xs[xb + kw];
+          a0 = fma(v, ws[tap], a0);
         }
       }
     }
@@ -123,66 +146,90 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 const k4_conv_z2 = `// k4_conv_z2: IR node %4 = conv (z2)
 struct Params { s_N: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(1) var<storage, read> x0: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
 
-// conv1d (register tiles of 1 filter × 4 columns, one row segment per invocation (uniform weight loads)): x [u32(i32(P.s_N)), 1u, 10u] * w [1u, 1u, 4u] -> y [u32(i32(P.s_N)), 1u, 10u]; stride [1], dilation [1], padding [0]..[3], no bias
+// conv1d (register tiles of 1 filter × 12 columns, vec2 input rows): x [u32(i32(P.s_N)), 1u, 10u] * w [1u, 1u, 4u] -> y [u32(i32(P.s_N)), 1u, 10u]; stride [1], dilation [1], padding [0]..[3], no bias
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let N = i32(P.s_N);
-  let n = i32(wid.z);
   let f0 = (i32(wid.y));
-  let xg = 10 * n;
-  let wf = 4 * f0;
-  for (var t = i32(wid.x) * 64 + i32(lid.x); t < 3; t += i32(nwg.x) * 64) {
-    let seg = t % 3;
-    let row = t / 3;
-    let ow0 = 4 * seg;
-    // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5, 6}
-    let cx0 = clamp(ow0, 0, 9);
-    let cok0 = ow0 >= 0 && ow0 < 10;
-    let cx1 = clamp(ow0 + 1, 0, 9);
-    let cok1 = (ow0 + 1) >= 0 && (ow0 + 1) < 10;
-    let cx2 = clamp(ow0 + 2, 0, 9);
-    let cok2 = (ow0 + 2) >= 0 && (ow0 + 2) < 10;
-    let cx3 = clamp(ow0 + 3, 0, 9);
-    let cok3 = (ow0 + 3) >= 0 && (ow0 + 3) < 10;
-    let cx4 = clamp(ow0 + 4, 0, 9);
-    let cok4 = (ow0 + 4) >= 0 && (ow0 + 4) < 10;
-    let cx5 = clamp(ow0 + 5, 0, 9);
-    let cok5 = (ow0 + 5) >= 0 && (ow0 + 5) < 10;
-    let cx6 = clamp(ow0 + 6, 0, 9);
-    let cok6 = (ow0 + 6) >= 0 && (ow0 + 6) < 10;
-    let ro0 = 10 * row;
-    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0;
+  for (var t = i32(wid.x) * 64 + i32(lid.x); t < N; t += i32(nwg.x) * 64) {
+    let xg = 5 * t;
+    // input columns read by the tile: pw0 + {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+    let cq0 = clamp(0, 0, 4);
+    let cq1 = clamp(1, 0, 4);
+    let cq2 = clamp(2, 0, 4);
+    let cq3 = clamp(3, 0, 4);
+    let cq4 = clamp(4, 0, 4);
+    let cq5 = clamp(5, 0, 4);
+    let cq6 = clamp(6, 0, 4);
+    let cq7 = clamp(7, 0, 4);
+    let cok0 = 0 >= 0 && 0 < 10;
+    let cok1 = 1 >= 0 && 1 < 10;
+    let cok2 = 2 >= 0 && 2 < 10;
+    let cok3 = 3 >= 0 && 3 < 10;
+    let cok4 = 4 >= 0 && 4 < 10;
+    let cok5 = 5 >= 0 && 5 < 10;
+    let cok6 = 6 >= 0 && 6 < 10;
+    let cok7 = 7 >= 0 && 7 < 10;
+    let cok8 = 8 >= 0 && 8 < 10;
+    let cok9 = 9 >= 0 && 9 < 10;
+    let cok10 = 10 >= 0 && 10 < 10;
+    let cok11 = 11 >= 0 && 11 < 10;
+    let cok12 = 12 >= 0 && 12 < 10;
+    let cok13 = 13 >= 0 && 13 < 10;
+    let cok14 = 14 >= 0 && 14 < 10;
+    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0;
     for (var ch = 0; ch < 1; ch++) {
-      let xc = xg + 10 * ch;
-      let wc = wf + 4 * ch;
-       {
-        let xr = xc + ro0;
-        let v0 = select(0.0, x0[xr + cx0], cok0);
-        let v1 = select(0.0, x0[xr + cx1], cok1);
-        let v2 = select(0.0, x0[xr + cx2], cok2);
-        let v3 = select(0.0, x0[xr + cx3], cok3);
-        let v4 = select(0.0, x0[xr + cx4], cok4);
-        let v5 = select(0.0, x0[xr + cx5], cok5);
-        let v6 = select(0.0, x0[xr + cx6], cok6);
-        let w0_0 = x1[wc];
-        a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3);
-        let w0_1 = x1[wc + 1];
-        a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3);
-        let w0_2 = x1[wc + 2];
-        a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v3, a0_1); a0_2 = fma(w0_2, v4, a0_2); a0_3 = fma(w0_2, v5, a0_3);
-        let w0_3 = x1[wc + 3];
-        a0_0 = fma(w0_3, v3, a0_0); a0_1 = fma(w0_3, v4, a0_1); a0_2 = fma(w0_3, v5, a0_2); a0_3 = fma(w0_3, v6, a0_3);
-      }
+      let wc = 4 * f0 + 4 * ch;
+      let xc = xg + 5 * ch;
+      let q0 = x0[xc + cq0];
+      let q1 = x0[xc + cq1];
+      let q2 = x0[xc + cq2];
+      let q3 = x0[xc + cq3];
+      let q4 = x0[xc + cq4];
+      let q5 = x0[xc + cq5];
+      let q6 = x0[xc + cq6];
+      let q7 = x0[xc + cq7];
+      let v0 = select(0.0, q0.x, cok0);
+      let v1 = select(0.0, q0.y, cok1);
+      let v2 = select(0.0, q1.x, cok2);
+      let v3 = select(0.0, q1.y, cok3);
+      let v4 = select(0.0, q2.x, cok4);
+      let v5 = select(0.0, q2.y, cok5);
+      let v6 = select(0.0, q3.x, cok6);
+      let v7 = select(0.0, q3.y, cok7);
+      let v8 = select(0.0, q4.x, cok8);
+      let v9 = select(0.0, q4.y, cok9);
+      let v10 = select(0.0, q5.x, cok10);
+      let v11 = select(0.0, q5.y, cok11);
+      let v12 = select(0.0, q6.x, cok12);
+      let v13 = select(0.0, q6.y, cok13);
+      let v14 = select(0.0, q7.x, cok14);
+      let w0_0 = x1[wc];
+      a0_0 = fma(w0_0, v0, a0_0); a0_1 = fma(w0_0, v1, a0_1); a0_2 = fma(w0_0, v2, a0_2); a0_3 = fma(w0_0, v3, a0_3); a0_4 = fma(w0_0, v4, a0_4); a0_5 = fma(w0_0, v5, a0_5); a0_6 = fma(w0_0, v6, a0_6); a0_7 = fma(w0_0, v7, a0_7); a0_8 = fma(w0_0, v8, a0_8); a0_9 = fma(w0_0, v9, a0_9); a0_10 = fma(w0_0, v10, a0_10); a0_11 = fma(w0_0, v11, a0_11);
+      let w0_1 = x1[wc + 1];
+      a0_0 = fma(w0_1, v1, a0_0); a0_1 = fma(w0_1, v2, a0_1); a0_2 = fma(w0_1, v3, a0_2); a0_3 = fma(w0_1, v4, a0_3); a0_4 = fma(w0_1, v5, a0_4); a0_5 = fma(w0_1, v6, a0_5); a0_6 = fma(w0_1, v7, a0_6); a0_7 = fma(w0_1, v8, a0_7); a0_8 = fma(w0_1, v9, a0_8); a0_9 = fma(w0_1, v10, a0_9); a0_10 = fma(w0_1, v11, a0_10); a0_11 = fma(w0_1, v12, a0_11);
+      let w0_2 = x1[wc + 2];
+      a0_0 = fma(w0_2, v2, a0_0); a0_1 = fma(w0_2, v3, a0_1); a0_2 = fma(w0_2, v4, a0_2); a0_3 = fma(w0_2, v5, a0_3); a0_4 = fma(w0_2, v6, a0_4); a0_5 = fma(w0_2, v7, a0_5); a0_6 = fma(w0_2, v8, a0_6); a0_7 = fma(w0_2, v9, a0_7); a0_8 = fma(w0_2, v10, a0_8); a0_9 = fma(w0_2, v11, a0_9); a0_10 = fma(w0_2, v12, a0_10); a0_11 = fma(w0_2, v13, a0_11);
+      let w0_3 = x1[wc + 3];
+      a0_0 = fma(w0_3, v3, a0_0); a0_1 = fma(w0_3, v4, a0_1); a0_2 = fma(w0_3, v5, a0_2); a0_3 = fma(w0_3, v6, a0_3); a0_4 = fma(w0_3, v7, a0_4); a0_5 = fma(w0_3, v8, a0_5); a0_6 = fma(w0_3, v9, a0_6); a0_7 = fma(w0_3, v10, a0_7); a0_8 = fma(w0_3, v11, a0_8); a0_9 = fma(w0_3, v12, a0_9); a0_10 = fma(w0_3, v13, a0_10); a0_11 = fma(w0_3, v14, a0_11);
     }
-    let yb = 10 * (n + f0) + 10 * row + ow0;
+    let yb = 10 * (t + f0);
     y0[yb] = a0_0;
-    if (ow0 + 1 < 10) { y0[yb + 1] = a0_1; }
-    if (ow0 + 2 < 10) { y0[yb + 2] = a0_2; }
-    if (ow0 + 3 < 10) { y0[yb + 3] = a0_3; }
+    if (1 < 10) { y0[yb + 1] = a0_1; }
+    if (2 < 10) { y0[yb + 2] = a0_2; }
+    if (3 < 10) { y0[yb + 3] = a0_3; }
+    if (4 < 10) { y0[yb + 4] = a0_4; }
+    if (5 < 10) { y0[yb + 5] = a0_5; }
+    if (6 < 10) { y0[yb + 6] = a0_6; }
+    if (7 < 10) { y0[yb + 7] = a0_7; }
+    if (8 < 10) { y0[yb + 8] = a0_8; }
+    if (9 < 10) { y0[yb + 9] = a0_9; }
+    if (10 < 10) { y0[yb + 10] = a0_10; }
+    if (11 < 10) { y0[yb + 11] = a0_11; }
   }
 }
 `;
@@ -190,11 +237,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 const k4_conv_z2_gpu = `// k4_conv_z2: IR node %4 = conv (z2)
 struct Params { s_N: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(1) var<storage, read> x0: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
 
 // conv1d (workgroup tiles of 1×64 outputs × 1 filters, 1 input channel per stage): x [u32(i32(P.s_N)), 1u, 10u] * w [1u, 1u, 4u] -> y [u32(i32(P.s_N)), 1u, 10u]; stride [1], dilation [1], padding [0]..[3], no bias
+fn load_x(i: i32) -> f32 { return x0[i / 2][i % 2]; }
+fn load_w(i: i32) -> f32 { return x1[i]; }
 var<workgroup> xs: array<f32, 67>;
 var<workgroup> ws: array<f32, 4>;
 
@@ -216,32 +265,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
         let zw = e % 67;
         let qh = min(t, 0);
         let qw = clamp(zw, 0, 9);
-        xs[e] = select(0.0, x0[xg + 10 * (min(c0 + ce, 0)) + 10 * qh + qw], c0 + ce < 1 && (t < 1) && (zw >= 0 && zw < 10));
+        xs[e] = select(0.0, load_x(xg + 10 * (min(c0 + ce, 0)) + 10 * qh + qw), c0 + ce < 1 && (t < 1) && (zw >= 0 && zw < 10));
       }
       for (var e = li; e < 4; e += 64) {
         let wj = e / 4;
         let wt = e % 4;
-        ws[e] = select(0.0, x1[4 * (f0 + wj) + 4 * (min(c0, 0)) + wt], c0 < 1);
+        ws[e] = select(0.0, load_w(4 * (f0 + wj) + 4 * (min(c0, 0)) + wt), c0 < 1);
       }
       workgroupBarrier();
       for (var cl = 0; cl < 1; cl++) {
         let xb = 67 * cl + 67 * ly + lx;
         let wb = 4 * cl;
-         {
-          let v = xs[xb];
-          a0 = fma(v, ws[wb], a0);
-        }
-         {
-          let v = xs[xb + 1];
-          a0 = fma(v, ws[wb + 1], a0);
-        }
-         {
-          let v = xs[xb + 2];
-          a0 = fma(v, ws[wb + 2], a0);
-        }
-         {
-          let v = xs[xb + 3];
-          a0 = fma(v, ws[wb + 3], a0);
+        for (var kw = 0; kw < 4; kw++) {
+          let tap = wb + kw;
+          let v = xs[xb + kw];
+          a0 = fma(v, ws[tap], a0);
         }
       }
     }
@@ -263,7 +301,6 @@ struct Params { s_N: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 10u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -283,7 +320,6 @@ fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = 10u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -324,7 +360,7 @@ const SPEC = {
         name: "k3_conv_z1",
         implements: "conv 'z1'",
         code: { cpu: k3_conv_z1, gpu: k3_conv_z1_gpu },
-        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((Math.ceil((10) / 4)) / 64), 65535)), (S) => 1, (S) => S.N], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((1) / 1) * Math.ceil((10) / 64), 65535)), (S) => 1, (S) => S.N] },
+        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((S.N) * Math.ceil((10) / 12) / 64), 65535)), (S) => 1, (S) => 1], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((1) / 1) * Math.ceil((10) / 64), 65535)), (S) => 1, (S) => S.N] },
         inputs: [0,1], outputs: [3],
         scratch: [], group: 3,
         usesError: false, errors: {},
@@ -333,7 +369,7 @@ const SPEC = {
         name: "k4_conv_z2",
         implements: "conv 'z2'",
         code: { cpu: k4_conv_z2, gpu: k4_conv_z2_gpu },
-        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((Math.ceil((10) / 4)) / 64), 65535)), (S) => 1, (S) => S.N], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((1) / 1) * Math.ceil((10) / 64), 65535)), (S) => 1, (S) => S.N] },
+        dispatch: { cpu: [(S) => Math.max(1, Math.min(Math.ceil((S.N) * Math.ceil((10) / 12) / 64), 65535)), (S) => 1, (S) => 1], gpu: [(S) => Math.max(1, Math.min((1) * Math.ceil((1) / 1) * Math.ceil((10) / 64), 65535)), (S) => 1, (S) => S.N] },
         inputs: [3,2], outputs: [4],
         scratch: [], group: 4,
         usesError: false, errors: {},

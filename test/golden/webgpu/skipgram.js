@@ -10,28 +10,27 @@ struct Params { s_N: u32, s_K: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<i32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 4u);
   }
 }
 
 // Row gather over i32[N] tokens from a f32[5000, 100] table.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P; // bound by the runtime even when every size is static
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 100u * u32(i32(P.s_N))) { return; }
   let k = i / 100u;
   let j = i - k * 100u;
   let token = x0[k];
-  if (token < 0 || token >= i32(5000u)) {
+  if (token < 0 || token >= 5000) {
     // Out of range: report once per token (from its first element), never read.
-    if (j == 0u && (token < 0 || token >= i32(5000u))) { report_error(1u, token, k); }
+    if (j == 0u && (token < 0 || token >= 5000)) { report_error(1u, token, k); }
     y0[i] = 0.0;
     return;
   }
@@ -45,28 +44,27 @@ struct Params { s_N: u32, s_K: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<i32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 6u);
   }
 }
 
 // Row gather over i32[N] tokens from a f32[5000, 100] table.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P; // bound by the runtime even when every size is static
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 100u * u32(i32(P.s_N))) { return; }
   let k = i / 100u;
   let j = i - k * 100u;
   let token = x0[k];
-  if (token < 0 || token >= i32(5000u)) {
+  if (token < 0 || token >= 5000) {
     // Out of range: report once per token (from its first element), never read.
-    if (j == 0u && (token < 0 || token >= i32(5000u))) { report_error(1u, token, k); }
+    if (j == 0u && (token < 0 || token >= 5000)) { report_error(1u, token, k); }
     y0[i] = 0.0;
     return;
   }
@@ -112,7 +110,6 @@ fn sigmoid(v: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= P.s_N) { return; }
   let v = x0[i];
@@ -126,28 +123,27 @@ struct Params { s_N: u32, s_K: u32 }
 @group(0) @binding(1) var<storage, read> x0: array<i32>;
 @group(0) @binding(2) var<storage, read> x1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 5>;
 fn report_error(kind: u32, a: i32, b: u32) {
-  // The first error wins; the host reads [count, kind, a, b] back after the run.
   if (atomicAdd(&err[0], 1u) == 0u) {
     atomicStore(&err[1], kind);
     atomicStore(&err[2], bitcast<u32>(a));
     atomicStore(&err[3], b);
+    atomicStore(&err[4], 7u);
   }
 }
 
 // Row gather over i32[N, K] tokens from a f32[5000, 100] table.
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P; // bound by the runtime even when every size is static
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 100u * u32(i32(P.s_N)) * u32(i32(P.s_K))) { return; }
   let k = i / 100u;
   let j = i - k * 100u;
   let token = x0[k];
-  if (token < 0 || token >= i32(5000u)) {
+  if (token < 0 || token >= 5000) {
     // Out of range: report once per token (from its first element), never read.
-    if (j == 0u && (token < 0 || token >= i32(5000u))) { report_error(1u, token, k); }
+    if (j == 0u && (token < 0 || token >= 5000)) { report_error(1u, token, k); }
     y0[i] = 0.0;
     return;
   }
@@ -279,7 +275,6 @@ fn logsigmoid(v: f32) -> f32 { return min(v, 0.0) - log1p_pos(exp(-abs(v))); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= P.s_N) { return; }
   let v = x0[i];
@@ -295,7 +290,6 @@ struct Params { s_N: u32, s_K: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 1u) { return; }
   let base = 0u;
@@ -317,7 +311,6 @@ var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let o = wid.x + wid.y * nwg.x;
   if (o >= 1u) { return; }
   let base = 0u;
@@ -344,7 +337,6 @@ struct Params { s_N: u32, s_K: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 1u) { return; }
   let v = x0[0u];
@@ -360,7 +352,6 @@ struct Params { s_N: u32, s_K: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = P.s_N * P.s_K;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -385,7 +376,6 @@ fn logsigmoid(v: f32) -> f32 { return min(v, 0.0) - log1p_pos(exp(-abs(v))); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let n = P.s_N * P.s_K;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
@@ -402,7 +392,6 @@ struct Params { s_N: u32, s_K: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= P.s_N) { return; }
   let k0 = i;
@@ -425,7 +414,6 @@ var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let o = wid.x + wid.y * nwg.x;
   if (o >= P.s_N) { return; }
   let k0 = o;
@@ -453,7 +441,6 @@ struct Params { s_N: u32, s_K: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 1u) { return; }
   let base = 0u;
@@ -475,7 +462,6 @@ var<workgroup> part: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let o = wid.x + wid.y * nwg.x;
   if (o >= 1u) { return; }
   let base = 0u;
@@ -503,7 +489,6 @@ struct Params { s_N: u32, s_K: u32 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  _ = &P;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 1u) { return; }
   let a = x0[0u];
