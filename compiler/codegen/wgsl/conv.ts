@@ -4,24 +4,22 @@
 //
 // Every kernel works on three spatial dims (D, H, W): a 1-d or 2-d node gets
 // leading dims of size 1 (kernel 1, stride 1, no padding), which the
-// generator folds away, so one template serves conv1d/2d/3d.
+// generator folds away, so one template serves conv1d/2d/3d. Symbolic sizes
+// (N, L, H, W) are read from the params block; kernel, stride, dilation,
+// padding, groups and channels are compile-time constants.
 //
 // conv, "cpu" variant (software adapters: no workgroup memory, no barriers):
 // a direct convolution where each invocation accumulates a register tile of
-// TF filters × TW consecutive output columns. Two layouts:
-//  * filter lanes (a group has ≥ 8 filters): the invocations of a workgroup
-//    are the filters of one block and share one output row segment, so every
-//    input load is the same for the whole workgroup (a uniform load, one
-//    scalar read on lavapipe) and only weights differ per lane;
-//  * tile lanes (few filters per group, e.g. depthwise): the invocations are
-//    row segments and share the filters, so the weight loads are uniform.
-// Column positions and padding tests are computed once per tile, row
-// positions once per tile and kernel row; the channel loop then only loads
-// and accumulates.
+// up to 4 filters × up to 16 consecutive output columns of one output row;
+// invocations run over (sample, row, row segment). Per input channel and
+// kernel row, the row's inputs are loaded once (as vec4 when rows are
+// 16-byte aligned) and feed every tap of the row and every filter of the
+// tile. Column positions and zero-padding tests are hoisted out of the
+// channel loop. See CpuPlan for the measurements behind this shape.
 //
 // conv, "gpu" variant: a workgroup computes an 8×8 (or 64×1 for 1-d) output
-// tile for a block of filters; per chunk of input channels it stages the
-// input patch and the block's weights in workgroup memory, then each
+// tile for a block of up to 8 filters; per stage of input channels it copies
+// the input patch and the block's weights to workgroup memory, then each
 // invocation accumulates its output pixel for every filter of the block.
 //
 // conv_transpose: a gather, one output per invocation, looping over the taps
@@ -158,6 +156,12 @@ export const convTuning = {
   /** Widest kernel row unrolled (its inputs loaded once for all its taps), and the most inputs that takes. */
   maxUnrolledColumns: 7,
   maxColumnLoads: 32,
+  /**
+   * Loops whose bound is hidden from the driver (min(n, arrayLength)): Mesa
+   * unrolls loops with small constant trip counts, which for a few input
+   * channels multiplied the cpu variant's compile time for no run-time gain.
+   */
+  opaqueLoops: "channels" as "none" | "channels" | "all",
   /** Workgroup-memory budget of the gpu variant, in floats (16 KiB is WebGPU's guaranteed minimum). */
   gpuSharedFloats: 4096,
   /** Most filters per workgroup (and per invocation) in the gpu variant. */
@@ -332,7 +336,7 @@ function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, strin
   c.line(`let f0 = ${prod("i32(wid.y)", TF)};`);
   const grp = g.G > 1 ? letLocal(c, "grp", div("i32(wid.y)", String(g.Fg / TF))) : "0";
   c.open(`for (var t = i32(wid.x) * ${WG} + i32(lid.x); t < ${T}; t += i32(nwg.x) * ${WG})`);
-  emitConvTile(c, g, plan, grp);
+  emitConvTile(c, g, plan, grp, nbW);
   c.close();
 
   const how = [`register tiles of ${TF} filter${TF > 1 ? "s" : ""} × ${TW} columns`, plan.vx > 1 ? `vec${plan.vx} input rows` : ""];
@@ -369,14 +373,13 @@ const COMPONENTS = ["x", "y", "z", "w"];
  * The body for one tile t: output row (n, od, oh), columns ow0 .. ow0 + TW − 1,
  * filters f0 .. f0 + TF − 1 (of group grp).
  */
-function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string): void {
+function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string, nbW: string): void {
   const { tf: TF, tw: TW, vx: VX } = plan;
   const [OD, OH, OW] = g.O as [string, string, string];
   const [, XH, XW] = g.X as [string, string, string];
   const [KD, KH, KW] = g.K as [number, number, number];
   const [sD, sH, sW] = g.s as [number, number, number];
   const [dD, dH, dW] = g.dl as [number, number, number];
-  const nbW = isLiteral(OW) ? String(Math.ceil(Number(OW) / TW)) : "segments";
   const seg = letLocal(c, "seg", mod("t", nbW));
   const row = letLocal(c, "row", div("t", nbW));
   const oh = letLocal(c, "oh", mod(row, OH));
@@ -421,14 +424,16 @@ function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string): voi
   }
 
   const CgKV = g.Cg * g.KV;
-  c.open(`for (var ch = 0; ch < ${g.Cg}; ch++)`);
+  const bound = (n: number, name: string) => (convTuning.opaqueLoops === "none" || (convTuning.opaqueLoops === "channels" && name !== "ch") ? String(n) : `min(${n}, opaque)`);
+  if (convTuning.opaqueLoops !== "none") c.line("let opaque = i32(arrayLength(&x1));");
+  c.open(`for (var ch = 0; ch < ${bound(g.Cg, "ch")}; ch++)`);
   const wc = letLocal(c, "wc", sum(prod("f0", CgKV), prod("ch", g.KV)));
   const xc = letLocal(c, "xc", sum(xg, prod("ch", VX > 1 ? div(g.inPlane, String(VX)) : g.inPlane)));
   // kernel rows (kd, kh): loops, skipped where the row falls in zero padding
   const loopD = KD > 1;
   const loopH = KH > 1;
-  if (loopD) c.open(`for (var kd = 0; kd < ${KD}; kd++)`);
-  if (loopH) c.open(`for (var kh = 0; kh < ${KH}; kh++)`);
+  if (loopD) c.open(`for (var kd = 0; kd < ${bound(KD, "kd")}; kd++)`);
+  if (loopH) c.open(`for (var kh = 0; kh < ${bound(KH, "kh")}; kh++)`);
   const kd = loopD ? "kd" : "0";
   const kh = loopH ? "kh" : "0";
   const pd = samplePosition(g, 0, sum(prod(od, sD), -g.pb[0]!, prod(kd, dD)), true);
@@ -566,11 +571,11 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile, bindingTypes: Record<strin
   const pd = samplePosition(g, 0, sum(pd0, zd), true);
   const ph = samplePosition(g, 1, sum(ph0, zh), true);
   const pw = samplePosition(g, 2, sum(pw0, zw), true);
-  // the patch may extend past the input at the far edges even without padding
-  const within = (p: { index: string; ok?: string }, pos: string, X: string, i: number) =>
-    p.ok ?? (g.pb[i]! > 0 || g.pe[i]! > 0 ? undefined : `${paren(pos)} < ${X}`);
-  const clampIdx = (p: { index: string; ok?: string }, pos: string, X: string, i: number) =>
-    p.ok || g.circular || g.pb[i]! > 0 || g.pe[i]! > 0 ? p.index : `min(${pos}, ${sum(X, -1)})`;
+  // zero padding: clamped index and a test; circular: wrapped index; unpadded dims: the patch may
+  // still extend past the input at the far edge (partial tiles), so clamp and test there too
+  const padded = (i: number) => g.pb[i]! > 0 || g.pe[i]! > 0;
+  const within = (p: { index: string; ok?: string }, pos: string, X: string, i: number) => (padded(i) ? p.ok : `${paren(pos)} < ${X}`);
+  const clampIdx = (p: { index: string; ok?: string }, pos: string, X: string, i: number) => (padded(i) ? p.index : `min(${pos}, ${sum(X, -1)})`);
   const conds = [`${sum("c0", ce)} < ${g.Cg}`];
   const dims = [
     { p: pd, pos: sum(pd0, zd), X: XD, i: 0 },
@@ -722,7 +727,6 @@ function emitConvTranspose(ctx: WgslEmitCtx): WgslKernelResult {
   c.line(`var acc = ${a.hasBias ? `x2[${fo}]` : "0.0"};`);
   c.line(`// input cell q with tap k lands on output q·stride − padBegin + k·dilation`);
   const qs: string[] = [];
-  const conds: string[] = [];
   for (let k = 0; k < 3; k++) {
     if (K[k] === 1 && s[k] === 1 && pb[k] === 0 && X[k] === "1") {
       qs.push("0");
@@ -735,7 +739,6 @@ function emitConvTranspose(ctx: WgslEmitCtx): WgslKernelResult {
     const cond = [`${tnum} >= 0`, ...(s[k] === 1 ? [] : [`${mod(tnum, String(s[k]))} == 0`]), `${q} < ${X[k]}`];
     c.line(`if (!(${cond.join(" && ")})) { continue; }`);
     qs.push(q);
-    conds.push(...cond);
   }
   const kIdx = (k: number) => (K[k] === 1 ? "0" : `k${DIM_NAMES[k]!.toLowerCase()}`);
   const tap = letLocal(c, "tap", sum(prod(sum(prod(kIdx(0), K[1]!), kIdx(1)), K[2]!), kIdx(2)));
@@ -745,7 +748,6 @@ function emitConvTranspose(ctx: WgslEmitCtx): WgslKernelResult {
   c.close();
   for (let k = 0; k < 3; k++) if (!(K[k] === 1 && s[k] === 1 && pb[k] === 0 && X[k] === "1")) c.close();
   c.line("y0[i] = acc;");
-  void conds;
   const code = [
     `// conv_transpose${d}d (gather, one output per invocation): x [${xShape.join(", ")}] * w [${ctx.inShape(1).join(", ")}] -> y [${yShape.join(", ")}]; ` +
       `stride ${list(a.stride)}, dilation ${list(a.dilation)}, padding ${list(a.padBegin)}..${list(a.padEnd)}, output padding ${list(a.outputPadding)}${G > 1 ? `, groups ${G}` : ""}${a.hasBias ? "" : ", no bias"}`,

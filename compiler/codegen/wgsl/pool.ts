@@ -16,7 +16,7 @@
 
 import type { Dim } from "../../ir/dims.ts";
 import type { GlobalPoolAttrs, KMaxPoolAttrs, PoolAttrs } from "../../ops/pool.ts";
-import { Code, DIM_NAMES, div, i32Of, isLiteral, Lets, letLocal, mod, NEG_INF_FN, prod, sum, to3, windowGuards } from "./conv.ts";
+import { Code, DIM_NAMES, div, i32Of, isLiteral, Lets, letLocal, mod, NEG_INF_FN, prod, range, sum, to3, windowGuards } from "./conv.ts";
 import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult } from "./kernel.ts";
 
 const list = (xs: readonly number[]): string => `[${xs.join(", ")}]`;
@@ -113,7 +113,8 @@ function emitPool(ctx: WgslEmitCtx): WgslKernelResult {
     const v = DIM_NAMES[k]!.toLowerCase();
     c.open(`for (var k${v} = 0; k${v} < ${K[k]}; k${v}++)`);
     const p = letLocal(c, `p${v}`, sum(base[q]!, prod(`k${v}`, dl[k]!)));
-    c.line(`if (${p} < 0 || ${p} >= ${X[k]}) { continue; }`);
+    // without padding or ceil_mode every window of a valid output lies inside the input
+    if (pb[k]! > 0 || pe[k]! > 0 || a.ceilMode) c.line(`if (${p} < 0 || ${p} >= ${X[k]}) { continue; }`);
     xo = letLocal(c, `x${v}`, sum(xo, prod(p, strideX[k]!)));
     if (ms) mo = letLocal(c, `m${v}`, sum(mo, prod(p, ms[2 + k]!)));
   });
@@ -294,12 +295,14 @@ function emitKMaxPool(ctx: WgslEmitCtx): WgslKernelResult {
     // the line's coordinates along every other dim, for the broadcast mask
     let rest = "line";
     const terms: string[] = [];
-    for (let i = r - 1; i >= 0; i--) {
+    // walk outwards only as far as the outermost dim the mask varies along
+    const varying = range(r, (i) => i).filter((i) => i !== a.axis && ms[i] !== "0");
+    const outermost = varying.length ? Math.min(...varying) : r;
+    for (let i = r - 1; i >= outermost; i--) {
       if (i === a.axis) continue;
       const last = !X.some((_, k) => k < i && k !== a.axis);
-      const coord = last ? rest : letLocal(c, `c${i}`, mod(rest, X[i]!));
-      if (!last) rest = letLocal(c, `cr${i}`, div(rest, X[i]!));
-      if (ms[i] !== "0") terms.push(prod(coord, ms[i]!));
+      if (ms[i] !== "0") terms.push(prod(last ? rest : letLocal(c, `c${i}`, mod(rest, X[i]!)), ms[i]!));
+      if (!last && i > outermost) rest = letLocal(c, `cr${i}`, div(rest, X[i]!));
     }
     mb = letLocal(c, "mb", sum(...terms));
     mStep = ms[a.axis]!;
