@@ -84,9 +84,9 @@ export function classify(info: GPUAdapterInfo | undefined): AdapterClass {
   return /llvmpipe|lavapipe|swiftshader|software|cpu/.test(text) ? "cpu" : "gpu";
 }
 
-/** Every element is 4 bytes on the device (bool as u32); WebGPU refuses empty buffers. */
+/** Every element is 4 bytes on the device (bool as u32); WebGPU refuses empty buffers and vec4 bindings need 16 bytes. */
 function bytesOf(n: number): number {
-  return Math.max(4, n * 4);
+  return Math.max(16, n * 4); // 16: an array<vec4<f32>> binding needs at least one vec4
 }
 
 /** Host array → bytes for upload (bool is u32 on the device). */

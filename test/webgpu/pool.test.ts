@@ -7,11 +7,11 @@
 // errors for inputs too small for k or the window.
 
 import { describe, expect, it } from "vitest";
+import { wgslExecutor } from "../../compiler/codegen/wgsl/execute.ts";
 import { emitWgslProgram } from "../../compiler/codegen/wgsl/program.ts";
+import { initialParams } from "../../compiler/reference/interpreter.ts";
 import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { TestModel, randomTensor, t, type JsArg } from "../support/build.ts";
-import { wgslExecutor } from "../../compiler/codegen/wgsl/execute.ts";
-import { initialParams } from "../../compiler/reference/interpreter.ts";
 import { expectWgslMatchesReference, gpuDevice } from "../support/webgpu.ts";
 
 /** A bool tensor with roughly `density` of its cells true. */
