@@ -143,7 +143,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = b1; var a1_1 = b1; var a1_2 = b1; var a1_3 = b1; var a1_4 = b1; var a1_5 = b1; var a1_6 = b1; var a1_7 = b1; var a1_8 = b1; var a1_9 = b1; var a1_10 = b1; var a1_11 = b1; var a1_12 = b1; var a1_13 = b1; var a1_14 = b1; var a1_15 = b1;
     let b2 = x2[f0 + 2];
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
-    for (var ch = 0; ch < 1; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(1, opaque); ch++) {
       let wc = 7 * f0 + 7 * ch;
       let xc = xg + ch * XW;
       let v0 = select(0.0, x0[xc + cx0], cok0);
@@ -449,7 +450,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a0_0 = b0; var a0_1 = b0; var a0_2 = b0; var a0_3 = b0; var a0_4 = b0; var a0_5 = b0; var a0_6 = b0; var a0_7 = b0; var a0_8 = b0; var a0_9 = b0; var a0_10 = b0; var a0_11 = b0;
     let b1 = x2[f0 + 1];
     var a1_0 = b1; var a1_1 = b1; var a1_2 = b1; var a1_3 = b1; var a1_4 = b1; var a1_5 = b1; var a1_6 = b1; var a1_7 = b1; var a1_8 = b1; var a1_9 = b1; var a1_10 = b1; var a1_11 = b1;
-    for (var ch = 0; ch < 6; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(6, opaque); ch++) {
       let wc = 30 * f0 + 5 * ch;
       let xc = xg + 5 * ch;
       let v0 = select(0.0, x0[xc + cx0], cok0);

@@ -65,7 +65,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 192; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(192, opaque); ch++) {
       let wc = 192 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -272,7 +273,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 192; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(192, opaque); ch++) {
       let wc = 192 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -500,7 +502,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 96; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(96, opaque); ch++) {
       let wc = 864 * f0 + 9 * ch;
       let xc = xg + ch * inPlane;
       for (var kh = 0; kh < 3; kh++) {
@@ -739,7 +742,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 192; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(192, opaque); ch++) {
       let wc = 192 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -971,7 +975,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 400 * f0 + 25 * ch;
       let xc = xg + ch * inPlane;
       for (var kh = 0; kh < 5; kh++) {
@@ -1282,7 +1287,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 192; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(192, opaque); ch++) {
       let wc = 192 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -1524,7 +1530,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 256; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(256, opaque); ch++) {
       let wc = 256 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -1731,7 +1738,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 256; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(256, opaque); ch++) {
       let wc = 256 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -1959,7 +1967,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 128; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(128, opaque); ch++) {
       let wc = 1152 * f0 + 9 * ch;
       let xc = xg + ch * inPlane;
       for (var kh = 0; kh < 3; kh++) {
@@ -2198,7 +2207,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 256; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(256, opaque); ch++) {
       let wc = 256 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -2430,7 +2440,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 32; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(32, opaque); ch++) {
       let wc = 800 * f0 + 25 * ch;
       let xc = xg + ch * inPlane;
       for (var kh = 0; kh < 5; kh++) {
@@ -2741,7 +2752,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 256; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(256, opaque); ch++) {
       let wc = 256 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;

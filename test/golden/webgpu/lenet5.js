@@ -60,7 +60,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = b1; var a1_1 = b1; var a1_2 = b1; var a1_3 = b1; var a1_4 = b1; var a1_5 = b1; var a1_6 = b1; var a1_7 = b1; var a1_8 = b1; var a1_9 = b1; var a1_10 = b1; var a1_11 = b1; var a1_12 = b1; var a1_13 = b1; var a1_14 = b1; var a1_15 = b1;
     let b2 = x2[f0 + 2];
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
-    for (var ch = 0; ch < 1; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(1, opaque); ch++) {
       let wc = 25 * f0 + 25 * ch;
       let xc = xg + 196 * ch;
       for (var kh = 0; kh < 5; kh++) {
@@ -261,11 +262,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let pw0 = 2 * ow;
   for (var kh = 0; kh < 2; kh++) {
     let ph = ph0 + kh;
-    if (ph < 0 || ph >= 28) { continue; }
     let xh = xb + 28 * ph;
     for (var kw = 0; kw < 2; kw++) {
       let pw = pw0 + kw;
-      if (pw < 0 || pw >= 28) { continue; }
       let xw = xh + pw;
       let v = x0[xw];
       if (v > acc) { acc = v; } cnt++;
@@ -310,7 +309,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3;
-    for (var ch = 0; ch < 6; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(6, opaque); ch++) {
       let wc = 150 * f0 + 25 * ch;
       let xc = xg + 98 * ch;
       for (var kh = 0; kh < 5; kh++) {
@@ -497,11 +497,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let pw0 = 2 * ow;
   for (var kh = 0; kh < 2; kh++) {
     let ph = ph0 + kh;
-    if (ph < 0 || ph >= 10) { continue; }
     let xh = xb + 10 * ph;
     for (var kw = 0; kw < 2; kw++) {
       let pw = pw0 + kw;
-      if (pw < 0 || pw >= 10) { continue; }
       let xw = xh + pw;
       let v = x0[xw];
       if (v > acc) { acc = v; } cnt++;

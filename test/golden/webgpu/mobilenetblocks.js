@@ -79,7 +79,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let cx17 = clamp(pw0 + 17, 0, XW - 1);
     let cok17 = (pw0 + 17) >= 0 && (pw0 + 17) < XW;
     var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0; var a0_12 = 0.0; var a0_13 = 0.0; var a0_14 = 0.0; var a0_15 = 0.0;
-    for (var ch = 0; ch < 1; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(1, opaque); ch++) {
       let wc = 9 * f0 + 9 * ch;
       let xc = xg + ch * inPlane;
       for (var kh = 0; kh < 3; kh++) {
@@ -321,7 +322,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 32; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(32, opaque); ch++) {
       let wc = 32 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;
@@ -534,7 +536,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let ow0 = 16 * seg;
     let pw0 = 2 * ow0 - 1;
     var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0; var a0_12 = 0.0; var a0_13 = 0.0; var a0_14 = 0.0; var a0_15 = 0.0;
-    for (var ch = 0; ch < 1; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(1, opaque); ch++) {
       let wc = 9 * f0 + 9 * ch;
       let xc = xg + ch * inPlane;
       for (var kh = 0; kh < 3; kh++) {
@@ -777,7 +780,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 64; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(64, opaque); ch++) {
       let wc = 64 * f0 + ch;
       let xc = xg + ch * inPlane;
       let xr = xc + oh * XW;

@@ -40,7 +40,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let cok11 = 11 >= 0 && 11 < 10;
     let cok12 = 12 >= 0 && 12 < 10;
     var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0;
-    for (var ch = 0; ch < 1; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(1, opaque); ch++) {
       let wc = 2 * f0 + 2 * ch;
       let xc = xg + 5 * ch;
       let q0 = x0[xc + cq0];
@@ -182,7 +183,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let cok13 = 13 >= 0 && 13 < 10;
     let cok14 = 14 >= 0 && 14 < 10;
     var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0; var a0_7 = 0.0; var a0_8 = 0.0; var a0_9 = 0.0; var a0_10 = 0.0; var a0_11 = 0.0;
-    for (var ch = 0; ch < 1; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(1, opaque); ch++) {
       let wc = 4 * f0 + 4 * ch;
       let xc = xg + 5 * ch;
       let q0 = x0[xc + cq0];

@@ -55,7 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 3; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(3, opaque); ch++) {
       let wc = 27 * f0 + 9 * ch;
       let xc = xg + 256 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -299,7 +300,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 144 * f0 + 9 * ch;
       let xc = xg + 256 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -543,7 +545,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 144 * f0 + 9 * ch;
       let xc = xg + 256 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -776,7 +779,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 16 * f0 + ch;
       let xc = xg + 256 * ch;
       let zh = 2 * oh;
@@ -929,7 +933,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 144 * f0 + 9 * ch;
       let xc = xg + 1024 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -1146,7 +1151,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0; var a1_7 = 0.0; var a1_8 = 0.0; var a1_9 = 0.0; var a1_10 = 0.0; var a1_11 = 0.0; var a1_12 = 0.0; var a1_13 = 0.0; var a1_14 = 0.0; var a1_15 = 0.0;
     var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0; var a2_7 = 0.0; var a2_8 = 0.0; var a2_9 = 0.0; var a2_10 = 0.0; var a2_11 = 0.0; var a2_12 = 0.0; var a2_13 = 0.0; var a2_14 = 0.0; var a2_15 = 0.0;
     var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0; var a3_7 = 0.0; var a3_8 = 0.0; var a3_9 = 0.0; var a3_10 = 0.0; var a3_11 = 0.0; var a3_12 = 0.0; var a3_13 = 0.0; var a3_14 = 0.0; var a3_15 = 0.0;
-    for (var ch = 0; ch < 32; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(32, opaque); ch++) {
       let wc = 288 * f0 + 9 * ch;
       let xc = xg + 64 * ch;
       for (var kh = 0; kh < 3; kh++) {

@@ -117,7 +117,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 64; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(64, opaque); ch++) {
       let wc = 192 * f0 + 3 * ch;
       let xc = xg + ch * XW;
       let v0 = x0[xc + cx0];
@@ -410,7 +411,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 64; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(64, opaque); ch++) {
       let wc = 256 * f0 + 4 * ch;
       let xc = xg + ch * XW;
       let v0 = x0[xc + cx0];
@@ -713,7 +715,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 64; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(64, opaque); ch++) {
       let wc = 320 * f0 + 5 * ch;
       let xc = xg + ch * XW;
       let v0 = x0[xc + cx0];

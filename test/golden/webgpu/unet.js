@@ -55,7 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 1; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(1, opaque); ch++) {
       let wc = 9 * f0 + 9 * ch;
       let xc = xg + 64 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -272,7 +273,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 144 * f0 + 9 * ch;
       let xc = xg + 64 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -466,11 +468,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let pw0 = 2 * ow;
   for (var kh = 0; kh < 2; kh++) {
     let ph = ph0 + kh;
-    if (ph < 0 || ph >= 16) { continue; }
     let xh = xb + 16 * ph;
     for (var kw = 0; kw < 2; kw++) {
       let pw = pw0 + kw;
-      if (pw < 0 || pw >= 16) { continue; }
       let xw = xh + pw;
       let v = x0[xw];
       if (v > acc) { acc = v; } cnt++;
@@ -521,7 +521,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 144 * f0 + 9 * ch;
       let xc = xg + 16 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -706,7 +707,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3;
-    for (var ch = 0; ch < 32; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(32, opaque); ch++) {
       let wc = 288 * f0 + 9 * ch;
       let xc = xg + 16 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -877,11 +879,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let pw0 = 2 * ow;
   for (var kh = 0; kh < 2; kh++) {
     let ph = ph0 + kh;
-    if (ph < 0 || ph >= 8) { continue; }
     let xh = xb + 8 * ph;
     for (var kw = 0; kw < 2; kw++) {
       let pw = pw0 + kw;
-      if (pw < 0 || pw >= 8) { continue; }
       let xw = xh + pw;
       let v = x0[xw];
       if (v > acc) { acc = v; } cnt++;
@@ -927,7 +927,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3;
-    for (var ch = 0; ch < 32; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(32, opaque); ch++) {
       let wc = 288 * f0 + 9 * ch;
       let xc = xg + 4 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -1098,7 +1099,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3;
-    for (var ch = 0; ch < 64; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(64, opaque); ch++) {
       let wc = 576 * f0 + 9 * ch;
       let xc = xg + 4 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -1338,7 +1340,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3;
-    for (var ch = 0; ch < 64; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(64, opaque); ch++) {
       let wc = 576 * f0 + 9 * ch;
       let xc = xg + 16 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -1523,7 +1526,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3;
-    for (var ch = 0; ch < 32; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(32, opaque); ch++) {
       let wc = 288 * f0 + 9 * ch;
       let xc = xg + 16 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -1782,7 +1786,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 32; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(32, opaque); ch++) {
       let wc = 288 * f0 + 9 * ch;
       let xc = xg + 64 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -2000,7 +2005,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a2_0 = b2; var a2_1 = b2; var a2_2 = b2; var a2_3 = b2; var a2_4 = b2; var a2_5 = b2; var a2_6 = b2; var a2_7 = b2; var a2_8 = b2; var a2_9 = b2; var a2_10 = b2; var a2_11 = b2; var a2_12 = b2; var a2_13 = b2; var a2_14 = b2; var a2_15 = b2;
     let b3 = x2[f0 + 3];
     var a3_0 = b3; var a3_1 = b3; var a3_2 = b3; var a3_3 = b3; var a3_4 = b3; var a3_5 = b3; var a3_6 = b3; var a3_7 = b3; var a3_8 = b3; var a3_9 = b3; var a3_10 = b3; var a3_11 = b3; var a3_12 = b3; var a3_13 = b3; var a3_14 = b3; var a3_15 = b3;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 144 * f0 + 9 * ch;
       let xc = xg + 64 * ch;
       for (var kh = 0; kh < 3; kh++) {
@@ -2190,7 +2196,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     var a0_0 = b0; var a0_1 = b0; var a0_2 = b0; var a0_3 = b0; var a0_4 = b0; var a0_5 = b0; var a0_6 = b0; var a0_7 = b0; var a0_8 = b0; var a0_9 = b0; var a0_10 = b0; var a0_11 = b0; var a0_12 = b0; var a0_13 = b0; var a0_14 = b0; var a0_15 = b0;
     let b1 = x2[f0 + 1];
     var a1_0 = b1; var a1_1 = b1; var a1_2 = b1; var a1_3 = b1; var a1_4 = b1; var a1_5 = b1; var a1_6 = b1; var a1_7 = b1; var a1_8 = b1; var a1_9 = b1; var a1_10 = b1; var a1_11 = b1; var a1_12 = b1; var a1_13 = b1; var a1_14 = b1; var a1_15 = b1;
-    for (var ch = 0; ch < 16; ch++) {
+    let opaque = i32(arrayLength(&x1));
+    for (var ch = 0; ch < min(16, opaque); ch++) {
       let wc = 16 * f0 + ch;
       let xc = xg + 64 * ch;
       let xr = xc + 4 * oh;
