@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
 import { mkdtempSync } from "node:fs";
 import { compileSource, formatDiagnostics, type CompileResult } from "./compile.ts";
-import type { Graph } from "./ir/graph.ts";
+import { neededInputs, type Graph } from "./ir/graph.ts";
 import { graphToJson, printGraph, printParamSummary } from "./ir/printer.ts";
 import { graphStats, formatStats } from "./passes/stats.ts";
 import { initialParams, interpret, RunError } from "./reference/interpreter.ts";
@@ -131,7 +131,7 @@ function runOnReference(g: Graph, inputs: Record<string, RefTensor>, opts: RunOp
     if (missing.length) throw new Exit(EXIT.runtime, `cnnc run: the weights file has no ${missing.map((m) => `'${m}'`).join(", ")}`);
   }
   const required = g.outputs.filter((o) => o.kind === "output").map((o) => o.name);
-  const losses = g.outputs.filter((o) => o.kind === "loss" && ![...g.inputs.keys()].some((n) => !(n in inputs) && dependsOn(g, o.value, n)));
+  const losses = g.outputs.filter((o) => o.kind === "loss" && neededInputs(g, [o.value]).every((n) => n in inputs));
   try {
     return interpret(g, inputs, params, { outputs: [...required, ...losses.map((l) => l.name)] }).outputs;
   } catch (e) {
@@ -176,20 +176,6 @@ async function runModule(g: Graph, target: "js" | "webgpu", inputs: Record<strin
   }
 }
 
-function dependsOn(g: Graph, v: Graph["outputs"][number]["value"], inputName: string): boolean {
-  const target = g.inputs.get(inputName);
-  const stack = [v.node];
-  const seen = new Set(stack);
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (n.outputs.includes(target!)) return true;
-    for (const i of n.inputs) if (!seen.has(i.node)) {
-      seen.add(i.node);
-      stack.push(i.node);
-    }
-  }
-  return false;
-}
 
 export function buildProgram(io: Io): Command {
   const program = new Command("cnnc");

@@ -104,6 +104,25 @@ export class Graph {
   }
 }
 
+/** The nodes `roots` depend on (themselves included), in graph order. */
+export function neededNodes(g: Graph, roots: readonly Value[]): Node[] {
+  const keep = new Set<Node>();
+  const stack = roots.map((v) => v.node);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (keep.has(n)) continue;
+    keep.add(n);
+    for (const v of n.inputs) stack.push(v.node);
+  }
+  return g.nodes.filter((n) => keep.has(n));
+}
+
+/** Names of the graph inputs `roots` depend on, in declaration order (the order symbols bind in). */
+export function neededInputs(g: Graph, roots: readonly Value[]): string[] {
+  const used = new Set(neededNodes(g, roots).filter((n) => n.op === "input").map((n) => n.attrs.name as string));
+  return [...g.inputs.keys()].filter((name) => used.has(name));
+}
+
 /** Parameter counts per top-level layer (first dotted component) and in total. */
 export function parameterCount(g: Graph): { total: number; perLayer: Map<string, number> } {
   const perLayer = new Map<string, number>();

@@ -4,7 +4,7 @@
 // in graph order, by each op's `evaluate`.
 
 import type { Dim } from "../ir/dims.ts";
-import type { Graph, Node, Value } from "../ir/graph.ts";
+import { neededInputs, neededNodes, type Graph, type Value } from "../ir/graph.ts";
 import { typeToString } from "../ir/types.ts";
 import { getOp } from "../ops/index.ts";
 import type { EvalCtx } from "../ops/op.ts";
@@ -96,23 +96,6 @@ export function initialParams(g: Graph, seed = 0): Record<string, RefTensor> {
   return out;
 }
 
-/** The nodes needed to compute `roots`, in graph order. */
-function needed(g: Graph, roots: readonly Value[]): Set<Node> {
-  const keep = new Set<Node>();
-  const stack = roots.map((v) => v.node);
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (keep.has(n)) continue;
-    keep.add(n);
-    for (const v of n.inputs) stack.push(v.node);
-  }
-  return keep;
-}
-
-function inputsNeeded(nodes: Set<Node>): string[] {
-  return [...nodes].filter((n) => n.op === "input").map((n) => n.attrs.name as string);
-}
-
 export function interpret(
   g: Graph,
   inputs: Readonly<Record<string, RefTensor>>,
@@ -126,16 +109,16 @@ export function interpret(
         if (!o) throw new RunError(`model ${g.name} has no output or loss named '${name}'`);
         return o;
       })
-    : g.outputs.filter((o) => inputsNeeded(needed(g, [o.value])).every((n) => n in inputs));
+    : g.outputs.filter((o) => neededInputs(g, [o.value]).every((n) => n in inputs));
   if (opts.outputs) {
     for (const o of wanted) {
-      const missing = inputsNeeded(needed(g, [o.value])).filter((n) => !(n in inputs));
+      const missing = neededInputs(g, [o.value]).filter((n) => !(n in inputs));
       if (missing.length) throw new RunError(`${o.kind} '${o.name}' needs input${missing.length > 1 ? "s" : ""} ${missing.map((m) => `'${m}'`).join(", ")}, which ${missing.length > 1 ? "were" : "was"} not given`);
     }
   }
   // Buffer updates are computed in training, for the branches whose inputs were fed.
-  const updates = opts.training ? g.bufferUpdates.filter((u) => inputsNeeded(needed(g, [u.value])).every((n) => n in inputs)) : [];
-  const keep = needed(g, [...wanted.map((o) => o.value), ...updates.map((u) => u.value)]);
+  const updates = opts.training ? g.bufferUpdates.filter((u) => neededInputs(g, [u.value]).every((n) => n in inputs)) : [];
+  const keep = new Set(neededNodes(g, [...wanted.map((o) => o.value), ...updates.map((u) => u.value)]));
 
   const values = new Map<Value, RefTensor>();
   const seed = opts.seed ?? 0;

@@ -3,7 +3,7 @@
 // symbols) and a `forward` that calls the kernels in order. The module
 // emitter wraps this in an ES module; tests run it in-process.
 
-import type { Graph, Node, Value } from "../../ir/graph.ts";
+import { neededNodes, type Graph, type Node, type Value } from "../../ir/graph.ts";
 import type { DType } from "../../ir/types.ts";
 import { getJsKernel } from "./index.ts";
 import { dimToJs, productJs, type JsEmitCtx } from "./kernel.ts";
@@ -59,21 +59,8 @@ export function kernelName(node: Node): string {
   return `k${node.id}_${node.op}${node.label ? `_${mangle(node.label)}` : ""}`;
 }
 
-/** The nodes needed for the given roots, in graph order. */
-export function liveNodes(g: Graph, roots: readonly Value[]): Node[] {
-  const keep = new Set<Node>();
-  const stack = roots.map((v) => v.node);
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (keep.has(n)) continue;
-    keep.add(n);
-    for (const v of n.inputs) stack.push(v.node);
-  }
-  return g.nodes.filter((n) => keep.has(n));
-}
-
 export function emitProgram(g: Graph, roots: readonly Value[] = [...g.outputs.map((o) => o.value), ...g.bufferUpdates.map((u) => u.value)]): JsProgram {
-  const nodes = liveNodes(g, roots);
+  const nodes = neededNodes(g, roots);
   const buffers: BufferSpec[] = [];
   const bufferOf = new Map<Value, number>();
   const kernels: string[] = [];

@@ -1,7 +1,7 @@
 // Run a graph's generated WGSL on a real WebGPU device in this process
 // (conformance tests against the reference, `cnnc run --target=webgpu`).
 
-import type { Graph } from "../../ir/graph.ts";
+import { neededInputs, type Graph } from "../../ir/graph.ts";
 import { RefTensor } from "../../reference/tensor.ts";
 import type { BufferSpecRt, DimSpec, ModelSpec, TensorSpec } from "../../../runtime/model.ts";
 import { GpuEntry, uploadBuffer, watchLoss, type AdapterClass, type GpuEntrySpec } from "../../../runtime/webgpu.ts";
@@ -69,8 +69,7 @@ export interface WgslExecutor {
 export async function wgslExecutor(g: Graph, device: GPUDevice, cls: AdapterClass, params: Record<string, RefTensor>, outputNames?: readonly string[]): Promise<WgslExecutor> {
   const outs = outputNames ? g.outputs.filter((o) => outputNames.includes(o.name)) : g.outputs;
   const program = emitWgslProgram(g, outs.map((o) => o.value));
-  const needed = new Set(program.buffers.flatMap((b) => (b.source.kind === "input" ? [b.source.name] : [])));
-  const inputs = [...g.inputs.keys()].filter((n) => needed.has(n));
+  const inputs = neededInputs(g, outs.map((o) => o.value));
   const outputs = outs.map((o) => ({ name: o.name, buffer: program.bufferOf.get(o.value)!, spec: { name: o.name, dtype: o.value.type.dtype, shape: o.value.type.shape.map(dimSpec) } }));
   const spec = modelSpecOf(g);
   const paramBuffers = new Map<string, GPUBuffer>();

@@ -4,8 +4,8 @@
 // and how many workgroups it dispatches. The runtime (runtime/webgpu.ts) turns
 // this into pipelines, bind groups and one command encoder per run.
 
-import type { Graph, Node, Value } from "../../ir/graph.ts";
-import { liveNodes, mangle, VIEW_OPS, type BufferSpec } from "../js/program.ts";
+import { neededNodes, type Graph, type Node, type Value } from "../../ir/graph.ts";
+import { mangle, VIEW_OPS, type BufferSpec } from "../js/program.ts";
 import { dimToJs, productJs } from "../js/kernel.ts";
 import { getWgslKernel } from "./index.ts";
 import { dimToWgsl, productWgsl, WGSL_TYPE, type AdapterClass, type WgslEmitCtx, type WgslPass } from "./kernel.ts";
@@ -95,7 +95,7 @@ export function kernelName(node: Node, pass: number, passes: number): string {
 }
 
 export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram {
-  const nodes = liveNodes(g, roots);
+  const nodes = neededNodes(g, roots);
   const buffers: BufferSpec[] = [];
   const bufferOf = new Map<Value, number>();
   const passes: WgslPassPlan[] = [];
