@@ -6,6 +6,7 @@ import { CompileError, renderDiagnostics, type Diagnostic } from "./diagnostics.
 import type { Graph } from "./ir/graph.ts";
 import { verifyGraph } from "./ir/verifier.ts";
 import { lowerProgram } from "./lower/lower.ts";
+import { expandGradCalls } from "./autodiff/grad-calls.ts";
 
 export interface CompileResult {
   readonly file: string;
@@ -26,6 +27,12 @@ export function compileSource(source: string, file: string): CompileResult {
     throw e;
   }
   if (lowered.diagnostics.length === 0) {
+    try {
+      for (const g of lowered.graphs) expandGradCalls(g);
+    } catch (e) {
+      if (e instanceof CompileError) return { file, source, graphs: [], diagnostics: [...e.diagnostics] };
+      throw e;
+    }
     for (const g of lowered.graphs) {
       const problems = verifyGraph(g);
       // The verifier guards the compiler, not the user: a failure here is a compiler bug.

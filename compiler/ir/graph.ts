@@ -79,6 +79,35 @@ export class Graph {
     return node;
   }
 
+  /**
+   * A deep copy with the same node and value ids (random streams are keyed by
+   * node id, so a training graph built on the copy draws the same masks).
+   */
+  clone(): Graph {
+    const g = new Graph(this.name, this.span);
+    const vmap = new Map<Value, Value>();
+    const remap = (v: Value) => vmap.get(v) ?? v;
+    for (const n of this.nodes) {
+      const outputs: Value[] = [];
+      const node: Node = { ...n, inputs: n.inputs.map(remap), outputs };
+      for (const v of n.outputs) {
+        const nv: Value = { ...v, node };
+        outputs.push(nv);
+        vmap.set(v, nv);
+      }
+      g.nodes.push(node);
+    }
+    for (const [k, v] of this.inputs) g.inputs.set(k, remap(v));
+    for (const [k, p] of this.params) g.params.set(k, { ...p, value: remap(p.value) });
+    for (const o of this.outputs) g.outputs.push({ ...o, value: remap(o.value) });
+    for (const u of this.bufferUpdates) g.bufferUpdates.push({ ...u, value: remap(u.value) });
+    g.symbols.push(...this.symbols);
+    g.optimizer = this.optimizer;
+    g.nextValue = this.nextValue;
+    g.nextNode = this.nextNode;
+    return g;
+  }
+
   /** All trainable parameters, in creation order. */
   trainableParams(): ParamInfo[] {
     return [...this.params.values()].filter((p) => p.trainable);

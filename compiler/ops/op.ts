@@ -43,10 +43,48 @@ export interface EvalCtx {
   fail(message: string): never;
 }
 
+/**
+ * Given to gradient rules. Everything a rule emits is ordinary IR, appended to
+ * the graph being differentiated; shape rules run on every emitted node.
+ */
+export interface GradCtx {
+  /** The forward node being differentiated. */
+  readonly node: Node;
+  emit(op: string, inputs: readonly Value[], attrs?: Attrs): readonly Value[];
+  emit1(op: string, inputs: readonly Value[], attrs?: Attrs): Value;
+  /** An f32 scalar constant. */
+  constant(value: number): Value;
+  /** `dy` summed over the axes NumPy broadcasting added or stretched, reshaped to `to`'s shape. */
+  unbroadcast(dy: Value, to: TensorType): Value;
+  /** `v` broadcast (NumPy rules) to `shape`; `v` itself when it already has that shape. */
+  broadcastTo(v: Value, shape: readonly Dim[]): Value;
+  /** An f32 tensor of zeros of the given shape. */
+  zeros(shape: readonly Dim[]): Value;
+  /** `a + b` (same shapes), the way gradient contributions are accumulated. */
+  add(a: Value, b: Value): Value;
+}
+
+/**
+ * A gradient rule: given the forward node's inputs and outputs and the
+ * gradient of the loss with respect to each output (`undefined` where none
+ * flows, e.g. batchnorm's running statistics), return the gradient with respect
+ * to each input (`undefined` for inputs that carry none). Only f32 inputs not
+ * listed in `nondifferentiable` are asked for.
+ */
+export type GradRule<A extends Attrs = Attrs> = (
+  inputs: readonly Value[],
+  outputs: readonly Value[],
+  dys: readonly (Value | undefined)[],
+  attrs: A,
+  ctx: GradCtx,
+) => readonly (Value | undefined)[];
+
 export interface OpDef<A extends Attrs = Attrs> {
   readonly name: string;
   infer(inputs: readonly TensorType[], attrs: A, ctx: InferCtx): TensorType[];
   evaluate(inputs: readonly RefTensor[], attrs: A, ctx: EvalCtx): RefTensor[];
+  /** Reverse-mode rule (compiler/autodiff); missing means "not differentiable yet". */
+  readonly grad?: GradRule<A>;
   /** Input positions that never carry gradient (indices, masks, lengths, labels). */
   readonly nondifferentiable?: readonly number[];
   /** True for ops like argmax that have no gradient at all. */
