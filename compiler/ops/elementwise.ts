@@ -14,7 +14,7 @@ import { DTYPES, typeToString, type DType, type TensorType } from "../ir/types.t
 import { RefTensor } from "../reference/tensor.ts";
 import type { Args } from "./args.ts";
 import { broadcastTypes, forEachBroadcast } from "./broadcast.ts";
-import { defineOp, type BuiltinDef, type InferCtx, type LowerCtx, type OpDef } from "./op.ts";
+import { defineOp, type BuiltinDef, type GradCtx, type InferCtx, type LowerCtx, type OpDef } from "./op.ts";
 
 // ---------------------------------------------------------------------------
 // Scalar math (float64), shared with other families through the exports.
@@ -89,15 +89,27 @@ export function logsigmoid(x: number): number {
 
 interface BinaryDef {
   readonly dtypes: readonly DType[];
+  /** Gradient rule (f32 only); contributions are summed back over broadcast axes by the caller. */
+  readonly grad?: (a: Value, b: Value, y: Value, dy: Value, ctx: GradCtx) => [Value | undefined, Value | undefined];
   readonly f: (a: number, b: number) => number;
   /** The int32 version (wrapping), when i32 is allowed and differs from `f`. */
   readonly i32?: (a: number, b: number) => number;
 }
 
 const BINARY: Record<string, BinaryDef> = {
-  add: { dtypes: ["f32", "i32"], f: (a, b) => a + b, i32: (a, b) => (a + b) | 0 },
-  sub: { dtypes: ["f32", "i32"], f: (a, b) => a - b, i32: (a, b) => (a - b) | 0 },
-  mul: { dtypes: ["f32", "i32"], f: (a, b) => a * b, i32: (a, b) => Math.imul(a, b) },
+  add: { dtypes: ["f32", "i32"], f: (a, b) => a + b, i32: (a, b) => (a + b) | 0, grad: (_a, _b, _y, dy) => [dy, dy] },
+  sub: {
+    dtypes: ["f32", "i32"],
+    f: (a, b) => a - b,
+    i32: (a, b) => (a - b) | 0,
+    grad: (_a, _b, _y, dy, ctx) => [dy, ctx.emit1("neg", [dy])],
+  },
+  mul: {
+    dtypes: ["f32", "i32"],
+    f: (a, b) => a * b,
+    i32: (a, b) => Math.imul(a, b),
+    grad: (a, b, _y, dy, ctx) => [ctx.emit1("mul", [dy, b]), ctx.emit1("mul", [dy, a])],
+  },
   div: { dtypes: ["f32"], f: (a, b) => a / b },
   // NaN propagates, as torch.maximum/minimum do.
   maximum: { dtypes: ["f32", "i32"], f: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)) },
@@ -158,6 +170,13 @@ function binaryOp(name: string, def: BinaryDef): OpDef {
       });
       return [out];
     },
+    grad: def.grad
+      ? (inputs, outputs, dys, _attrs, ctx) => {
+          const [a, b] = inputs as [Value, Value];
+          const [da, db] = def.grad!(a, b, outputs[0]!, dys[0]!, ctx);
+          return [da && ctx.unbroadcast(da, a.type), db && ctx.unbroadcast(db, b.type)];
+        }
+      : undefined,
   });
 }
 

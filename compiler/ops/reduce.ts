@@ -144,6 +144,14 @@ const reduceOp = defineOp<ReduceAttrs>({
     groups.forEach((g, k) => (out.data[k] = reduceGroup(a.kind, g, x.dtype)));
     return [out];
   },
+  grad(inputs, _outputs, dys, a, ctx) {
+    const x = inputs[0]!;
+    if (a.kind !== "sum") throw new Error(`internal: no gradient rule for reduce ${a.kind} yet`);
+    // d sum / dx = 1: dy spread back over the reduced axes.
+    const kept = x.type.shape.map((d, i) => (a.axes.includes(i) ? Dim.of(1) : d));
+    const dy = a.keepdims ? dys[0]! : ctx.emit1("reshape", [dys[0]!], { shape: kept });
+    return [ctx.broadcastTo(dy, x.type.shape)];
+  },
 });
 
 /** Calls `f` with the flat offsets of every line of `shape` along `axis`. */
