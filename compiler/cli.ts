@@ -10,7 +10,8 @@ import { mkdtempSync } from "node:fs";
 import { compileSource, formatDiagnostics, type CompileResult } from "./compile.ts";
 import { neededInputs, type Graph } from "./ir/graph.ts";
 import { graphToJson, printGraph, printParamSummary } from "./ir/printer.ts";
-import { graphStats, formatStats } from "./passes/stats.ts";
+import { graphStats, formatStats, trainStats } from "./passes/stats.ts";
+import { buildTrainingGraph } from "./autodiff/training.ts";
 import { initialParams, interpret, RunError } from "./reference/interpreter.ts";
 import { RefTensor } from "./reference/tensor.ts";
 import { decodeSafetensors, encodeSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
@@ -47,6 +48,14 @@ function compileOrExit(file: string, io: Io): CompileResult {
     throw new Exit(EXIT.diagnostics, `${n} error${n > 1 ? "s" : ""} in ${file}`);
   }
   return result;
+}
+
+/** The training graph of a model for `ir --grad`; a model without a loss has none (exit 2). */
+function trainingOrExit(g: Graph, io: Io): Graph {
+  void io;
+  const t = buildTrainingGraph(g);
+  if (!t) throw new Exit(EXIT.usage, `cnnc ir --grad: model ${g.name} declares no loss, so it has no backward graph (use grad(y, x) in the model for a gradient value)`);
+  return t.graph;
 }
 
 function pickModel(r: CompileResult, name: string | undefined): Graph {
@@ -197,7 +206,9 @@ Usage:
   cnnc model.cnn --target=js|webgpu [-o outdir] [--runtime=inline|import]
                                              compile: writes <model>.js (ES module) and <model>.d.ts per model
   cnnc check model.cnn                       parse and type-check only
-  cnnc ir model.cnn [--stats] [--json]       print the IR, shapes and parameter counts
+  cnnc ir model.cnn [--grad] [--stats] [--json] [--bind N=64]
+                                             print the IR, shapes and parameter counts; --grad: the training
+                                             step's graph (backward and optimizer updates in IR)
   cnnc run model.cnn --target=reference|js|webgpu --inputs in.safetensors --out out.safetensors
                      [--weights w.safetensors] [--model Name] [--seed 0]
 
@@ -244,20 +255,21 @@ Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 
     .option("--bind <sym=n...>", "symbol sizes for --stats (default 1 each)")
     .action((file: string, opts: { model?: string; grad?: boolean; stats?: boolean; json?: boolean; bind?: string[] }) => {
       const r = compileOrExit(file, io);
-      if (opts.grad) throw new Exit(EXIT.usage, "cnnc ir: --grad needs the autodiff pass, which is not part of this build yet");
-      const graphs = opts.model ? [pickModel(r, opts.model)] : r.graphs;
+      const chosen = opts.model ? [pickModel(r, opts.model)] : r.graphs;
+      // --grad: the training step's graph (forward in training mode, backward, optimizer updates).
+      const graphs = opts.grad ? chosen.map((g) => trainingOrExit(g, io)) : chosen;
       const bind = parseBindings(opts.bind ?? []);
       const pick = <T>(items: T[]): T | T[] => (items.length === 1 ? items[0]! : items);
       if (opts.json) {
-        const items = graphs.map((g) => (opts.stats ? { model: g.name, ...graphStats(g, bind) } : graphToJson(g)));
+        const items = graphs.map((g, i) => (opts.stats ? { model: g.name, ...graphStats(g, bind), ...trainStats(chosen[i]!, bind) } : graphToJson(g)));
         io.stdout(JSON.stringify(pick(items), null, 2) + "\n");
         return;
       }
-      for (const g of graphs) {
+      graphs.forEach((g, i) => {
         if (!opts.stats) io.stdout(printGraph(g) + "\n\n");
-        io.stdout(printParamSummary(g) + "\n");
-        if (opts.stats) io.stdout(formatStats(g, graphStats(g, bind)) + "\n");
-      }
+        io.stdout(printParamSummary(chosen[i]!) + "\n");
+        if (opts.stats) io.stdout(formatStats(g, { ...graphStats(g, bind), ...trainStats(chosen[i]!, bind) }) + "\n");
+      });
     });
 
   program

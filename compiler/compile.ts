@@ -7,6 +7,7 @@ import type { Graph } from "./ir/graph.ts";
 import { verifyGraph } from "./ir/verifier.ts";
 import { lowerProgram } from "./lower/lower.ts";
 import { expandGradCalls } from "./autodiff/grad-calls.ts";
+import { buildTrainingGraph } from "./autodiff/training.ts";
 
 export interface CompileResult {
   readonly file: string;
@@ -29,6 +30,9 @@ export function compileSource(source: string, file: string): CompileResult {
   if (lowered.diagnostics.length === 0) {
     try {
       for (const g of lowered.graphs) expandGradCalls(g);
+      // A model with a loss must be trainable: its backward graph is built (and discarded) now, so
+      // a loss that cannot be differentiated is a located compile error, not a failure at emit time.
+      for (const g of lowered.graphs) buildTrainingGraph(g);
     } catch (e) {
       if (e instanceof CompileError) return { file, source, graphs: [], diagnostics: [...e.diagnostics] };
       throw e;

@@ -39,6 +39,40 @@ export interface EntrySpec {
   readonly forward: (S: Record<string, number>, T: unknown, B: TypedArray[]) => void;
 }
 
+/** The training step: forward in training mode, backward, optimizer update (compiler/autodiff/training.ts). */
+export interface TrainEntrySpec extends EntrySpec {
+  /** New values to copy into parameters, buffers and optimizer state after the step. */
+  readonly updates: readonly { readonly name: string; readonly buffer: number; readonly state: boolean }[];
+  /** Optimizer state tensors, zero at creation. */
+  readonly state: readonly { readonly name: string; readonly size: number }[];
+  /** Buffers of the hidden scalars (null when unused). */
+  readonly hyper: { readonly lr: number | null; readonly step: number | null };
+  readonly defaultLr: number;
+  /** Trainable parameters no loss depends on (never updated). */
+  readonly frozen: readonly string[];
+}
+
+export interface TrainOptions {
+  /** Learning rate for this step (default: the model's optimizer's lr). */
+  readonly lr?: number;
+}
+
+/** A loss value: a scalar tensor that also converts to a number (`+xent`, `xent.toFixed` via Number). */
+export interface LossValue extends TensorValue {
+  valueOf(): number;
+}
+
+export function lossValue(data: Float32Array): LossValue {
+  return { data, shape: [], valueOf: () => data[0]! };
+}
+
+/** The learning rate of a step, checked. */
+export function stepLearningRate(name: string, entry: Pick<TrainEntrySpec, "defaultLr">, options: TrainOptions | undefined): number {
+  const lr = options?.lr ?? entry.defaultLr;
+  if (typeof lr !== "number" || !Number.isFinite(lr) || lr < 0) throw new CnncRunError(`${name}: trainStep lr must be a finite non-negative number, found ${String(lr)}`);
+  return lr;
+}
+
 export interface ModelSpec {
   readonly name: string;
   readonly symbols: readonly string[];
@@ -47,6 +81,8 @@ export interface ModelSpec {
   readonly run: EntrySpec;
   /** Outputs and losses; run() uses it when the losses' inputs are given. */
   readonly evaluate?: EntrySpec;
+  /** Present when the model declares a loss. */
+  readonly train?: TrainEntrySpec;
 }
 
 export interface TensorValue {
@@ -120,6 +156,8 @@ export function bindInputs(spec: Pick<ModelSpec, "name" | "inputs">, names: read
 
 export interface CompiledModel {
   run(inputs: Record<string, TensorValue | undefined>): Promise<Record<string, TensorValue>>;
+  /** One training step; returns the losses (computed before the update). */
+  trainStep(inputs: Record<string, TensorValue | undefined>, options?: TrainOptions): Promise<Record<string, LossValue>>;
   parameters(): Record<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>;
   saveWeights(): Uint8Array;
   dispose(): void;
@@ -167,8 +205,15 @@ export function snapshotParams(spec: Pick<ModelSpec, "params">, values: Readonly
   return out;
 }
 
+/** Zeroed optimizer state (momentum, Adam moments): kept with the parameters, never saved. */
+export function addOptimizerState(spec: { readonly train?: Pick<TrainEntrySpec, "state"> }, values: Map<string, TypedArray>): void {
+  for (const s of spec.train?.state ?? []) values.set(s.name, new Float32Array(s.size));
+}
+
 export function createModel(spec: ModelSpec, options: CreateOptions = {}): CompiledModel {
   let params: Map<string, TypedArray> | undefined = loadParams(spec, options);
+  addOptimizerState(spec, params);
+  let steps = 0;
   // Buffers are allocated once per bound shape and reused across runs.
   const cache = new Map<string, TypedArray[]>();
   const live = () => {
@@ -177,7 +222,7 @@ export function createModel(spec: ModelSpec, options: CreateOptions = {}): Compi
   };
 
   function buffersFor(entry: EntrySpec, S: Record<string, number>): TypedArray[] {
-    const key = `${entry === spec.run ? "run" : "evaluate"}:${spec.symbols.map((s) => S[s]).join(",")}`;
+    const key = `${entry === spec.run ? "run" : entry === spec.train ? "train" : "evaluate"}:${spec.symbols.map((s) => S[s]).join(",")}`;
     const hit = cache.get(key);
     if (hit) return hit;
     const B: TypedArray[] = [];
@@ -189,7 +234,7 @@ export function createModel(spec: ModelSpec, options: CreateOptions = {}): Compi
       else B[i] = new ARRAYS[b.dtype](b.size(S));
     });
     // A few shapes stay cached (say, training and evaluation batch sizes); more is a leak.
-    if (cache.size >= 4) cache.delete(cache.keys().next().value!);
+    if (cache.size >= 6) cache.delete(cache.keys().next().value!);
     cache.set(key, B);
     return B;
   }
@@ -209,6 +254,28 @@ export function createModel(spec: ModelSpec, options: CreateOptions = {}): Compi
       for (const o of entry.outputs) {
         out[o.name] = { data: B[o.buffer]!.slice(), shape: o.spec.shape.map((d) => (typeof d === "number" ? d : typeof d === "string" ? S[d]! : d.eval(S))) };
       }
+      return out;
+    },
+    async trainStep(inputs, options) {
+      live();
+      const entry = spec.train;
+      if (!entry) throw new CnncRunError(`${spec.name}: the model declares no loss, so it has no trainStep`);
+      const lr = stepLearningRate(spec.name, entry, options);
+      const feeds = inputs ?? {};
+      const S = bindInputs(spec, entry.inputs, feeds);
+      const B = buffersFor(entry, S);
+      entry.buffers.forEach((b, i) => {
+        if (typeof b.source === "object" && "input" in b.source && !b.source.input.startsWith("@")) B[i] = feeds[b.source.input]!.data;
+      });
+      steps++;
+      if (entry.hyper.lr !== null) B[entry.hyper.lr] = Float32Array.of(lr);
+      if (entry.hyper.step !== null) B[entry.hyper.step] = Float32Array.of(steps);
+      // Step k draws its dropout masks from seed k (the reference interpreter's `seed`).
+      entry.forward(S, makeRunContext(true, steps), B);
+      const values = live();
+      for (const u of entry.updates) (values.get(u.name) as Float32Array).set(B[u.buffer] as Float32Array);
+      const out: Record<string, LossValue> = {};
+      for (const o of entry.outputs) out[o.name] = lossValue(Float32Array.from(B[o.buffer] as Float32Array));
       return out;
     },
     parameters() {

@@ -40,6 +40,14 @@ export interface GpuEntrySpec {
   readonly outputs: readonly { readonly name: string; readonly buffer: number; readonly spec: TensorSpec }[];
   readonly buffers: readonly BufferSpecRt[];
   readonly passes: readonly GpuPassSpec[];
+  /** Training entries: new values copied over parameters/state after the passes (in the same submit). */
+  readonly updates?: readonly { readonly name: string; readonly buffer: number; readonly state: boolean }[];
+}
+
+export interface GpuRunResult {
+  readonly outputs: Record<string, TensorValue>;
+  /** New host values of updated parameters and buffers (not optimizer state, which stays on the device). */
+  readonly updates: Record<string, Float32Array | Int32Array | Uint8Array>;
 }
 
 interface GpuLike {
@@ -208,8 +216,9 @@ export class GpuEntry {
       return d.createBindGroup({ layout: this.pipelines[k]!.getBindGroupLayout(0), entries, label: p.name });
     });
     const readback = new Map<number, GPUBuffer>();
-    for (const o of this.entry.outputs) {
-      readback.set(o.buffer, d.createBuffer({ size: bytesOf(sizes[o.buffer]!), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
+    const wanted = [...this.entry.outputs.map((o) => o.buffer), ...(this.entry.updates ?? []).filter((u) => !u.state).map((u) => u.buffer)];
+    for (const i of wanted) {
+      if (!readback.has(i)) readback.set(i, d.createBuffer({ size: bytesOf(sizes[i]!), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
     }
     const dispatch = this.entry.passes.map((p) => p.dispatch[this.cls].map((f) => f(S)));
     const bound = { buffers, scratch, uniform, bindGroups, readback, dispatch, sizes };
@@ -233,12 +242,20 @@ export class GpuEntry {
   }
 
   async run(feeds: Record<string, TensorValue | undefined>): Promise<Record<string, TensorValue>> {
+    return (await this.execute(feeds)).outputs;
+  }
+
+  /** One submit: inputs and hidden scalars (`scalars`, by buffer index) in, passes, update copies, readback. */
+  async execute(feeds: Record<string, TensorValue | undefined>, scalars: ReadonlyMap<number, number> = new Map()): Promise<GpuRunResult> {
     const S = bindInputs(this.spec, this.entry.inputs, feeds);
     const b = this.bind(S);
     const d = this.device;
     this.entry.buffers.forEach((spec, i) => {
       const src = spec.source;
-      if (typeof src === "object" && "input" in src) d.queue.writeBuffer(b.buffers[i]!, 0, toDevice(spec.dtype, feeds[src.input]!.data));
+      if (typeof src === "object" && "input" in src) {
+        if (scalars.has(i)) d.queue.writeBuffer(b.buffers[i]!, 0, Float32Array.of(scalars.get(i)!));
+        else if (!src.input.startsWith("@")) d.queue.writeBuffer(b.buffers[i]!, 0, toDevice(spec.dtype, feeds[src.input]!.data));
+      }
     });
     const usesError = this.entry.passes.some((p) => p.usesError);
     if (usesError) d.queue.writeBuffer(this.errBuffer, 0, new Uint32Array(8));
@@ -252,6 +269,10 @@ export class GpuEntry {
       pass.dispatchWorkgroups(x, y, z);
     });
     pass.end();
+    // The step's new parameter/state values replace the old ones on the device.
+    for (const u of this.entry.updates ?? []) {
+      encoder.copyBufferToBuffer(b.buffers[u.buffer]!, 0, this.params.get(u.name)!, 0, bytesOf(b.sizes[u.buffer]!));
+    }
     for (const [i, rb] of b.readback) encoder.copyBufferToBuffer(b.buffers[i]!, 0, rb, 0, rb.size);
     if (usesError) encoder.copyBufferToBuffer(this.errBuffer, 0, this.errReadback, 0, 32);
     d.pushErrorScope("validation");
@@ -271,16 +292,14 @@ export class GpuEntry {
           throw new CnncRunError(`${this.spec.name}: ${p ? `${p.implements}: ` : ""}${text}`);
         }
       }
-      const out: Record<string, TensorValue> = {};
+      const read = (i: number) => fromDevice(this.entry.buffers[i]!.dtype, b.readback.get(i)!.getMappedRange(), b.sizes[i]!);
+      const outputs: Record<string, TensorValue> = {};
       for (const o of this.entry.outputs) {
-        const rb = b.readback.get(o.buffer)!;
-        const n = b.sizes[o.buffer]!;
-        out[o.name] = {
-          data: fromDevice(this.entry.buffers[o.buffer]!.dtype, rb.getMappedRange(), n),
-          shape: o.spec.shape.map((dim) => (typeof dim === "number" ? dim : typeof dim === "string" ? S[dim]! : dim.eval(S))),
-        };
+        outputs[o.name] = { data: read(o.buffer), shape: o.spec.shape.map((dim) => (typeof dim === "number" ? dim : typeof dim === "string" ? S[dim]! : dim.eval(S))) };
       }
-      return out;
+      const updates: Record<string, Float32Array | Int32Array | Uint8Array> = {};
+      for (const u of this.entry.updates ?? []) if (!u.state) updates[u.name] = read(u.buffer);
+      return { outputs, updates };
     } finally {
       for (const r of b.readback.values()) r.unmap();
       if (usesError) this.errReadback.unmap();

@@ -99,6 +99,13 @@ export interface DifferentiateOptions {
  * paths connect them, which is E309).
  */
 export function differentiate(g: Graph, y: Value, wrt: readonly Value[], opts: DifferentiateOptions = {}): Value[] {
+  const grads = gradients(g, y, wrt, opts);
+  const zeros = gradContext(g, undefined, "grad");
+  return wrt.map((w, i) => grads[i] ?? zeros.zeros(w.type.shape));
+}
+
+/** As `differentiate`, but `undefined` for a `w` that `y` does not depend on. */
+export function gradients(g: Graph, y: Value, wrt: readonly Value[], opts: DifferentiateOptions = {}): (Value | undefined)[] {
   // Values that depend differentiably on some w.
   const active = new Set<Value>(wrt);
   // Values that depend on some w by any path (to tell "cut" from "independent").
@@ -177,5 +184,5 @@ export function differentiate(g: Graph, y: Value, wrt: readonly Value[], opts: D
       grads.set(x, prev ? ctx.add(prev, dx) : dx);
     });
   }
-  return wrt.map((w) => grads.get(w) ?? root.zeros(w.type.shape));
+  return wrt.map((w) => grads.get(w));
 }

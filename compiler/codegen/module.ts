@@ -16,6 +16,7 @@ import { dimToJs } from "./js/kernel.ts";
 import { emitProgram, type BufferSpec } from "./js/program.ts";
 import { emitWgslProgram } from "./wgsl/program.ts";
 import { runtimeBundle } from "./runtime-bundle.ts";
+import { buildTrainingGraph, defaultLearningRate, LR_INPUT, STEP_INPUT, type TrainingGraph } from "../autodiff/training.ts";
 
 export interface EmitOptions {
   readonly target?: "js" | "webgpu";
@@ -32,6 +33,8 @@ export interface EmittedModule {
   readonly js: string;
   readonly dts: string;
   readonly kernelCount: number;
+  /** Kernels per training step (models with a loss). */
+  readonly trainKernelCount?: number;
 }
 
 /** The shared runtime file of `--runtime=import`, per target. */
@@ -96,17 +99,38 @@ interface Entry {
 function entryHead(g: Graph, name: string, values: readonly { name: string; value: Value }[], bufferOf: ReadonlyMap<Value, number>, buffers: readonly BufferSpec[]): string[] {
   return [
     `  ${name}: {`,
-    `    inputs: ${JSON.stringify(neededInputs(g, values.map((o) => o.value)))},`,
+    `    inputs: ${JSON.stringify(neededInputs(g, values.map((o) => o.value)).filter((n) => !n.startsWith("@")))},`,
     `    outputs: [\n${values.map((o) => `      { name: ${JSON.stringify(o.name)}, buffer: ${bufferOf.get(o.value)}, spec: ${tensorSpecJs(o.name, o.value.type)} },`).join("\n")}\n    ],`,
     `    buffers: [\n${buffersJs(buffers)}\n    ],`,
   ];
 }
 
-function jsEntry(g: Graph, name: string, values: readonly { name: string; value: Value }[]): Entry {
-  const program = emitProgram(g, values.map((o) => o.value));
+/** The training entry's extra fields: where updates land, the hidden scalars, the optimizer state. */
+function trainFields(t: TrainingGraph, bufferOf: ReadonlyMap<Value, number>): string[] {
+  const forward = new Set(t.graph.params.keys());
+  const hidden = (n: string) => (t.graph.inputs.has(n) && bufferOf.has(t.graph.inputs.get(n)!) ? bufferOf.get(t.graph.inputs.get(n)!)! : null);
+  return [
+    `    updates: [\n${t.updates.map((u) => `      { name: ${JSON.stringify(u.name)}, buffer: ${bufferOf.get(u.value)}, state: ${t.state.includes(u.name)} },`).join("\n")}\n    ],`,
+    `    state: [${t.state.map((n) => `{ name: ${JSON.stringify(n)}, size: ${t.graph.params.get(n)!.value.type.shape.reduce((p, d) => p * d.constValue()!, 1)} }`).join(", ")}],`,
+    `    hyper: { lr: ${hidden(LR_INPUT)}, step: ${hidden(STEP_INPUT)} },`,
+    `    defaultLr: ${JSON.stringify(defaultLearningRate(t))},`,
+    `    frozen: ${JSON.stringify(t.frozen.filter((n) => forward.has(n)))},`,
+  ];
+}
+
+type Named = readonly { name: string; value: Value }[];
+
+function jsEntry(g: Graph, name: string, values: Named, train?: TrainingGraph): Entry {
+  const roots = [...values, ...(train?.updates ?? [])].map((o) => o.value);
+  const program = emitProgram(g, roots);
   const decls = new Map(program.kernels.map((k) => [/function (\w+)\(/.exec(k)![1]!, k]));
   decls.set(`${name}_forward`, program.forward.replace(/\bfunction forward\(/, `function ${name}_forward(`));
-  const text = [...entryHead(g, name, values, program.bufferOf, program.buffers), `    forward: ${name}_forward,`, "  },"].join("\n");
+  const text = [
+    ...entryHead(g, name, values, program.bufferOf, program.buffers),
+    ...(train ? trainFields(train, program.bufferOf) : []),
+    `    forward: ${name}_forward,`,
+    "  },",
+  ].join("\n");
   return { text, decls, kernelCount: program.kernelCount };
 }
 
@@ -116,8 +140,8 @@ function wgslLiteral(code: string): string {
   return `\`${code}\``;
 }
 
-function wgslEntry(g: Graph, name: string, values: readonly { name: string; value: Value }[]): Entry {
-  const program = emitWgslProgram(g, values.map((o) => o.value));
+function wgslEntry(g: Graph, name: string, values: Named, train?: TrainingGraph): Entry {
+  const program = emitWgslProgram(g, [...values, ...(train?.updates ?? [])].map((o) => o.value));
   const decls = new Map<string, string>();
   const passes = program.passes.map((p) => {
     const id = p.name;
@@ -137,7 +161,12 @@ function wgslEntry(g: Graph, name: string, values: readonly { name: string; valu
       "      },",
     ].join("\n");
   });
-  const text = [...entryHead(g, name, values, program.bufferOf, program.buffers), `    passes: [\n${passes.join("\n")}\n    ],`, "  },"].join("\n");
+  const text = [
+    ...entryHead(g, name, values, program.bufferOf, program.buffers),
+    ...(train ? trainFields(train, program.bufferOf) : []),
+    `    passes: [\n${passes.join("\n")}\n    ],`,
+    "  },",
+  ].join("\n");
   return { text, decls, kernelCount: program.passes.length };
 }
 
@@ -148,12 +177,16 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   const run = entry(g, "run", outputs);
   // `evaluate` also computes the losses; run() uses it when the loss inputs (labels) are given.
   const evaluate = g.outputs.some((o) => o.kind === "loss") ? entry(g, "evaluate", g.outputs) : undefined;
+  // `train`: forward in training mode, backward and optimizer update, as one graph.
+  const training = buildTrainingGraph(g);
+  const noGpuTraining = target === "webgpu" && training ? gpuTrainingGap(training) : undefined;
+  const train = training && !noGpuTraining ? entry(training.graph, "train", training.losses, training) : undefined;
   const factory = factoryName(g.name);
   const create = target === "js" ? "createModel" : "createGpuModel";
   const runtimeModule = target === "js" ? "model" : "webgpu-model";
   const lines: string[] = [];
   lines.push(`// Generated by cnnc from ${commentSafe(opts.sourceFile ?? "a builder graph")} (model ${commentSafe(g.name)}) for ${target === "js" ? "the JS target" : "WebGPU"}. Do not edit.`);
-  lines.push(`// Kernels: ${run.kernelCount} per run. Runtime: ${opts.runtime === "inline" ? "inlined (self-contained)" : "imported"}.`);
+  lines.push(`// Kernels: ${run.kernelCount} per run${train ? `, ${train.kernelCount} per training step` : ""}. Runtime: ${opts.runtime === "inline" ? "inlined (self-contained)" : "imported"}.`);
   lines.push("");
   if (opts.runtime === "inline") {
     lines.push("// ---- runtime (inlined; only the pieces this module uses) ----");
@@ -164,7 +197,7 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   }
   lines.push("");
   lines.push(`// ---- ${target === "js" ? "kernels" : "WGSL kernels"} ----`);
-  const decls = new Map([...run.decls, ...(evaluate?.decls ?? [])]);
+  const decls = new Map([...run.decls, ...(evaluate?.decls ?? []), ...(train?.decls ?? [])]);
   lines.push([...decls.values()].join("\n\n"));
   lines.push("");
   lines.push("const SPEC = {");
@@ -178,6 +211,8 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   );
   lines.push(run.text);
   if (evaluate) lines.push(evaluate.text);
+  if (train) lines.push(train.text);
+  if (noGpuTraining) lines.push(`  trainUnsupported: ${JSON.stringify(noGpuTraining)},`);
   lines.push("};");
   lines.push("");
   lines.push(`/** Create a ${commentSafe(g.name)} model: parameters from \`weights\` (safetensors) or initialised from \`seed\`${target === "webgpu" ? "; \`device\` to use your own GPUDevice" : ""}. */`);
@@ -187,7 +222,13 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   lines.push("");
   lines.push(`export const spec = SPEC;`);
   lines.push(`export default ${factory};`);
-  return { base: moduleBase(g.name), js: lines.join("\n") + "\n", dts: emitDts(g, factory, target), kernelCount: run.kernelCount };
+  return { base: moduleBase(g.name), js: lines.join("\n") + "\n", dts: emitDts(g, factory, target, training), kernelCount: run.kernelCount, trainKernelCount: train?.kernelCount };
+}
+
+/** Why a training graph cannot run on WebGPU yet (random draws in training need a device RNG), or undefined. */
+function gpuTrainingGap(t: TrainingGraph): string | undefined {
+  const n = t.graph.nodes.find((x) => x.op === "dropout" || x.op === "gaussian_noise");
+  return n ? `trainStep on WebGPU does not support ${n.op}${n.label ? ` '${n.label}'` : ""} yet (it needs a device random generator); train on the JS target` : undefined;
 }
 
 /** The shared runtime file for `--runtime=import`. */
@@ -204,7 +245,7 @@ function shapeType(t: TensorType): string {
 
 const ARRAY_OF = { f32: "Float32Array", i32: "Int32Array", bool: "Uint8Array" } as const;
 
-function emitDts(g: Graph, factory: string, target: "js" | "webgpu"): string {
+function emitDts(g: Graph, factory: string, target: "js" | "webgpu", training?: TrainingGraph): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const f: SourceFile = project.createSourceFile("model.d.ts", "", { overwrite: true });
   const prefix = factory.slice("create".length);
@@ -227,6 +268,25 @@ function emitDts(g: Graph, factory: string, target: "js" | "webgpu"): string {
     isExported: true,
     properties: outputs.map((o) => ({ name: prop(o.name), type: `{ readonly data: ${ARRAY_OF[o.value.type.dtype]}; readonly shape: ${shapeType(o.value.type)} }` })),
   });
+  const losses = g.outputs.filter((o) => o.kind === "loss");
+  if (training) {
+    const trainInputs = new Set(neededInputs(training.graph, training.losses.map((o) => o.value)));
+    f.addInterface({
+      name: `${prefix}TrainInputs`,
+      isExported: true,
+      docs: ["Inputs of `trainStep`: everything the losses need."],
+      properties: [...g.inputs].filter(([name]) => trainInputs.has(name)).map(([name, v]) => ({
+        name: prop(name),
+        type: `{ readonly data: ${ARRAY_OF[v.type.dtype]}; readonly shape: ${shapeType(v.type)} }`,
+      })),
+    });
+    f.addInterface({
+      name: `${prefix}Losses`,
+      isExported: true,
+      docs: ["The losses of one training step (computed before the update), as scalars; each also converts to a number."],
+      properties: losses.map((o) => ({ name: prop(o.name), type: "{ readonly data: Float32Array; readonly shape: readonly []; valueOf(): number }" })),
+    });
+  }
   f.addInterface({
     name: `${prefix}Parameters`,
     isExported: true,
@@ -244,6 +304,14 @@ function emitDts(g: Graph, factory: string, target: "js" | "webgpu"): string {
     isExported: true,
     methods: [
       { name: "run", parameters: [{ name: "inputs", type: `${prefix}Inputs` }], returnType: `Promise<${prefix}Outputs>` },
+      ...(training
+        ? [{
+            name: "trainStep",
+            parameters: [{ name: "inputs", type: `${prefix}TrainInputs` }, { name: "options", hasQuestionToken: true, type: "{ lr?: number }" }],
+            returnType: `Promise<${prefix}Losses>`,
+            docs: [`One training step: forward (training mode), backward and a ${training.optimizer.kind} update of every parameter; returns the losses. lr defaults to ${defaultLearningRate(training)}.`],
+          }]
+        : []),
       { name: "parameters", returnType: `${prefix}Parameters` },
       { name: "saveWeights", returnType: "Uint8Array", docs: ["All parameters and buffers as a safetensors file."] },
       { name: "dispose", returnType: "void" },

@@ -4,9 +4,27 @@
 // pooling family shares.
 //
 // IR ops
-//   conv            (x, w[, b]) {stride, dilation, padBegin, padEnd, groups, paddingMode, flip, hasBias}
-//   conv_transpose  (x, w[, b]) {stride, dilation, padBegin, padEnd, outputPadding, groups, hasBias}
+//   conv              (x, w[, b]) {stride, dilation, padBegin, padEnd, groups, paddingMode, flip, hasBias}
+//   conv_transpose    (x, w[, b]) {stride, dilation, padBegin, padEnd, outputPadding, groups, hasBias}
+//   conv_grad_input   (dy, w)     conv's attrs + {inSpatial}: d loss / d x of conv (backward only)
+//   conv_grad_weight  (x, dy)     conv's attrs + {kernel}:    d loss / d w of conv (backward only)
 // All per-dim attributes are plain number arrays, one entry per spatial dim.
+//
+// Gradients (the rules sit next to each op; docs/gradients.md "## conv"):
+//  * conv: dx = conv_grad_input(dy, w), dw = conv_grad_weight(x, dy),
+//    db = Σ dy over batch and spatial axes (reduce sum).
+//  * conv_transpose is the adjoint of conv in x: its forward pass *is* conv's
+//    input gradient. So its dx is a plain forward `conv` of dy with the same
+//    weight, stride, dilation, padding and groups (the fast forward kernels;
+//    cropped by a slice when output_padding or a symbolic size make that conv's
+//    output longer than x), and its dw is conv_grad_weight with the roles of x
+//    and dy swapped (dw_t[c, f, k] = Σ x_t[n, c, i] · dy_t[n, f, i·s − pb + k·dl],
+//    exactly conv's weight gradient with input dy_t and output gradient x_t).
+//    No dedicated conv_transpose backward ops are needed.
+// The two backward ops take the forward attrs unchanged; their reference
+// semantics are the forward loops with the multiply-add turned into a scatter
+// (obviously the adjoint), while the JS and WGSL kernels are gathers or
+// owned-accumulator loops (no atomics).
 
 import type { DiagnosticCode } from "../diagnostics.ts";
 import { Dim } from "../ir/dims.ts";
@@ -14,7 +32,7 @@ import type { Value } from "../ir/graph.ts";
 import { typeToString, type TensorType } from "../ir/types.ts";
 import { indices, RefTensor } from "../reference/tensor.ts";
 import type { ArgValue, Args } from "./args.ts";
-import { defineOp, type BuiltinDef, type FailOptions, type InferCtx, type LowerCtx, type OpDef } from "./op.ts";
+import { defineOp, type BuiltinDef, type FailOptions, type GradCtx, type InferCtx, type LowerCtx, type OpDef } from "./op.ts";
 
 type Fail = (code: DiagnosticCode, message: string, opts?: FailOptions) => never;
 
@@ -325,7 +343,24 @@ const convOp = defineOp<ConvAttrs>({
     }
     return [out];
   },
+  grad([x, w], _outs, [dy], a, ctx) {
+    if (!dy) return [];
+    const d = a.stride.length;
+    const dx = ctx.emit1("conv_grad_input", [dy, w!], { ...a, inSpatial: x!.type.shape.slice(2) });
+    const kernel = w!.type.shape.slice(2).map((k) => k.constValue()!);
+    const dw = ctx.emit1("conv_grad_weight", [x!, dy], { ...a, kernel });
+    return a.hasBias ? [dx, dw, biasGrad(dy, d, ctx)] : [dx, dw];
+  },
 });
+
+/** d loss / d bias of a convolution: dy summed over the batch and spatial axes. */
+function biasGrad(dy: Value, d: number, ctx: GradCtx): Value {
+  return ctx.emit1("reduce", [dy], { kind: "sum", axes: [0, ...range(d, (i) => 2 + i)], keepdims: false });
+}
+
+function range(n: number, f: (i: number) => number): number[] {
+  return Array.from({ length: n }, (_, i) => f(i));
+}
 
 /**
  * The input position window offset `k` of output `o` reads, written to `pos`;
@@ -421,6 +456,138 @@ const convTransposeOp = defineOp<ConvTransposeAttrs>({
         for (let fl = 0; fl < filtersPerGroup; fl++) {
           const at = [n, firstFilter + fl, ...pos];
           out.set(out.get(...at) + v * w!.get(c, fl, ...k), ...at);
+        }
+      }
+    }
+    return [out];
+  },
+  grad([x, w], _outs, [dy], a, ctx) {
+    if (!dy) return [];
+    const d = a.stride.length;
+    // conv_transpose(·, w) is the adjoint of conv(·, w) with the same geometry (no flip, zero padding).
+    const asConv: ConvAttrs = { stride: a.stride, dilation: a.dilation, padBegin: a.padBegin, padEnd: a.padEnd, groups: a.groups, paddingMode: "zeros", flip: false, hasBias: false };
+    // dx: the forward conv of dy. Its natural output length is
+    // floor(((S − 1)·s + op − pe + pe′) / s) + 1, so the padding at the end is chosen as
+    // pe′ = max(pe − op, 0): exactly S when op − pe + pe′ < s; otherwise (output_padding ≥
+    // stride, allowed when dilation > output_padding) the few extra cells are cropped,
+    // as they are where the shape rule cannot see it is S (symbolic S with stride > 1).
+    const padEnd = a.padEnd.map((pe, i) => Math.max(pe - a.outputPadding[i]!, 0));
+    let dx = ctx.emit1("conv", [dy, w!], { ...asConv, padEnd });
+    x!.type.shape.slice(2).forEach((s, i) => {
+      if (dx.type.shape[2 + i]!.equals(s)) return;
+      dx = ctx.emit1("slice", [dx], { axis: 2 + i, start: 0, end: s.constValue() ?? s, step: 1 });
+    });
+    // dw: conv's weight gradient with input dy and output gradient x.
+    const kernel = w!.type.shape.slice(2).map((k) => k.constValue()!);
+    const dw = ctx.emit1("conv_grad_weight", [dy, x!], { ...asConv, kernel });
+    return a.hasBias ? [dx, dw, biasGrad(dy, d, ctx)] : [dx, dw];
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Backward ops
+// ---------------------------------------------------------------------------
+
+export type ConvGradInputAttrs = ConvAttrs & {
+  /** The spatial sizes of conv's input x (the output's; they cannot be recovered from dy's). */
+  inSpatial: Dim[];
+};
+
+/**
+ * conv_grad_input(dy, w) = d loss / d x of conv(x, w) given dy = d loss / d y:
+ * dx[n, c, p] = Σ dy[n, f, o] · w[f, c − g·Cg, tap(k)] over the filters f of c's group
+ * and the (o, k) whose sample position is p, wrapping around when circular (so the
+ * padded cells, which are copies of real ones, add their gradient back to them).
+ */
+const convGradInputOp = defineOp<ConvGradInputAttrs>({
+  name: "conv_grad_input",
+  infer(inputs, a, ctx) {
+    const [dy, w] = inputs as [TensorType, TensorType];
+    const d = a.stride.length;
+    const kernel = w.shape.slice(2).map((k) => k.constValue());
+    if (dy.shape.length !== d + 2 || w.shape.length !== d + 2 || a.inSpatial.length !== d || kernel.some((k) => k === undefined)) {
+      ctx.fail("E202", `conv_grad_input needs dy and w of rank ${d + 2} and ${d} input sizes, found ${typeToString(dy)}, ${typeToString(w)}`);
+    }
+    const f = w.shape[0]!;
+    if (!dy.shape[1]!.equals(f)) ctx.fail("E202", `conv_grad_input: dy has ${dy.shape[1]!.toString()} channels, the weight ${f.toString()} filters`);
+    a.inSpatial.forEach((s, i) => {
+      const o = slidingOutputDim(s, effectiveWindow(kernel[i]!, a.dilation[i]!), a.padBegin[i]!, a.padEnd[i]!, a.stride[i]!);
+      if (!o.equals(dy.shape[2 + i]!)) ctx.fail("E202", `conv_grad_input: dy's size ${dy.shape[2 + i]!.toString()} along dim ${2 + i} is not conv's output size ${o.toString()}`);
+    });
+    return [{ dtype: "f32", shape: [dy.shape[0]!, w.shape[1]!.scale(a.groups), ...a.inSpatial] }];
+  },
+  evaluate([dy, w], a, ctx) {
+    const outShape = ctx.outShapes[0]!;
+    const out = RefTensor.zeros(outShape);
+    const kernel = w!.shape.slice(2);
+    const filtersPerGroup = w!.shape[0]! / a.groups;
+    const channelsPerGroup = w!.shape[1]!;
+    const spatialIn = outShape.slice(2);
+    const pos = new Array<number>(kernel.length);
+    // conv's loops, with y[o] += x[pos]·w turned into dx[pos] += dy[o]·w.
+    for (const o of indices(dy!.shape)) {
+      const [n, f] = o as [number, number];
+      const firstChannel = Math.floor(f / filtersPerGroup) * channelsPerGroup;
+      const g = dy!.get(...o);
+      for (const k of indices(kernel)) {
+        if (!samplePosition(o, k, a, spatialIn, pos)) continue;
+        const wk = a.flip ? k.map((ki, i) => kernel[i]! - 1 - ki) : k;
+        for (let c = 0; c < channelsPerGroup; c++) {
+          const at = [n, firstChannel + c, ...pos];
+          out.set(out.get(...at) + g * w!.get(f, c, ...wk), ...at);
+        }
+      }
+    }
+    return [out];
+  },
+});
+
+export type ConvGradWeightAttrs = ConvAttrs & {
+  /** The kernel sizes (the weight's spatial dims). */
+  kernel: number[];
+};
+
+/**
+ * conv_grad_weight(x, dy) = d loss / d w of conv(x, w) given dy = d loss / d y:
+ * dw[f, c, tap(k)] = Σ over n and every output position o of dy[n, f, o] · x[n, g·Cg + c, pos(o, k)].
+ * dy's spatial sizes are taken as they are (not checked against conv's output
+ * size): conv_transpose's weight gradient uses this op with x and dy swapped,
+ * where dy's positions may reach past x (those are skipped, zero padding).
+ */
+const convGradWeightOp = defineOp<ConvGradWeightAttrs>({
+  name: "conv_grad_weight",
+  infer(inputs, a, ctx) {
+    const [x, dy] = inputs as [TensorType, TensorType];
+    const d = a.stride.length;
+    if (x.shape.length !== d + 2 || dy.shape.length !== d + 2 || a.kernel.length !== d) {
+      ctx.fail("E202", `conv_grad_weight needs x and dy of rank ${d + 2} and ${d} kernel sizes, found ${typeToString(x)}, ${typeToString(dy)}`);
+    }
+    const f = dy.shape[1]!.constValue();
+    const c = x.shape[1]!.constValue();
+    if (f === undefined || c === undefined || f % a.groups !== 0 || c % a.groups !== 0) {
+      ctx.fail("E202", `conv_grad_weight needs static channel counts divisible by groups=${a.groups}, found ${typeToString(x)}, ${typeToString(dy)}`);
+    }
+    return [{ dtype: "f32", shape: [Dim.of(f), Dim.of(c / a.groups), ...a.kernel.map((k) => Dim.of(k))] }];
+  },
+  evaluate([x, dy], a, ctx) {
+    const outShape = ctx.outShapes[0]!;
+    const out = RefTensor.zeros(outShape);
+    const kernel = a.kernel;
+    const filtersPerGroup = outShape[0]! / a.groups;
+    const channelsPerGroup = outShape[1]!;
+    const spatialIn = x!.shape.slice(2);
+    const pos = new Array<number>(kernel.length);
+    // conv's loops, with y[o] += x[pos]·w turned into dw += dy[o]·x[pos].
+    for (const o of indices(dy!.shape)) {
+      const [n, f] = o as [number, number];
+      const firstChannel = Math.floor(f / filtersPerGroup) * channelsPerGroup;
+      const g = dy!.get(...o);
+      for (const k of indices(kernel)) {
+        if (!samplePosition(o, k, a, spatialIn, pos)) continue;
+        const wk = a.flip ? k.map((ki, i) => kernel[i]! - 1 - ki) : k;
+        for (let c = 0; c < channelsPerGroup; c++) {
+          const at = [f, c, ...wk];
+          out.set(out.get(...at) + g * x!.get(n, firstChannel + c, ...pos), ...at);
         }
       }
     }
@@ -542,5 +709,5 @@ const convTransposeBuiltin: BuiltinDef = {
   },
 };
 
-export const ops: OpDef[] = [convOp, convTransposeOp];
+export const ops: OpDef[] = [convOp, convTransposeOp, convGradInputOp, convGradWeightOp];
 export const builtins: BuiltinDef[] = [convBuiltin, convTransposeBuiltin];

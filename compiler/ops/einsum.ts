@@ -13,12 +13,12 @@
 // broadcast or reshape op is needed, and the op's shape rule stays simple.
 
 import { CompileError, diag, type Span } from "../diagnostics.ts";
-import { Dim, shapeToString } from "../ir/dims.ts";
+import { Dim, shapesEqual, shapeToString } from "../ir/dims.ts";
 import type { Value } from "../ir/graph.ts";
 import type { TensorType } from "../ir/types.ts";
-import { RefTensor } from "../reference/tensor.ts";
+import { indices, RefTensor } from "../reference/tensor.ts";
 import { describeArg, type Args } from "./args.ts";
-import { defineOp, type BuiltinDef, type LowerCtx, type OpDef } from "./op.ts";
+import { defineOp, type BuiltinDef, type GradCtx, type LowerCtx, type OpDef } from "./op.ts";
 
 // ---------------------------------------------------------------------------
 // IR op
@@ -119,9 +119,95 @@ const einsumOp = defineOp<EinsumAttrs>({
     }
     return [out];
   },
+  grad(inputs, _outputs, dys, a, ctx) {
+    const dy = dys[0]!;
+    return inputs.map((_, k) => einsumOperandGrad(inputs, k, dy, a, ctx));
+  },
 });
 
-export const ops: OpDef[] = [einsumOp];
+/**
+ * d/d operand k of Σ Π operands: the einsum of dy (over the output indices)
+ * and the other operands, producing operand k's indices. Two cases need more
+ * than one einsum:
+ *  * an index of operand k that appears nowhere else (summed within it, e.g. j
+ *    in "ij->i" or i in "ii->"): the product does not depend on which element
+ *    of that index was taken, so the gradient is broadcast along it;
+ *  * an index repeated within operand k ("ii->i"): only its diagonal is read,
+ *    so the gradient over the distinct indices is placed on the diagonal and
+ *    zero elsewhere (diag_embed; an einsum cannot output a repeated index).
+ * Broadcast "..." batch dims need nothing extra: lowering gave a size-1 batch
+ * dim a private index, which the gradient sums over like any other.
+ */
+function einsumOperandGrad(inputs: readonly Value[], k: number, dy: Value, a: EinsumAttrs, ctx: GradCtx): Value {
+  const x = inputs[k]!;
+  const names = a.operands[k]!;
+  const distinct = [...new Set(names)];
+  const sizeOf = (name: string) => x.type.shape[names.indexOf(name)]!;
+  const factors = [dy, ...inputs.filter((_, j) => j !== k)];
+  const labels = [a.output, ...a.operands.filter((_, j) => j !== k)];
+  const elsewhere = new Set(labels.flat());
+  const kept = distinct.filter((n) => elsewhere.has(n));
+  let g = contract(factors, labels, kept, ctx);
+  if (kept.length < distinct.length) {
+    const withOnes = distinct.map((n) => (elsewhere.has(n) ? sizeOf(n) : Dim.of(1)));
+    if (!shapesEqual(g.type.shape, withOnes)) g = ctx.emit1("reshape", [g], { shape: withOnes });
+    g = ctx.broadcastTo(g, distinct.map(sizeOf));
+  }
+  if (distinct.length < names.length) g = ctx.emit1("diag_embed", [g], { input: distinct, output: [...names] } satisfies DiagEmbedAttrs);
+  return g;
+}
+
+/** Σ Π factors producing `output`; a lone factor that is only permuted becomes a transpose (or nothing). */
+function contract(factors: readonly Value[], labels: readonly (readonly string[])[], output: readonly string[], ctx: GradCtx): Value {
+  const only = labels[0]!;
+  if (factors.length === 1 && only.length === output.length && new Set(only).size === only.length && output.every((n) => only.includes(n))) {
+    const perm = output.map((n) => only.indexOf(n));
+    return perm.every((p, i) => p === i) ? factors[0]! : ctx.emit1("transpose", [factors[0]!], { perm });
+  }
+  return ctx.emit1("einsum", factors, { operands: labels.map((l) => [...l]), output: [...output] } satisfies EinsumAttrs);
+}
+
+// ---------------------------------------------------------------------------
+// diag_embed (backward of einsum operands with a repeated index)
+
+type DiagEmbedAttrs = {
+  /** Index names of the input, distinct. */
+  input: readonly string[];
+  /** Index names of the output: the input's, some repeated (each input name at least once). */
+  output: readonly string[];
+};
+
+/**
+ * y[output indices] = x[input indices] where all axes labelled by the same
+ * name hold the same coordinate, else 0. For input [i] and output [i, i] this
+ * is the diagonal matrix of x; [i, j] → [i, j, i] puts each row of x on the
+ * diagonal of a plane.
+ */
+const diagEmbedOp = defineOp<DiagEmbedAttrs>({
+  name: "diag_embed",
+  infer(inputs, a, ctx) {
+    const x = inputs[0]!;
+    const ok =
+      x.shape.length === a.input.length &&
+      new Set(a.input).size === a.input.length &&
+      a.output.every((n) => a.input.includes(n)) &&
+      a.input.every((n) => a.output.includes(n));
+    if (!ok) ctx.fail("E404", `diag_embed from [${a.input.join(", ")}] to [${a.output.join(", ")}] does not fit ${ctx.describeInput(0)}`);
+    return [{ dtype: x.dtype, shape: a.output.map((n) => x.shape[a.input.indexOf(n)]!) }];
+  },
+  evaluate(inputs, a, ctx) {
+    const x = inputs[0]!;
+    const out = RefTensor.zeros(ctx.outShapes[0]!, x.dtype);
+    // The output offset of an input element: each name's coordinate times the
+    // sum of the strides of the output axes it labels.
+    const strides = a.input.map((n) => a.output.reduce((s, m, axis) => (m === n ? s + out.strides[axis]! : s), 0));
+    let k = 0;
+    for (const idx of indices(x.shape)) out.data[idx.reduce((o, c, j) => o + c * strides[j]!, 0)] = x.data[k++]!;
+    return [out];
+  },
+});
+
+export const ops: OpDef[] = [einsumOp, diagEmbedOp];
 
 // ---------------------------------------------------------------------------
 // Batch ("...") dims: NumPy broadcasting, aligned from the right

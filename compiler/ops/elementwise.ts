@@ -110,12 +110,36 @@ const BINARY: Record<string, BinaryDef> = {
     i32: (a, b) => Math.imul(a, b),
     grad: (a, b, _y, dy, ctx) => [ctx.emit1("mul", [dy, b]), ctx.emit1("mul", [dy, a])],
   },
-  div: { dtypes: ["f32"], f: (a, b) => a / b },
+  div: {
+    dtypes: ["f32"],
+    f: (a, b) => a / b,
+    // d(a/b)/da = 1/b; d(a/b)/db = -a/b² = -(dy/b)·y.
+    grad: (_a, b, y, dy, ctx) => {
+      const da = ctx.emit1("div", [dy, b]);
+      return [da, ctx.emit1("neg", [ctx.emit1("mul", [da, y])])];
+    },
+  },
   // NaN propagates, as torch.maximum/minimum do.
-  maximum: { dtypes: ["f32", "i32"], f: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)) },
-  minimum: { dtypes: ["f32", "i32"], f: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)) },
-  pow: { dtypes: ["f32"], f: (a, b) => Math.pow(a, b) },
+  maximum: {
+    dtypes: ["f32", "i32"],
+    f: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)),
+    grad: binaryGradRule("maximum"),
+  },
+  minimum: {
+    dtypes: ["f32", "i32"],
+    f: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)),
+    grad: binaryGradRule("minimum"),
+  },
+  pow: { dtypes: ["f32"], f: (a, b) => Math.pow(a, b), grad: binaryGradRule("pow") },
 };
+
+/** The rule of maximum/minimum/pow: one `binary_grad` node per operand, at the output's shape. */
+function binaryGradRule(fn: BinaryGradFn): NonNullable<BinaryDef["grad"]> {
+  return (a, b, _y, dy, ctx) => [
+    ctx.emit1("binary_grad", [a, b, dy], { fn, wrt: 0 }),
+    ctx.emit1("binary_grad", [a, b, dy], { fn, wrt: 1 }),
+  ];
+}
 
 function dtypeList(dtypes: readonly DType[]): string {
   return dtypes.join(" or ");
@@ -261,8 +285,133 @@ function unaryOp(name: string, def: UnaryDef): OpDef {
       const f = x.dtype === "i32" && def.i32 ? def.i32 : (v: number) => def.f(v, attrs);
       return [x.map((v) => f(v))];
     },
+    // d(-x) = -dy as plain IR; every other activation is one `unary_grad` node over (x, y, dy).
+    grad:
+      name === "neg"
+        ? (_inputs, _outputs, dys, _attrs, ctx) => [ctx.emit1("neg", [dys[0]!])]
+        : (inputs, outputs, dys, attrs, ctx) => {
+            const extra = Object.fromEntries(["alpha", "lo", "hi"].filter((k) => k in attrs).map((k) => [k, attrs[k] ?? null]));
+            return [ctx.emit1("unary_grad", [inputs[0]!, outputs[0]!, dys[0]!], { fn: name, ...extra })];
+          },
   });
 }
+
+// ---------------------------------------------------------------------------
+// Backward ops (emitted by the gradient rules above; they have no gradient themselves)
+
+/** Φ(x), the standard normal CDF. */
+function normalCdf(x: number): number {
+  return 0.5 * erfc(-x / Math.SQRT2);
+}
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/**
+ * dx of one activation from x, its output y and the incoming dy. Kinks take
+ * PyTorch's one-sided value: abs'(0) = 0, relu'(0) = 0, leaky_relu'(0) = alpha,
+ * elu'(0) = alpha; clip passes dy where lo <= x <= hi (bounds inclusive).
+ */
+export function unaryGradValue(fn: string, x: number, y: number, g: number, a: Attrs): number {
+  switch (fn) {
+    case "abs":
+      return x > 0 ? g : x < 0 ? -g : 0;
+    case "relu":
+      return x > 0 ? g : 0;
+    case "sigmoid":
+      return g * y * (1 - y);
+    case "tanh":
+      return g * (1 - y * y);
+    case "exp":
+      return g * y;
+    case "log":
+      return g / x;
+    case "sqrt":
+      return g / (2 * y);
+    case "softplus":
+      return g * sigmoid(x);
+    case "logsigmoid":
+      return g * sigmoid(-x);
+    case "gelu":
+      return g * (normalCdf(x) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x));
+    case "leaky_relu":
+      return x > 0 ? g : (a.alpha as number) * g;
+    case "elu":
+      return x > 0 ? g : (a.alpha as number) * Math.exp(x) * g;
+    case "clip": {
+      const lo = typeof a.lo === "number" ? a.lo : -Infinity;
+      const hi = typeof a.hi === "number" ? a.hi : Infinity;
+      return x >= lo && x <= hi ? g : 0;
+    }
+    default:
+      throw new Error(`internal: unary_grad has no rule for ${fn}`);
+  }
+}
+
+export const UNARY_GRAD_FNS = ["abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "softplus", "logsigmoid", "gelu", "leaky_relu", "elu", "clip"];
+
+/** unary_grad(x, y, dy, {fn, alpha?, lo?, hi?}) -> dx: the local derivative of activation `fn` times dy. */
+const unaryGradOp = defineOp<Attrs>({
+  name: "unary_grad",
+  infer(inputs, attrs, ctx) {
+    if (!UNARY_GRAD_FNS.includes(attrs.fn as string)) ctx.fail("E404", `unary_grad has no rule for ${String(attrs.fn)}`);
+    for (let i = 0; i < 3; i++) checkDtypeAllowed("unary_grad", inputs[i]!, F32, ctx, i);
+    const [x, y, dy] = inputs as [TensorType, TensorType, TensorType];
+    if (!sameDims(x, y) || !sameDims(x, dy)) ctx.fail("E203", `unary_grad needs x, y and dy of one shape, found ${typeToString(x)}, ${typeToString(y)}, ${typeToString(dy)}`);
+    return [{ dtype: "f32", shape: x.shape }];
+  },
+  evaluate(inputs, attrs) {
+    const [x, y, dy] = inputs as [RefTensor, RefTensor, RefTensor];
+    return [x.map((v, i) => unaryGradValue(attrs.fn as string, v, y.data[i]!, dy.data[i]!, attrs))];
+  },
+});
+
+function sameDims(a: TensorType, b: TensorType): boolean {
+  return a.shape.length === b.shape.length && a.shape.every((d, i) => d.equals(b.shape[i]!));
+}
+
+export type BinaryGradFn = "maximum" | "minimum" | "pow";
+
+/**
+ * The part of dy owed to operand `wrt` (0: a, 1: b) of `fn(a, b)`, before
+ * unbroadcasting. maximum/minimum: all of dy goes to the winner, `a` on ties
+ * (a >= b for maximum, a <= b for minimum). pow: d/da = b·a^(b−1) (0 when
+ * b = 0), d/db = a^b·log(a) (0 when a = 0 and b >= 0, as PyTorch; NaN for a < 0).
+ */
+export function binaryGradValue(fn: BinaryGradFn, wrt: number, a: number, b: number, g: number): number {
+  switch (fn) {
+    case "maximum":
+      return (a >= b) === (wrt === 0) ? g : 0;
+    case "minimum":
+      return (a <= b) === (wrt === 0) ? g : 0;
+    case "pow":
+      if (wrt === 0) return b === 0 ? 0 : g * b * Math.pow(a, b - 1);
+      return a === 0 && b >= 0 ? 0 : g * Math.pow(a, b) * Math.log(a);
+  }
+}
+
+/** binary_grad(a, b, dy, {fn, wrt}) -> the gradient of operand `wrt` at the broadcast shape (unbroadcast by the rule). */
+const binaryGradOp = defineOp<{ fn: BinaryGradFn; wrt: number }>({
+  name: "binary_grad",
+  infer(inputs, attrs, ctx) {
+    if (!["maximum", "minimum", "pow"].includes(attrs.fn) || (attrs.wrt !== 0 && attrs.wrt !== 1)) {
+      ctx.fail("E404", `binary_grad needs fn maximum, minimum or pow and wrt 0 or 1, found ${String(attrs.fn)}, ${String(attrs.wrt)}`);
+    }
+    for (let i = 0; i < 3; i++) checkDtypeAllowed("binary_grad", inputs[i]!, F32, ctx, i);
+    const ab = inferBroadcast(inputs, 0, 1, ctx);
+    const r = broadcastTypes(ab, inputs[2]!);
+    if ("error" in r) return ctx.fail("E203", `dy: ${r.error}`);
+    return [{ dtype: "f32", shape: r.shape }];
+  },
+  evaluate(inputs, attrs, ctx) {
+    const [a, b, dy] = inputs as [RefTensor, RefTensor, RefTensor];
+    const shape = ctx.outShapes[0]!;
+    const out = new RefTensor("f32", shape);
+    forEachBroadcast(shape, [a.shape, b.shape, dy.shape], (k, [oa, ob, og]) => {
+      out.data[k] = binaryGradValue(attrs.fn, attrs.wrt, a.data[oa!]!, b.data[ob!]!, dy.data[og!]!);
+    });
+    return [out];
+  },
+});
 
 // ---------------------------------------------------------------------------
 // where, cast
@@ -295,6 +444,17 @@ const whereOp = defineOp<Attrs>({
     return [out];
   },
   nondifferentiable: [0],
+  // The condition routes dy: where(cond, dy, 0) to a, where(cond, 0, dy) to b, each summed back over its broadcast axes.
+  grad(inputs, _outputs, dys, _attrs, ctx) {
+    const [cond, a, b] = inputs as [Value, Value, Value];
+    const dy = dys[0]!;
+    const zero = ctx.constant(0);
+    return [
+      undefined,
+      a.type.dtype === "f32" ? ctx.unbroadcast(ctx.emit1("where", [cond, dy, zero]), a.type) : undefined,
+      b.type.dtype === "f32" ? ctx.unbroadcast(ctx.emit1("where", [cond, zero, dy]), b.type) : undefined,
+    ];
+  },
 });
 
 /** f32 -> i32 truncates toward zero (as PyTorch's .to(torch.int32)); anything -> bool is "nonzero". */
@@ -313,6 +473,8 @@ const castOp = defineOp<{ dtype: DType }>({
   evaluate(inputs, attrs) {
     return [inputs[0]!.map((v) => castValue(v, attrs.dtype), attrs.dtype)];
   },
+  // f32 -> f32 is the identity; an i32/bool result carries no gradient (and i32/bool inputs are never asked).
+  grad: (inputs, outputs, dys) => [inputs[0]!.type.dtype === "f32" && outputs[0]!.type.dtype === "f32" ? dys[0] : undefined],
 });
 
 export const ops: OpDef[] = [
@@ -320,6 +482,8 @@ export const ops: OpDef[] = [
   ...Object.entries(UNARY).map(([name, def]) => unaryOp(name, def)),
   whereOp,
   castOp,
+  unaryGradOp,
+  binaryGradOp,
 ];
 
 // ---------------------------------------------------------------------------

@@ -13,7 +13,16 @@
 // every state PyTorch can reach. The deviation: our stored row keeps its normal(0, 1)
 // initial values (never read), so a freshly initialised model exported to PyTorch
 // would see them; weights loaded from PyTorch behave identically.
+//
+// Gradient: d weight is a scatter-add of the dy rows by token id (rows of tokens
+// that repeat add up, in position order), the padding_idx row gets zero, and the
+// token ids carry none. It is the backward IR op
+//   embedding_grad (tokens: i32[...], dy: f32[..., D]) {paddingIdx, vocab: Dim} → f32[vocab, D]
+// whose kernels are deterministic (see codegen/wgsl/embed.ts: a counting sort of
+// the positions by token, then one invocation per table element summing its
+// bucket, with no float atomics).
 
+import type { Dim } from "../ir/dims.ts";
 import { tensorType, typeToString, type TensorType } from "../ir/types.ts";
 import { RefTensor } from "../reference/tensor.ts";
 import { defineOp, type BuiltinDef, type OpDef } from "./op.ts";
@@ -50,9 +59,46 @@ const embeddingOp = defineOp<EmbeddingAttrs>({
     }
     return [out];
   },
+  grad([tokens, weight], _outputs, [dy], a, ctx) {
+    const attrs: EmbeddingGradAttrs = { paddingIdx: a.paddingIdx, vocab: weight!.type.shape[0]! };
+    return [undefined, ctx.emit1("embedding_grad", [tokens!, dy!], attrs)];
+  },
 });
 
-export const ops: OpDef[] = [embeddingOp];
+type EmbeddingGradAttrs = { paddingIdx: number | null; vocab: Dim };
+
+/**
+ * d weight of `embedding`: dw[v, :] = Σ dy[k, :] over the positions k (in
+ * increasing order) whose token is v; zero for the padding_idx row and for
+ * rows no token names. A token outside [0, vocab) is the same runtime error
+ * as in the forward (the forward may be pruned from a gradient-only run).
+ */
+const embeddingGradOp = defineOp<EmbeddingGradAttrs>({
+  name: "embedding_grad",
+  infer(inputs, a, ctx) {
+    const [tokens, dy] = inputs as [TensorType, TensorType];
+    const r = tokens.shape.length;
+    if (tokens.dtype !== "i32" || dy.dtype !== "f32" || dy.shape.length !== r + 1 || tokens.shape.some((d, i) => !d.equals(dy.shape[i]!))) {
+      ctx.fail("E203", `embedding_grad needs i32 tokens [...] and an f32 gradient [..., dim], found ${typeToString(tokens)} and ${typeToString(dy)}`);
+    }
+    return [{ dtype: "f32", shape: [a.vocab, dy.shape[r]!] }];
+  },
+  evaluate([tokens, dy], a, ctx) {
+    const [vocab, dim] = ctx.outShapes[0]! as [number, number];
+    const dw = RefTensor.zeros([vocab, dim]);
+    for (let k = 0; k < tokens!.size; k++) {
+      const token = tokens!.data[k]!;
+      if (!(token >= 0 && token < vocab)) {
+        ctx.fail(`token ${token} at position [${tokens!.unravel(k).join(", ")}] is outside the vocabulary [0, ${vocab})`);
+      }
+      if (token === a.paddingIdx) continue;
+      for (let j = 0; j < dim; j++) dw.data[token * dim + j] += dy!.data[k * dim + j]!;
+    }
+    return [dw];
+  },
+});
+
+export const ops: OpDef[] = [embeddingOp, embeddingGradOp];
 
 export const builtins: BuiltinDef[] = [
   {

@@ -13,8 +13,9 @@ import * as norm from "./norm.ts";
 import * as loss from "./loss.ts";
 import * as source from "./source.ts";
 import * as gradient from "./grad.ts";
+import * as optim from "./optim.ts";
 
-const families = [source, conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss, gradient];
+const families = [source, conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss, gradient, optim];
 
 const opTable = new Map<string, OpDef>();
 const builtinTable = new Map<string, BuiltinDef>();

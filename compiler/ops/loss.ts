@@ -15,11 +15,22 @@
 //  * bce_with_logits(logits, targets): mean of the stable form
 //    max(x, 0) − x·t + log(1 + exp(−|x|)). Targets f32, same-shape rule as mse;
 //    both inputs are differentiable (as in PyTorch).
+//
+// Gradients (compiler/autodiff; docs/gradients.md "## loss"), each a backward
+// op computing every input's gradient in one kernel:
+//  * cross_entropy_grad(logits, labels, [mask], dloss) → dlogits =
+//    (softmax(logits) − onehot(label))·dloss/count at counted positions, 0
+//    elsewhere; count is found at run time, and no counted position gives
+//    zeros (the forward's 0 loss is a constant). Labels and mask carry none.
+//  * mse_grad(a, b, dloss) → (da, db) = ±2(a − b)·dloss/n.
+//  * bce_with_logits_grad(x, t, dloss) → (dx, dt) = ((σ(x) − t), −x)·dloss/n,
+//    σ evaluated without overflow for any |x|.
 
 import { shapeToString, shapesEqual, type Shape } from "../ir/dims.ts";
+import type { Value } from "../ir/graph.ts";
 import { typeToString, type TensorType } from "../ir/types.ts";
 import { RefTensor, indices } from "../reference/tensor.ts";
-import { defineOp, type BuiltinDef, type InferCtx, type OpDef } from "./op.ts";
+import { defineOp, type BuiltinDef, type GradCtx, type InferCtx, type OpDef } from "./op.ts";
 
 const SCALAR: TensorType = { dtype: "f32", shape: [] };
 
@@ -93,6 +104,66 @@ const crossEntropyOp = defineOp<CrossEntropyAttrs>({
     }
     return [RefTensor.scalar(counted > 0 ? total / counted : 0)];
   },
+  grad(inputs, _outputs, dys, a, ctx) {
+    const dloss = dys[0];
+    if (!dloss) return [];
+    return [ctx.emit1("cross_entropy_grad", [...inputs, dloss], a), undefined, undefined];
+  },
+});
+
+/**
+ * cross_entropy_grad(logits, labels, [mask], dloss) → dlogits, attributes as
+ * cross_entropy's. At a counted position (mask true, label ≠ ignore_index)
+ * the logits' gradient is (softmax − onehot(label))·dloss/count, with the
+ * softmax max-shifted (finite at any magnitude); every other entry is 0,
+ * including all of them when nothing counts. A label outside [0, C) that is
+ * counted fails with the forward's message.
+ */
+const crossEntropyGradOp = defineOp<CrossEntropyAttrs>({
+  name: "cross_entropy_grad",
+  nondifferentiable: [0, 1, 2, 3],
+  infer(inputs, a, ctx) {
+    if (inputs.length !== (a.hasMask ? 4 : 3)) ctx.fail("E401", "cross_entropy_grad takes logits, labels, [mask], dloss");
+    const dloss = inputs[inputs.length - 1]!;
+    const forward = crossEntropyOp.infer(inputs.slice(0, -1), a, ctx);
+    requireDtype(dloss, inputs.length - 1, "f32", "dloss", ctx);
+    requireShape(dloss, forward[0]!.shape, "dloss", "a scalar", ctx, []);
+    return [inputs[0]!];
+  },
+  evaluate(inputs, a, ctx) {
+    const [logits, labels] = inputs as [RefTensor, RefTensor];
+    const mask = a.hasMask ? inputs[2] : undefined;
+    const dloss = inputs[inputs.length - 1]!.data[0]!;
+    const classes = logits.shape[a.axis]!;
+    const stride = logits.strides[a.axis]!;
+    const counts = (at: number) => !(mask && mask.data[at] === 0) && labels.data[at] !== a.ignoreIndex;
+    let counted = 0;
+    for (const pos of indices(labels.shape)) {
+      const at = labels.offset(pos);
+      if (!counts(at)) continue;
+      const label = labels.data[at]!;
+      if (!(label >= 0 && label < classes)) {
+        ctx.fail(`label ${label} at labels[${pos.join(", ")}] is outside the classes [0, ${classes}) (ignore_index is ${a.ignoreIndex})`);
+      }
+      counted++;
+    }
+    const scale = counted > 0 ? dloss / counted : 0;
+    const out = RefTensor.zeros(logits.shape);
+    for (const pos of indices(labels.shape)) {
+      const at = labels.offset(pos);
+      if (!counts(at)) continue;
+      const base = logits.offset([...pos.slice(0, a.axis), 0, ...pos.slice(a.axis)]);
+      const logit = (k: number) => logits.data[base + k * stride]!;
+      let max = -Infinity;
+      for (let k = 0; k < classes; k++) max = Math.max(max, logit(k));
+      let sum = 0;
+      for (let k = 0; k < classes; k++) sum += Math.exp(logit(k) - max);
+      for (let k = 0; k < classes; k++) {
+        out.data[base + k * stride] = (Math.exp(logit(k) - max) / sum - (k === labels.data[at] ? 1 : 0)) * scale;
+      }
+    }
+    return [out];
+  },
 });
 
 const crossEntropyBuiltin: BuiltinDef = {
@@ -143,18 +214,57 @@ function meanOf(a: RefTensor, b: RefTensor, f: (x: number, y: number) => number)
   return RefTensor.scalar(total / a.size);
 }
 
+/** The gradient of a pair loss: one backward op giving both inputs' gradients. */
+function pairGrad(op: string) {
+  return (inputs: readonly Value[], _outputs: readonly Value[], dys: readonly (Value | undefined)[], _a: unknown, ctx: GradCtx) =>
+    dys[0] ? ctx.emit(op, [inputs[0]!, inputs[1]!, dys[0]]) : [];
+}
+
+/** A pair loss's backward op: (a, b, dloss scalar) → (da, db), elementwise `f(a, b) · dloss/n`. */
+function pairGradOp(name: string, names: readonly [string, string], f: (x: number, y: number) => [number, number]): OpDef {
+  return defineOp({
+    name,
+    infer(inputs, _a, ctx) {
+      sameShapeF32(inputs, names, ctx);
+      requireDtype(inputs[2]!, 2, "f32", "dloss", ctx);
+      requireShape(inputs[2]!, [], "dloss", "a scalar", ctx, []);
+      return [inputs[0]!, inputs[0]!];
+    },
+    evaluate([a, b, dloss]) {
+      const scale = dloss!.data[0]! / a!.size;
+      const da = a!.map((x, i) => f(x, b!.data[i]!)[0] * scale);
+      const db = a!.map((x, i) => f(x, b!.data[i]!)[1] * scale);
+      return [da, db];
+    },
+  });
+}
+
 const mseOp = defineOp({
   name: "mse",
   infer: (inputs, _a, ctx) => sameShapeF32(inputs, ["a", "b"], ctx),
   evaluate: ([a, b]) => [meanOf(a!, b!, (x, y) => (x - y) ** 2)],
+  grad: pairGrad("mse_grad"),
 });
+
+// d/da (a − b)² = 2(a − b), d/db = −2(a − b).
+const mseGradOp = pairGradOp("mse_grad", ["a", "b"], (x, y) => [2 * (x - y), -2 * (x - y)]);
 
 const bceOp = defineOp({
   name: "bce_with_logits",
   infer: (inputs, _a, ctx) => sameShapeF32(inputs, ["logits", "targets"], ctx),
   // log(1 + exp(−|x|)) never overflows, and max(x, 0) − x·t carries the large part exactly.
   evaluate: ([x, t]) => [meanOf(x!, t!, (v, target) => Math.max(v, 0) - v * target + Math.log1p(Math.exp(-Math.abs(v))))],
+  grad: pairGrad("bce_with_logits_grad"),
 });
+
+/** σ(x) without overflow: exp of a non-positive number only. */
+function stableSigmoid(x: number): number {
+  const e = Math.exp(-Math.abs(x));
+  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+// d/dx [max(x, 0) − x·t + log(1 + exp(−|x|))] = σ(x) − t; d/dt = −x.
+const bceGradOp = pairGradOp("bce_with_logits_grad", ["logits", "targets"], (x, t) => [stableSigmoid(x) - t, -x]);
 
 function pairLoss(name: string, params: readonly [string, string]): BuiltinDef {
   return {
@@ -164,5 +274,5 @@ function pairLoss(name: string, params: readonly [string, string]): BuiltinDef {
   };
 }
 
-export const ops: OpDef[] = [crossEntropyOp, mseOp, bceOp];
+export const ops: OpDef[] = [crossEntropyOp, crossEntropyGradOp, mseOp, mseGradOp, bceOp, bceGradOp];
 export const builtins: BuiltinDef[] = [crossEntropyBuiltin, pairLoss("mse", ["a", "b"]), pairLoss("bce_with_logits", ["logits", "targets"])];

@@ -18,8 +18,20 @@
 //    already scaled: 0 for a dropped element, 1/(1 − p) for a survivor (all
 //    ones in inference), so y = x·mask and the backward pass is dy·mask.
 //  * gaussian_noise: y = x + std·N(0, 1) in training, y = x in inference.
+//
+// Gradients (compiler/autodiff; docs/gradients.md "## norm"):
+//  * batchnorm → the backward op `batchnorm_grad` (dx, dweight, dbias), which
+//    like the forward reads the run's training flag: training differentiates
+//    through the batch statistics, inference treats the running statistics as
+//    constants. The running-statistics outputs carry no gradient.
+//  * layernorm → plain IR (reduce mean/sum, elementwise, reshape): the
+//    statistics are recomputed, dx = inv·(g − mean(g) − x̂·mean(g·x̂)) with
+//    g = dy·weight, dweight = Σ dy·x̂ and dbias = Σ dy over the kept axes.
+//  * dropout → dy·mask (the mask output is already scaled by 1/(1 − p), and is
+//    the one the forward drew); gaussian_noise → dy.
 
-import type { Value } from "../ir/graph.ts";
+import { Dim } from "../ir/dims.ts";
+import type { Attrs, Value } from "../ir/graph.ts";
 import { typeToString, typesEqual, type TensorType } from "../ir/types.ts";
 import { RefTensor } from "../reference/tensor.ts";
 import type { Args } from "./args.ts";
@@ -138,6 +150,71 @@ const batchnormOp = defineOp<BatchnormAttrs>({
     });
     return [y, newMean, newVar];
   },
+  grad(inputs, _outputs, dys, a, ctx) {
+    const dy = dys[0];
+    // dys[1], dys[2] (the new running statistics) carry no gradient: they are buffer updates.
+    if (!dy) return [];
+    const [x, weight, , runMean, runVar] = inputs as [Value, Value, Value, Value, Value];
+    // The WGSL kernels pick the training form by the node attribute, as the forward's do.
+    const attrs: Attrs = ctx.node.attrs.training === true ? { eps: a.eps, training: true } : { eps: a.eps };
+    const [dx, dweight, dbias] = ctx.emit("batchnorm_grad", [x, weight, runMean, runVar, dy], attrs);
+    return [dx, dweight, dbias, undefined, undefined];
+  },
+});
+
+/**
+ * batchnorm_grad(x, weight, running_mean, running_var, dy) → (dx, dweight, dbias),
+ * the backward of batchnorm, reading the run's training flag as the forward does.
+ * Per channel c, with M values, mean μ and variance σ² (the batch's, biased, in
+ * training; the running ones in inference), inv = 1/sqrt(σ² + eps), x̂ = (x − μ)·inv:
+ *   dbias[c]   = Σ dy
+ *   dweight[c] = Σ dy·x̂
+ *   dx = weight[c]·inv·(dy − dbias[c]/M − x̂·dweight[c]/M)   (training)
+ *   dx = weight[c]·inv·dy                                     (inference)
+ * The training form is the derivative through μ and σ², which depend on x.
+ */
+const batchnormGradOp = defineOp<{ eps: number; training?: boolean }>({
+  name: "batchnorm_grad",
+  infer(inputs, _a, ctx) {
+    const x = inputs[0]!;
+    requireF32(x, 0, "batchnorm_grad input", ctx);
+    if (x.shape.length < 2) ctx.fail("E210", `batchnorm_grad needs an input of rank 2 or more, found ${typeToString(x)}`);
+    const channel: TensorType = { dtype: "f32", shape: [x.shape[1]!] };
+    for (let k = 1; k <= 3; k++) {
+      if (!typesEqual(inputs[k]!, channel)) ctx.fail("E216", `batchnorm_grad input ${k} must be ${typeToString(channel)}, found ${typeToString(inputs[k]!)}`);
+    }
+    if (!typesEqual(inputs[4]!, x)) ctx.fail("E216", `batchnorm_grad dy must be ${typeToString(x)}, found ${typeToString(inputs[4]!)}`);
+    return [x, channel, channel];
+  },
+  evaluate(inputs, a, ctx) {
+    const [x, weight, runMean, runVar, dy] = inputs as [RefTensor, RefTensor, RefTensor, RefTensor, RefTensor];
+    const channels = x.shape[1]!;
+    const inner = x.shape.slice(2).reduce((p, s) => p * s, 1);
+    const perChannel = x.size / channels;
+    const channelOf = (flat: number) => Math.floor(flat / inner) % channels;
+    let mean: Float64Array = runMean.data;
+    let variance: Float64Array = runVar.data;
+    if (ctx.training) {
+      mean = new Float64Array(channels);
+      variance = new Float64Array(channels);
+      x.data.forEach((v, i) => (mean[channelOf(i)]! += v / perChannel));
+      x.data.forEach((v, i) => (variance[channelOf(i)]! += (v - mean[channelOf(i)]!) ** 2 / perChannel));
+    }
+    const inv = Array.from(variance, (v) => 1 / Math.sqrt(v + a.eps));
+    const xhat = (i: number) => (x.data[i]! - mean[channelOf(i)]!) * inv[channelOf(i)]!;
+    const dweight = new RefTensor("f32", [channels]);
+    const dbias = new RefTensor("f32", [channels]);
+    dy.data.forEach((g, i) => {
+      dbias.data[channelOf(i)]! += g;
+      dweight.data[channelOf(i)]! += g * xhat(i);
+    });
+    const dx = dy.map((g, i) => {
+      const c = channelOf(i);
+      const centred = ctx.training ? g - dbias.data[c]! / perChannel - (xhat(i) * dweight.data[c]!) / perChannel : g;
+      return weight.data[c]! * inv[c]! * centred;
+    });
+    return [dx, dweight, dbias];
+  },
 });
 
 const batchnormBuiltin: BuiltinDef = {
@@ -225,6 +302,32 @@ const layernormOp = defineOp<LayernormAttrs>({
     });
     return [y];
   },
+  // Plain IR: the statistics are recomputed (two reduce-means), then
+  //   x̂ = (x − mean)·inv,  inv = 1/sqrt(var + eps),  g = dy·weight
+  //   dx = inv·(g − mean(g) − x̂·mean(g·x̂))   (means over the normalised axes)
+  //   dweight = Σ dy·x̂,  dbias = Σ dy        (sums over the kept axes)
+  // weight reshaped to x's rank (1 on the kept axes) broadcasts in place, since
+  // its layout is row-major over the normalised axes in ascending order.
+  grad(inputs, _outputs, dys, a, ctx) {
+    const dy = dys[0];
+    if (!dy) return [];
+    const [x, weight] = inputs as [Value, Value, Value];
+    const shape = x.type.shape;
+    const kept = shape.flatMap((_, ax) => (a.axes.includes(ax) ? [] : [ax]));
+    const mean = (v: Value) => ctx.emit1("reduce", [v], { kind: "mean", axes: a.axes, keepdims: true });
+    const mul = (p: Value, q: Value) => ctx.emit1("mul", [p, q]);
+    const sub = (p: Value, q: Value) => ctx.emit1("sub", [p, q]);
+    const xc = sub(x, mean(x));
+    const variance = mean(mul(xc, xc));
+    const inv = ctx.emit1("div", [ctx.constant(1), ctx.emit1("sqrt", [ctx.emit1("add", [variance, ctx.constant(a.eps)])])]);
+    const xhat = mul(xc, inv);
+    const w = ctx.emit1("reshape", [weight], { shape: shape.map((d, ax) => (a.axes.includes(ax) ? d : Dim.of(1))) });
+    const g = mul(dy, w);
+    const dx = mul(sub(sub(g, mean(g)), mul(xhat, mean(mul(g, xhat)))), inv);
+    // Summing the kept axes away leaves the normalised ones in ascending order: weight's shape.
+    const overKept = (v: Value) => (kept.length ? ctx.emit1("reduce", [v], { kind: "sum", axes: kept, keepdims: false }) : v);
+    return [dx, overKept(mul(dy, xhat)), overKept(dy)];
+  },
 });
 
 const layernormBuiltin: BuiltinDef = {
@@ -271,6 +374,8 @@ const dropoutOp = defineOp<{ p: number }>({
     const mask = ctx.training ? x.map(() => (ctx.rng.next() < a.p ? 0 : keep)) : x.map(() => 1);
     return [x.map((v, i) => v * mask.data[i]!), mask];
   },
+  // The mask output is the forward's own draw, already scaled by 1/(1 − p) (ones in inference).
+  grad: (_inputs, outputs, dys, _a, ctx) => [dys[0] ? ctx.emit1("mul", [dys[0], outputs[1]!]) : undefined],
 });
 
 const noiseOp = defineOp<{ std: number }>({
@@ -285,6 +390,8 @@ const noiseOp = defineOp<{ std: number }>({
     const x = inputs[0]!;
     return [ctx.training ? x.map((v) => v + a.std * ctx.rng.normal()) : copy(x)];
   },
+  // Additive noise independent of x: the identity.
+  grad: (_inputs, _outputs, dys) => [dys[0]],
 });
 
 const dropoutBuiltin: BuiltinDef = {
@@ -311,5 +418,5 @@ const noiseBuiltin: BuiltinDef = {
   },
 };
 
-export const ops: OpDef[] = [batchnormOp, layernormOp, dropoutOp, noiseOp];
+export const ops: OpDef[] = [batchnormOp, batchnormGradOp, layernormOp, dropoutOp, noiseOp];
 export const builtins: BuiltinDef[] = [batchnormBuiltin, layernormBuiltin, dropoutBuiltin, noiseBuiltin];

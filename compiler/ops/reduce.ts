@@ -144,13 +144,104 @@ const reduceOp = defineOp<ReduceAttrs>({
     groups.forEach((g, k) => (out.data[k] = reduceGroup(a.kind, g, x.dtype)));
     return [out];
   },
-  grad(inputs, _outputs, dys, a, ctx) {
+  grad(inputs, outputs, dys, a, ctx) {
     const x = inputs[0]!;
-    if (a.kind !== "sum") throw new Error(`internal: no gradient rule for reduce ${a.kind} yet`);
+    if (a.kind !== "sum") {
+      // mean: dy / count (count read from the dims at run time); max/min: dy to the first
+      // extreme of each group; logsumexp: dy · exp(x − y). One reduce_grad node each.
+      return [ctx.emit1("reduce_grad", [x, outputs[0]!, dys[0]!], { kind: a.kind, axes: a.axes, keepdims: a.keepdims })];
+    }
     // d sum / dx = 1: dy spread back over the reduced axes.
     const kept = x.type.shape.map((d, i) => (a.axes.includes(i) ? Dim.of(1) : d));
     const dy = a.keepdims ? dys[0]! : ctx.emit1("reshape", [dys[0]!], { shape: kept });
     return [ctx.broadcastTo(dy, x.type.shape)];
+  },
+});
+
+/** For each flat element of a tensor of `shape`, the flat index of its group after reducing `axes`. */
+function groupIndex(shape: readonly number[], axes: readonly number[]): Int32Array {
+  const size = shape.reduce((p, s) => p * s, 1);
+  const strides = new Array<number>(shape.length).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (axes.includes(i)) continue;
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  const out = new Int32Array(size);
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let k = 0; k < size; k++) {
+    let g = 0;
+    for (let i = 0; i < idx.length; i++) g += idx[i]! * strides[i]!;
+    out[k] = g;
+    for (let i = idx.length - 1; i >= 0; i--) {
+      if (++idx[i]! < shape[i]!) break;
+      idx[i] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether `v` replaces `best` as the running extreme of a group scanned in flat
+ * order: strictly larger (smaller for min), or the first NaN. So ties go to the
+ * first extreme and a NaN group sends its gradient to its first NaN, the
+ * element argmax picks.
+ */
+export function beatsExtreme(v: number, best: number, larger: boolean): boolean {
+  if (Number.isNaN(best)) return false;
+  return Number.isNaN(v) || (larger ? v > best : v < best);
+}
+
+type ReduceGradAttrs = { kind: Exclude<ReduceKind, "sum">; axes: readonly number[]; keepdims: boolean };
+
+/**
+ * reduce_grad(x, y, dy, {kind, axes, keepdims}) -> dx of x's shape, for y = reduce(x):
+ *  mean: dy / (number of reduced elements), max/min: dy at the first extreme of
+ *  each group in flat order (0 elsewhere), logsumexp: dy · exp(x − y).
+ */
+const reduceGradOp = defineOp<ReduceGradAttrs>({
+  name: "reduce_grad",
+  infer(inputs, a, ctx) {
+    const [x, y, dy] = inputs as [TensorType, TensorType, TensorType];
+    if (!["mean", "max", "min", "logsumexp"].includes(a.kind)) ctx.fail("E404", `reduce_grad kind must be mean, max, min or logsumexp, found ${String(a.kind)}`);
+    for (const t of [x, y, dy]) checkDtype("reduce_grad", t, ["f32"], ctx);
+    const axes = normalizeAxes(a.axes, x, ctx.fail);
+    const want = reducedShape(x.shape, axes, a.keepdims);
+    for (const t of [y, dy]) {
+      if (t.shape.length !== want.length || t.shape.some((d, i) => !d.equals(want[i]!))) {
+        ctx.fail("E203", `reduce_grad needs y and dy of the reduced shape [${want.join(", ")}], found ${typeToString(t)}`);
+      }
+    }
+    return [{ dtype: "f32", shape: x.shape }];
+  },
+  evaluate(inputs, a) {
+    const [x, y, dy] = inputs as [RefTensor, RefTensor, RefTensor];
+    const group = groupIndex(x.shape, a.axes);
+    const out = new RefTensor("f32", x.shape);
+    switch (a.kind) {
+      case "mean": {
+        const count = a.axes.reduce((p, i) => p * x.shape[i]!, 1);
+        for (let k = 0; k < x.size; k++) out.data[k] = dy.data[group[k]!]! / count;
+        break;
+      }
+      case "logsumexp":
+        for (let k = 0; k < x.size; k++) out.data[k] = dy.data[group[k]!]! * Math.exp(x.data[k]! - y.data[group[k]!]!);
+        break;
+      case "max":
+      case "min": {
+        const best = new Int32Array(dy.size).fill(-1);
+        for (let k = 0; k < x.size; k++) {
+          const g = group[k]!;
+          if (best[g] === -1 || beatsExtreme(x.data[k]!, x.data[best[g]!]!, a.kind === "max")) best[g] = k;
+        }
+        best.forEach((k, g) => {
+          if (k >= 0) out.data[k] = dy.data[g]!;
+        });
+        break;
+      }
+    }
+    return [out];
   },
 });
 
@@ -225,10 +316,42 @@ function softmaxOp(name: "softmax" | "log_softmax"): OpDef {
       });
       return [out];
     },
+    // softmax: dx = y·(dy − Σ dy·y); log_softmax: dx = dy − exp(y)·Σ dy (sums along the axis).
+    grad(_inputs, outputs, dys, a, ctx) {
+      return [ctx.emit1("softmax_grad", [outputs[0]!, dys[0]!], { axis: a.axis, log: name === "log_softmax" })];
+    },
   });
 }
 
-export const ops: OpDef[] = [reduceOp, argmaxOp, softmaxOp("softmax"), softmaxOp("log_softmax")];
+/**
+ * softmax_grad(y, dy, {axis, log}) -> dx, where y is the forward output:
+ *  softmax (log=false): dx = y·(dy − Σⱼ dyⱼ·yⱼ); log_softmax (log=true): dx = dy − exp(y)·Σⱼ dyⱼ.
+ */
+const softmaxGradOp = defineOp<{ axis: number; log: boolean }>({
+  name: "softmax_grad",
+  infer(inputs, a, ctx) {
+    const [y, dy] = inputs as [TensorType, TensorType];
+    checkDtype("softmax_grad", y, ["f32"], ctx);
+    normalizeAxis(a.axis, y, ctx.fail);
+    if (dy.dtype !== "f32" || dy.shape.length !== y.shape.length || dy.shape.some((d, i) => !d.equals(y.shape[i]!))) {
+      ctx.fail("E203", `softmax_grad needs y and dy of one f32 shape, found ${typeToString(y)} and ${typeToString(dy)}`);
+    }
+    return [{ dtype: "f32", shape: y.shape }];
+  },
+  evaluate(inputs, a) {
+    const [y, dy] = inputs as [RefTensor, RefTensor];
+    const axis = a.axis < 0 ? a.axis + y.rank : a.axis;
+    const out = new RefTensor("f32", y.shape);
+    forEachLine(y.shape, axis, (offsets) => {
+      let s = 0;
+      for (const o of offsets) s += a.log ? dy.data[o]! : dy.data[o]! * y.data[o]!;
+      for (const o of offsets) out.data[o] = a.log ? dy.data[o]! - Math.exp(y.data[o]!) * s : y.data[o]! * (dy.data[o]! - s);
+    });
+    return [out];
+  },
+});
+
+export const ops: OpDef[] = [reduceOp, argmaxOp, softmaxOp("softmax"), softmaxOp("log_softmax"), reduceGradOp, softmaxGradOp];
 
 // ---------------------------------------------------------------------------
 // Builtins

@@ -16,14 +16,23 @@
 //    and 1 after, W by 2 on each side.
 //  * upsample scales dims 2.. of [N, C, S...]; "linear" is linear, bilinear or
 //    trilinear interpolation with PyTorch's align_corners=false.
+//
+// Gradients (docs/gradients.md, "## shape"): reshape, transpose and
+// broadcast_to are undone by their inverses (reshape back, the inverse
+// permutation, a sum over the broadcast axes); concat slices dy per operand at
+// symbolic offsets; pad slices the interior back out; slice puts dy back into
+// zeros (pad when the bounds are static and the step is 1, else the backward op
+// `slice_grad`); nearest upsampling sums each scale block (reshape + reduce);
+// linear upsampling uses the backward op `upsample_grad`, a gather over the
+// outputs whose taps touch each input element.
 
-import { Dim, numel, shapeToString, type Shape } from "../ir/dims.ts";
+import { Dim, numel, shapesEqual, shapeToString, type Shape } from "../ir/dims.ts";
 import type { Attrs, Value } from "../ir/graph.ts";
 import { typeToString, type TensorType } from "../ir/types.ts";
 import { indices, RefTensor } from "../reference/tensor.ts";
 import type { ArgValue } from "./args.ts";
 import { broadcastShapes, forEachBroadcast } from "./broadcast.ts";
-import { defineOp, type BuiltinDef, type FailOptions, type InferCtx, type LowerCtx, type OpDef } from "./op.ts";
+import { defineOp, type BuiltinDef, type FailOptions, type GradCtx, type InferCtx, type LowerCtx, type OpDef } from "./op.ts";
 import { normalizeAxis } from "./reduce.ts";
 
 function elements(shape: Shape): string {
@@ -54,7 +63,14 @@ const reshapeOp = defineOp<{ shape: readonly Dim[] }>({
     const x = inputs[0]!;
     return [new RefTensor(x.dtype, ctx.outShapes[0]!, x.data.slice())];
   },
+  // The same elements in the same order: reshape dy back.
+  grad: (inputs, _outputs, dys, _a, ctx) => [reshapeTo(dys[0]!, inputs[0]!.type.shape, ctx)],
 });
+
+/** `v` reshaped to `shape` (no node when it already has it). */
+function reshapeTo(v: Value, shape: Shape, ctx: GradCtx): Value {
+  return shapesEqual(v.type.shape, shape) ? v : ctx.emit1("reshape", [v], { shape });
+}
 
 /** The target shape with its -1 (at most one) replaced by the size that keeps the element count. */
 function resolveReshape(input: Value, target: readonly (Dim | -1)[], ctx: LowerCtx): Dim[] {
@@ -135,6 +151,13 @@ const transposeOp = defineOp<{ perm: readonly number[] }>({
     }
     return [out];
   },
+  // Output axis i is input axis perm[i]: the inverse permutation moves dy back.
+  grad(_inputs, _outputs, dys, a, ctx) {
+    const inverse = new Array<number>(a.perm.length);
+    a.perm.forEach((p, i) => (inverse[p] = i));
+    const dy = dys[0]!;
+    return [inverse.every((p, i) => p === i) ? dy : ctx.emit1("transpose", [dy], { perm: inverse })];
+  },
 });
 
 const transposeBuiltin: BuiltinDef = {
@@ -200,7 +223,27 @@ const concatOp = defineOp<{ axis: number }>({
     }
     return [out];
   },
+  // Operand k is the slab [start_k, start_k + size_k) of the axis; the offsets
+  // are sums of (possibly symbolic) sizes, so the slices take Dim bounds.
+  grad(inputs, _outputs, dys, a, ctx) {
+    const dy = dys[0]!;
+    if (inputs.length === 1) return [dy];
+    const axis = a.axis < 0 ? a.axis + dy.type.shape.length : a.axis;
+    let start = Dim.of(0);
+    return inputs.map((x, k) => {
+      const begin = start;
+      start = start.add(x.type.shape[axis]!);
+      if (x.type.dtype !== "f32") return undefined;
+      const end = k === inputs.length - 1 ? null : dimOrNumber(start);
+      return ctx.emit1("slice", [dy], { axis, start: dimOrNumber(begin), end, step: 1 } satisfies SliceAttrs);
+    });
+  },
 });
+
+/** A static Dim as a number (the form slice attrs store known positions in). */
+function dimOrNumber(d: Dim): number | Dim {
+  return d.constValue() ?? d;
+}
 
 const concatBuiltin: BuiltinDef = {
   names: ["concat"],
@@ -285,6 +328,79 @@ const sliceOp = defineOp<SliceAttrs>({
     }
     return [out];
   },
+  // dy goes back to the positions it was read from, zeros elsewhere: a zero pad
+  // when both bounds are static and the step is 1, else slice_grad (steps,
+  // bounds resolved on a symbolic axis at run time).
+  grad(inputs, _outputs, dys, a, ctx) {
+    const x = inputs[0]!.type;
+    const dy = dys[0]!;
+    const axis = a.axis < 0 ? a.axis + x.shape.length : a.axis;
+    const size = x.shape[axis]!;
+    const n = size.constValue();
+    const start = slicePosition(a.start, size).constValue();
+    const end = a.end === null ? n : slicePosition(a.end, size).constValue();
+    if (a.step === 1 && n !== undefined && start !== undefined && end !== undefined) {
+      const padBegin = x.shape.map((_, i) => (i === axis ? start : 0));
+      const padEnd = x.shape.map((_, i) => (i === axis ? n - end : 0));
+      return [padBegin[axis] === 0 && padEnd[axis] === 0 ? dy : ctx.emit1("pad", [dy], { padBegin, padEnd, value: 0 } satisfies PadAttrs)];
+    }
+    return [ctx.emit1("slice_grad", [dy], { axis, start: a.start, end: a.end, step: a.step, size } satisfies SliceGradAttrs)];
+  },
+});
+
+// ---------------------------------------------------------------------------
+// slice_grad (backward of slice)
+
+/** The forward slice's attrs, plus the size of the sliced axis of its input. */
+type SliceGradAttrs = SliceAttrs & { size: Dim };
+
+/** Start and element count of a slice on an axis of `size` elements at run time (Python rules, as the forward). */
+function resolveSlice(a: SliceAttrs, size: number, evalDim: (d: Dim) => number): { start: number; count: number } {
+  const resolve = (v: number | Dim) => {
+    const n = v instanceof Dim ? evalDim(v) : v < 0 ? v + size : v;
+    return Math.min(Math.max(n, 0), size);
+  };
+  const start = resolve(a.start);
+  const end = a.end === null ? size : resolve(a.end);
+  return { start, count: Math.max(0, Math.ceil((end - start) / a.step)) };
+}
+
+/**
+ * dx of `slice`: an input of `size` elements along `axis` that is zero except
+ * at positions start, start + step, ..., which hold dy's elements in order.
+ * Each position is hit at most once, so there is nothing to sum.
+ */
+const sliceGradOp = defineOp<SliceGradAttrs>({
+  name: "slice_grad",
+  infer(inputs, a, ctx) {
+    const dy = inputs[0]!;
+    const axis = normalizeAxis(a.axis, dy, ctx.fail);
+    const start = slicePosition(a.start, a.size);
+    const end = a.end === null ? a.size : slicePosition(a.end, a.size);
+    const count = Dim.ceildiv(end.sub(start), a.step);
+    if (!count.equals(dy.shape[axis]!)) {
+      ctx.fail("E214", `slice_grad of ${sliceDescription(a)} on an axis of ${a.size.toString()} needs ${count.toString()} elements along axis ${axis}, found ${typeToString(dy)}`);
+    }
+    const shape = [...dy.shape];
+    shape[axis] = a.size;
+    return [{ dtype: dy.dtype, shape }];
+  },
+  evaluate(inputs, a, ctx) {
+    const dy = inputs[0]!;
+    const shape = ctx.outShapes[0]!;
+    const axis = a.axis < 0 ? a.axis + dy.rank : a.axis;
+    const { start, count } = resolveSlice(a, shape[axis]!, (d) => ctx.evalDim(d));
+    if (count !== dy.shape[axis]) {
+      ctx.fail(`slice ${sliceDescription(a)} of axis ${axis} with size ${shape[axis]} gives ${count} elements, but the compiled shape needs ${dy.shape[axis]}`);
+    }
+    const out = RefTensor.zeros(shape);
+    let k = 0;
+    for (const idx of indices(dy.shape)) {
+      idx[axis] = start + idx[axis]! * a.step;
+      out.data[out.offset(idx)] = dy.data[k++]!;
+    }
+    return [out];
+  },
 });
 
 function position(name: string, v: ArgValue | undefined, ctx: LowerCtx): number | Dim | null {
@@ -340,6 +456,18 @@ const padOp = defineOp<PadAttrs>({
       out.data[out.offset(idx.map((v, i) => v + a.padBegin[i]!))] = x.data[k++]!;
     }
     return [out];
+  },
+  // The border holds the constant (no gradient to x); the interior is x: slice
+  // it back out, one padded axis at a time. `end` counts from the end of the
+  // axis (-padEnd), so a symbolic axis needs no size arithmetic.
+  grad(_inputs, _outputs, dys, a, ctx) {
+    let g = dys[0]!;
+    a.padBegin.forEach((begin, axis) => {
+      const end = a.padEnd[axis]!;
+      if (begin === 0 && end === 0) return;
+      g = ctx.emit1("slice", [g], { axis, start: begin, end: end === 0 ? null : -end, step: 1 } satisfies SliceAttrs);
+    });
+    return [g];
   },
 });
 
@@ -444,6 +572,76 @@ const upsampleOp = defineOp<UpsampleAttrs>({
     }
     return [out];
   },
+  grad(inputs, _outputs, dys, a, ctx) {
+    const x = inputs[0]!.type;
+    const dy = dys[0]!;
+    if (a.mode === "linear") return [ctx.emit1("upsample_grad", [dy], { scale: a.scale, shape: x.shape } satisfies UpsampleGradAttrs)];
+    // nearest: output o along a dim reads input floor(o / s), so dx sums each
+    // block of s outputs: split every scaled dim S·s into [S, s] and sum the s axes.
+    if (a.scale.every((s) => s === 1)) return [dy];
+    const split: Dim[] = [x.shape[0]!, x.shape[1]!];
+    const axes: number[] = [];
+    x.shape.slice(2).forEach((d, j) => {
+      split.push(d);
+      if (a.scale[j]! > 1) {
+        axes.push(split.length);
+        split.push(Dim.of(a.scale[j]!));
+      }
+    });
+    const blocks = ctx.emit1("reshape", [dy], { shape: split });
+    return [ctx.emit1("reduce", [blocks], { kind: "sum", axes, keepdims: false })];
+  },
+});
+
+// ---------------------------------------------------------------------------
+// upsample_grad (backward of linear upsample)
+
+type UpsampleGradAttrs = { scale: readonly number[]; shape: readonly Dim[] };
+
+/**
+ * dx of linear `upsample` (align_corners=false): along each spatial dim,
+ * output o reads input taps i0(o) with weight 1 - w(o) and i1(o) with weight
+ * w(o) (see sourceTaps), so
+ *   dx[n, c, i...] = Σ_o dy[n, c, o...] · Π_j W_j(o_j, i_j),
+ *   W(o, i) = [i0(o) = i]·(1 - w(o)) + [i1(o) = i]·w(o).
+ * Only outputs o in [(i - 1)·s, (i + 2)·s) can have a tap at i (the taps are
+ * floor(src) and the next index, src = (o + 0.5) / s - 0.5), so the kernels
+ * gather over that window per input element; there is no scatter.
+ */
+const upsampleGradOp = defineOp<UpsampleGradAttrs>({
+  name: "upsample_grad",
+  infer(inputs, a, ctx) {
+    const dy = inputs[0]!;
+    const ok =
+      dy.dtype === "f32" &&
+      dy.shape.length === a.shape.length &&
+      a.scale.length === a.shape.length - 2 &&
+      a.shape.every((d, i) => dy.shape[i]!.equals(i < 2 ? d : d.scale(a.scale[i - 2]!)));
+    if (!ok) ctx.fail("E210", `upsample_grad to ${shapeToString(a.shape)} with scale [${a.scale.join(", ")}] does not fit ${typeToString(dy)}`);
+    return [{ dtype: "f32", shape: a.shape }];
+  },
+  evaluate(inputs, a, ctx) {
+    const dy = inputs[0]!;
+    const out = RefTensor.zeros(ctx.outShapes[0]!);
+    let k = 0;
+    // The forward's corners, in its order, each adding its share of dy (the
+    // reference runs sequentially; the kernels gather instead).
+    for (const idx of indices(dy.shape)) {
+      const g = dy.data[k++]!;
+      const taps = idx.slice(2).map((o, j) => sourceTaps(o, a.scale[j]!, out.shape[j + 2]!, "linear"));
+      for (let corner = 0; corner < 1 << taps.length; corner++) {
+        let w = 1;
+        const dst = idx.slice(0, 2);
+        taps.forEach((tp, j) => {
+          const hi = (corner >> j) & 1;
+          w *= hi ? tp.w : 1 - tp.w;
+          dst.push(hi ? tp.i1 : tp.i0);
+        });
+        if (w !== 0) out.data[out.offset(dst)]! += w * g;
+      }
+    }
+    return [out];
+  },
 });
 
 /**
@@ -501,6 +699,8 @@ const broadcastToOp = defineOp<{ shape: readonly Dim[] }>({
     forEachBroadcast(shape, [x.shape], (k, [o]) => (out.data[k] = x.data[o!]!));
     return [out];
   },
+  // Each input element is read by every output along the broadcast axes: sum them.
+  grad: (inputs, _outputs, dys, _a, ctx) => [ctx.unbroadcast(dys[0]!, inputs[0]!.type)],
 });
 
 const broadcastToBuiltin: BuiltinDef = {
@@ -513,7 +713,7 @@ const broadcastToBuiltin: BuiltinDef = {
   },
 };
 
-export const ops: OpDef[] = [reshapeOp, transposeOp, concatOp, sliceOp, padOp, upsampleOp, broadcastToOp];
+export const ops: OpDef[] = [reshapeOp, transposeOp, concatOp, sliceOp, padOp, upsampleOp, broadcastToOp, sliceGradOp, upsampleGradOp];
 export const builtins: BuiltinDef[] = [
   reshapeBuiltin,
   flattenBuiltin,

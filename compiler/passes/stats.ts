@@ -3,7 +3,8 @@
 // of every tensor), with symbols bound to given sizes (default 1).
 
 import type { Dim } from "../ir/dims.ts";
-import { parameterCount, type Graph, type Node, type Value } from "../ir/graph.ts";
+import { neededNodes, parameterCount, type Graph, type Node, type Value } from "../ir/graph.ts";
+import { buildTrainingGraph } from "../autodiff/training.ts";
 
 export interface GraphStats {
   params: number;
@@ -24,19 +25,39 @@ const NO_KERNEL = new Set(["input", "param", "const", "reshape"]);
 
 const BYTES = { f32: 4, i32: 4, bool: 4 } as const;
 
-export function graphStats(g: Graph, bind: Record<string, number> = {}): GraphStats {
+function symbolEnv(g: Graph, bind: Record<string, number>): Record<string, number> {
   const env: Record<string, number> = {};
   for (const s of g.symbols) env[s] = bind[s] ?? 1;
-  const size = (v: Value) => v.type.shape.reduce((p, d: Dim) => p * d.evaluate(env), 1);
-  const bytes = (v: Value) => size(v) * BYTES[v.type.dtype];
+  return env;
+}
 
+/** Kernels launched and FLOPs for the given nodes. */
+function work(nodes: readonly Node[], env: Record<string, number>): { kernels: number; flops: number } {
+  const size = (v: Value) => v.type.shape.reduce((p, d: Dim) => p * d.evaluate(env), 1);
   let kernels = 0;
   let flops = 0;
-  for (const n of g.nodes) {
+  for (const n of nodes) {
     if (NO_KERNEL.has(n.op)) continue;
     kernels++;
     flops += nodeFlops(n, size, env);
   }
+  return { kernels, flops };
+}
+
+/** Per training step (models with a loss): kernels and FLOPs of forward + backward + update. */
+export function trainStats(g: Graph, bind: Record<string, number> = {}): { trainKernels?: number; trainFlops?: number } {
+  const t = buildTrainingGraph(g);
+  if (!t) return {};
+  const nodes = neededNodes(t.graph, [...t.losses.map((o) => o.value), ...t.updates.map((u) => u.value)]);
+  const w = work(nodes, symbolEnv(g, bind));
+  return { trainKernels: w.kernels, trainFlops: w.flops };
+}
+
+export function graphStats(g: Graph, bind: Record<string, number> = {}): GraphStats {
+  const env = symbolEnv(g, bind);
+  const size = (v: Value) => v.type.shape.reduce((p, d: Dim) => p * d.evaluate(env), 1);
+  const bytes = (v: Value) => size(v) * BYTES[v.type.dtype];
+  const { kernels, flops } = work(g.nodes, env);
 
   // Liveness: a reshape aliases its input, so it extends the input's life.
   const root = new Map<Value, Value>();
@@ -105,7 +126,7 @@ function nodeFlops(n: Node, size: (v: Value) => number, env: Record<string, numb
   }
 }
 
-export function formatStats(g: Graph, s: GraphStats): string {
+export function formatStats(g: Graph, s: GraphStats & { trainKernels?: number; trainFlops?: number }): string {
   const syms = Object.entries(s.symbols).map(([k, v]) => `${k}=${v}`).join(", ");
   return [
     `statistics of ${g.name}${syms ? ` (${syms})` : ""}:`,
@@ -113,5 +134,8 @@ export function formatStats(g: Graph, s: GraphStats): string {
     `  FLOPs per forward     ${s.flops.toLocaleString("en-US")}`,
     `  peak bytes (liveness) ${s.peakBytes.toLocaleString("en-US")}`,
     `  naive peak bytes      ${s.naivePeakBytes.toLocaleString("en-US")}`,
+    ...(s.trainKernels !== undefined
+      ? [`  kernels per train step ${s.trainKernels}`, `  FLOPs per train step  ${s.trainFlops!.toLocaleString("en-US")}`]
+      : []),
   ].join("\n");
 }

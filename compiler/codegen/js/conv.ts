@@ -13,6 +13,8 @@
 //    registers, so each input value is loaded once per kernel row.
 // conv_transpose scatters each input row into the output planes, with the
 // valid input range of every tap computed once per tap (no per-element tests).
+// conv_grad_input and conv_grad_weight (conv's backward ops) are described at
+// their templates below.
 
 import type { ConvAttrs, ConvTransposeAttrs } from "../../ops/conv.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
@@ -455,7 +457,235 @@ function emitConvTranspose(ctx: JsEmitCtx): string {
   return code.toString();
 }
 
+// ---------------------------------------------------------------------------
+// conv_grad_input: d loss / d x of conv
+// ---------------------------------------------------------------------------
+
+/**
+ * dx of conv, per (sample, group, block of CB input channels): the block's
+ * gradient is accumulated in float64 over the *padded* input planes
+ * (S + padBegin + padEnd per dim), where every tap of every output lands
+ * without a bounds test; then the interior is copied out (zero padding) or the
+ * padded cells are folded back onto the cells they copy (circular padding:
+ * padded position q is input position (q − padBegin) mod S, wrapping any
+ * number of times). The planes belong to this loop iteration, so the scatter
+ * of a tap's output rows into them is deterministic, and its inner loop runs
+ * along a contiguous dy row with the CB weights of the tap held in locals.
+ */
+function emitConvGradInput(ctx: JsEmitCtx): string {
+  const a = ctx.node.attrs as unknown as ConvAttrs;
+  const d = a.stride.length;
+  const last = d - 1;
+  const code = new Code();
+  const sizes = new Sizes(code);
+  const names = spatialNames(d);
+  const low = names.map((n) => n.toLowerCase());
+  const wShape = ctx.inShape(1);
+  const K = wShape.slice(2).map(Number);
+  const F = Number(wShape[0]);
+  const Cg = Number(wShape[1]);
+  const G = a.groups;
+  const Fg = F / G;
+  const C = Cg * G;
+  const KV = K.reduce((p, k) => p * k, 1);
+  const kStride = K.map((_, i) => K.slice(i + 1).reduce((p, k) => p * k, 1));
+  const padded = a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0);
+  const circular = padded && a.paddingMode === "circular";
+  const dyShape = ctx.inShape(0);
+  const xShape = ctx.outShape(0);
+  code.line(
+    `// conv${d}d input gradient: dy [${dyShape.join(", ")}] * w [${wShape.join(", ")}] -> dx [${xShape.join(", ")}]; stride ${list(a.stride)}, dilation ${list(a.dilation)}, ` +
+      `padding ${list(a.padBegin)}..${list(a.padEnd)}${circular ? " circular" : ""}${G > 1 ? `, groups ${G}` : ""}${a.flip ? ", flipped kernel" : ""}`,
+  );
+  const N = sizes.bind(dyShape[0]!, "N");
+  const X = names.map((nm, i) => sizes.bind(xShape[2 + i]!, nm));
+  const O = names.map((nm, i) => sizes.bind(dyShape[2 + i]!, `O${nm}`));
+  const XP = padded ? names.map((nm, i) => sizes.bind(sum(X[i]!, a.padBegin[i]! + a.padEnd[i]!), `${nm}P`)) : X;
+  const { strides: aStride, total: aPlane } = stridesOf(XP, sizes, "aStride", "aPlane");
+  const { strides: xStride, total: xPlane } = padded ? stridesOf(X, sizes, "xStride", "xPlane") : { strides: aStride, total: aPlane };
+  const { strides: oStride, total: oPlane } = stridesOf(O, sizes, "oStride", "oPlane");
+  const CB = [4, 2, 1].find((b) => Cg % b === 0)!;
+  code.line(`// ${CB} input channel${CB > 1 ? "s" : ""} at once, accumulated in double over ${padded ? "padded " : ""}planes`);
+  code.line(`const acc = new Float64Array(${prod(CB, aPlane)});`);
+  if (circular) code.line(`const fold = new Float64Array(${xPlane});`);
+  const aOff = range(CB, (j) => sizes.bind(prod(j, aPlane), `aOff${j}`));
+  code.open(`for (let n = 0; n < ${N}; n++)`);
+  if (G > 1) code.open(`for (let g = 0; g < ${G}; g++)`);
+  code.open(`for (let cl = 0; cl < ${Cg}; cl += ${CB})`);
+  code.line("acc.fill(0);");
+  code.open(`for (let fl = 0; fl < ${Fg}; fl++)`);
+  const f = G > 1 ? bindLocal(code, "f", sum(prod("g", Fg), "fl")) : "fl";
+  const dyf = bindLocal(code, "dyf", prod(sum(prod("n", F), f), oPlane));
+  code.line(`const ${range(CB, (j) => `wb${j} = ${j ? sum("wb0", j * KV) : prod(sum(prod(f, Cg), "cl"), KV)}`).join(", ")};`);
+  // every tap: output o lands on padded position o·stride + k·dilation
+  let wt = "0";
+  let at = "0";
+  for (let i = 0; i < d; i++) {
+    const k = `k${low[i]}`;
+    code.open(`for (let ${k} = 0; ${k} < ${K[i]}; ${k}++)`);
+    wt = bindLocal(code, `wt${low[i]}`, sum(wt, prod(a.flip ? `${K[i]! - 1} - ${k}` : k, kStride[i]!)));
+    at = bindLocal(code, `at${low[i]}`, sum(at, prod(k, a.dilation[i]!, aStride[i]!)));
+  }
+  code.line(`const ${range(CB, (j) => `w${j} = x1[${sum(`wb${j}`, wt)}]`).join(", ")};`);
+  let yr = dyf;
+  let ar = at;
+  for (let i = 0; i < last; i++) {
+    const o = `o${low[i]}`;
+    code.open(`for (let ${o} = 0; ${o} < ${O[i]}; ${o}++)`);
+    yr = bindLocal(code, `y${low[i]}`, sum(yr, prod(o, oStride[i]!)));
+    ar = bindLocal(code, `a${low[i]}`, sum(ar, prod(o, a.stride[i]!, aStride[i]!)));
+  }
+  const ow = `o${low[last]}`;
+  code.open(`for (let ${ow} = 0; ${ow} < ${O[last]}; ${ow}++)`);
+  code.line(`const v = x0[${sum(yr, ow)}];`);
+  const q = bindLocal(code, "q", sum(ar, prod(ow, a.stride[last]!)));
+  for (let j = 0; j < CB; j++) code.line(`acc[${sum(aOff[j]!, q)}] += w${j} * v;`);
+  code.close();
+  for (let i = 0; i < last; i++) code.close();
+  for (let i = 0; i < d; i++) code.close(); // taps
+  code.close(); // filters
+  // write the block's planes out
+  code.open(`for (let j = 0; j < ${CB}; j++)`);
+  const xb = bindLocal(code, "xb", prod(sum(prod("n", C), G > 1 ? prod("g", Cg) : "0", "cl", "j"), xPlane));
+  const ab = bindLocal(code, "ab", prod("j", aPlane));
+  if (circular) {
+    code.line("fold.fill(0);");
+    code.line("// padded position q holds input position (q - padBegin) mod size: fold it back");
+    let fb = "0";
+    let pa = ab;
+    for (let i = 0; i < d; i++) {
+      const v = `q${low[i]}`;
+      code.open(`for (let ${v} = 0; ${v} < ${XP[i]}; ${v}++)`);
+      const wrapped = `((${sum(v, -a.padBegin[i]!)}) % ${X[i]} + ${X[i]}) % ${X[i]}`;
+      fb = bindLocal(code, `u${low[i]}`, sum(fb, prod(a.padBegin[i] || a.padEnd[i] ? wrapped : v, xStride[i]!)));
+      pa = bindLocal(code, `p${low[i]}`, sum(pa, prod(v, aStride[i]!)));
+    }
+    code.line(`fold[${fb}] += acc[${pa}];`);
+    for (let i = 0; i < d; i++) code.close();
+    code.line(`for (let i = 0; i < ${xPlane}; i++) y0[${sum(xb, "i")}] = fold[i];`);
+  } else if (padded) {
+    let xr = xb;
+    let pa = ab;
+    for (let i = 0; i < last; i++) {
+      const v = `p${low[i]}`;
+      code.open(`for (let ${v} = 0; ${v} < ${X[i]}; ${v}++)`);
+      xr = bindLocal(code, `x${low[i]}`, sum(xr, prod(v, xStride[i]!)));
+      pa = bindLocal(code, `r${low[i]}`, sum(pa, prod(sum(v, a.padBegin[i]!), aStride[i]!)));
+    }
+    code.line(`for (let i = 0; i < ${X[last]}; i++) y0[${sum(xr, "i")}] = acc[${sum(pa, a.padBegin[last]!, "i")}];`);
+    for (let i = 0; i < last; i++) code.close();
+  } else {
+    code.line(`for (let i = 0; i < ${xPlane}; i++) y0[${sum(xb, "i")}] = acc[${sum(ab, "i")}];`);
+  }
+  code.close(); // j
+  code.close(); // channel blocks
+  if (G > 1) code.close();
+  code.close(); // samples
+  return code.toString();
+}
+
+// ---------------------------------------------------------------------------
+// conv_grad_weight: d loss / d w of conv
+// ---------------------------------------------------------------------------
+
+/**
+ * dw of conv: the whole weight gradient is accumulated in float64; per
+ * (sample, filter, channel, tap) one dot product of the filter's dy plane with
+ * the input cells the tap reads, over the range of outputs whose sample
+ * position is inside the input (computed once per tap and dim, so no
+ * per-element tests; dy's sizes are taken as given, as conv_transpose's
+ * weight gradient calls this op with x and dy swapped). Circular padding reads
+ * a circularly padded copy of the sample instead, where every tap is in range.
+ * The inner loop runs along a contiguous dy row (the x row with the stride).
+ */
+function emitConvGradWeight(ctx: JsEmitCtx): string {
+  const a = ctx.node.attrs as unknown as ConvAttrs & { kernel: number[] };
+  const d = a.stride.length;
+  const last = d - 1;
+  const code = new Code();
+  const sizes = new Sizes(code);
+  const names = spatialNames(d);
+  const low = names.map((n) => n.toLowerCase());
+  const K = a.kernel;
+  const wShape = ctx.outShape(0);
+  const F = Number(wShape[0]);
+  const Cg = Number(wShape[1]);
+  const G = a.groups;
+  const Fg = F / G;
+  const C = Cg * G;
+  const KV = K.reduce((p, k) => p * k, 1);
+  const kStride = K.map((_, i) => K.slice(i + 1).reduce((p, k) => p * k, 1));
+  const circular = a.paddingMode === "circular" && (a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0));
+  const xShape = ctx.inShape(0);
+  const dyShape = ctx.inShape(1);
+  code.line(
+    `// conv${d}d weight gradient: x [${xShape.join(", ")}], dy [${dyShape.join(", ")}] -> dw [${wShape.join(", ")}]; stride ${list(a.stride)}, dilation ${list(a.dilation)}, ` +
+      `padding ${list(a.padBegin)}..${list(a.padEnd)}${circular ? " circular" : ""}${G > 1 ? `, groups ${G}` : ""}${a.flip ? ", flipped kernel" : ""}`,
+  );
+  const N = sizes.bind(xShape[0]!, "N");
+  const X = names.map((nm, i) => sizes.bind(xShape[2 + i]!, nm));
+  const O = names.map((nm, i) => sizes.bind(dyShape[2 + i]!, `O${nm}`));
+  // circular: read a padded copy, as an unpadded input of the padded size
+  const XP = circular ? names.map((nm, i) => sizes.bind(sum(X[i]!, a.padBegin[i]! + a.padEnd[i]!), `${nm}P`)) : X;
+  const pb = circular ? a.padBegin.map(() => 0) : a.padBegin;
+  const { strides: xStride, total: xPlane } = stridesOf(XP, sizes, "xStride", "xPlane");
+  const { strides: inStride, total: inPlane } = circular ? stridesOf(X, sizes, "inStride", "inPlane") : { strides: xStride, total: xPlane };
+  const { strides: oStride, total: oPlane } = stridesOf(O, sizes, "oStride", "oPlane");
+  code.line(`const acc = new Float64Array(${F * Cg * KV});`);
+  if (circular) code.line(`const xp = new Float32Array(${prod(C, xPlane)});`);
+  code.open(`for (let n = 0; n < ${N}; n++)`);
+  if (circular) {
+    code.line("// the sample, circularly padded: every tap reads inside it");
+    emitPaddedCopy(code, { d, C, X, XP, xStride, xPlane, inStride, inPlane, padBegin: a.padBegin, padEnd: a.padEnd, circular, names: low });
+  }
+  const src = circular ? "xp" : "x0";
+  const xn = circular ? "0" : bindLocal(code, "xn", prod("n", C, xPlane));
+  code.open(`for (let f = 0; f < ${F}; f++)`);
+  const g = G > 1 ? bindLocal(code, "g", `Math.floor(f / ${Fg})`) : "0";
+  const dyf = bindLocal(code, "dyf", prod(sum(prod("n", F), "f"), oPlane));
+  code.open(`for (let cl = 0; cl < ${Cg}; cl++)`);
+  const xc = bindLocal(code, "xc", sum(xn, prod(sum(prod(g, Cg), "cl"), xPlane)));
+  const ab = bindLocal(code, "ab", prod(sum(prod("f", Cg), "cl"), KV));
+  // taps, each with the range of outputs whose position o·stride − padBegin + k·dilation is inside x
+  const lo: string[] = [];
+  const hi: string[] = [];
+  let wt = "0";
+  let xt = xc;
+  for (let i = 0; i < d; i++) {
+    const k = `k${low[i]}`;
+    code.open(`for (let ${k} = 0; ${k} < ${K[i]}; ${k}++)`);
+    const st = a.stride[i]!;
+    const shift = pb[i] ? `${pb[i]} - ${prod(k, a.dilation[i]!)}` : `-${prod(k, a.dilation[i]!)}`;
+    const lastIn = `${sum(XP[i]!, pb[i]! - 1)} - ${prod(k, a.dilation[i]!)}`;
+    lo.push(bindLocal(code, `${low[i]}Lo`, st === 1 ? `Math.max(0, ${shift})` : `Math.max(0, Math.ceil((${shift}) / ${st}))`));
+    hi.push(bindLocal(code, `${low[i]}Hi`, st === 1 ? `Math.min(${O[i]}, ${lastIn} + 1)` : `Math.min(${O[i]}, Math.floor((${lastIn}) / ${st}) + 1)`));
+    wt = bindLocal(code, `wt${low[i]}`, sum(wt, prod(a.flip ? `${K[i]! - 1} - ${k}` : k, kStride[i]!)));
+    xt = bindLocal(code, `xt${low[i]}`, sum(xt, prod(sum(prod(k, a.dilation[i]!), -pb[i]!), xStride[i]!)));
+  }
+  code.line("let s = 0;");
+  let yr = dyf;
+  let xr = xt;
+  for (let i = 0; i < last; i++) {
+    const o = `o${low[i]}`;
+    code.open(`for (let ${o} = ${lo[i]}; ${o} < ${hi[i]}; ${o}++)`);
+    yr = bindLocal(code, `y${low[i]}`, sum(yr, prod(o, oStride[i]!)));
+    xr = bindLocal(code, `x${low[i]}`, sum(xr, prod(o, a.stride[i]!, xStride[i]!)));
+  }
+  const ow = `o${low[last]}`;
+  code.line(`for (let ${ow} = ${lo[last]}; ${ow} < ${hi[last]}; ${ow}++) s += x1[${sum(yr, ow)}] * ${src}[${sum(xr, prod(ow, a.stride[last]!))}];`);
+  for (let i = 0; i < last; i++) code.close();
+  code.line(`acc[${sum(ab, wt)}] += s;`);
+  for (let i = 0; i < d; i++) code.close(); // taps
+  code.close(); // channels
+  code.close(); // filters
+  code.close(); // samples
+  code.line(`for (let i = 0; i < ${F * Cg * KV}; i++) y0[i] = acc[i];`);
+  return code.toString();
+}
+
 export const kernels: JsKernel[] = [
   { op: "conv", emit: emitConv },
   { op: "conv_transpose", emit: emitConvTranspose },
+  { op: "conv_grad_input", emit: emitConvGradInput },
+  { op: "conv_grad_weight", emit: emitConvGradWeight },
 ];

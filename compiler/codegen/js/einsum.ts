@@ -1,5 +1,6 @@
 // JS kernel template for the IR op `einsum` (compiler/ops/einsum.ts), which
-// also carries `dense`, `matmul`/`@` and index notation.
+// also carries `dense`, `matmul`/`@` and index notation, and for its backward
+// op `diag_embed` (at the end of the file).
 //
 // The einsum is classified at codegen time:
 //
@@ -28,6 +29,7 @@
 // operand layouts works and the common ones get one flat loop per role.
 
 import { Dim } from "../../ir/dims.ts";
+import { bind, KernelWriter, loop, plus as sumOf, times } from "./elementwise.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 
 type EinsumAttrs = { operands: readonly (readonly string[])[]; output: readonly string[] };
@@ -488,4 +490,37 @@ export const einsumKernel: JsKernel = {
   },
 };
 
-export const kernels: JsKernel[] = [einsumKernel];
+// ---------------------------------------------------------------------------
+// diag_embed (backward of an einsum operand with a repeated index)
+
+/**
+ * y0[output names] = x0[input names] where the axes sharing a name agree, else
+ * 0: zero the output, then walk x0 in order and store each element at its
+ * diagonal position, whose stride per input name is the sum of the output
+ * strides of the axes that name labels (each position is written once).
+ */
+function emitDiagEmbed(ctx: JsEmitCtx): string {
+  const w = new KernelWriter(ctx);
+  const { input, output } = ctx.node.attrs as unknown as { input: readonly string[]; output: readonly string[] };
+  const inShape = ctx.node.inputs[0]!.type.shape;
+  const outShape = ctx.node.outputs[0]!.type.shape;
+  const outStrides = outShape.map((_, axis) => w.numel(outShape.slice(axis + 1), `outStride${axis}`));
+  const strides = input.map((name, j) => w.hoist(output.reduce((acc, m, axis) => (m === name ? sumOf(acc, outStrides[axis]!) : acc), "0"), `stride${j}`));
+  w.line(`// ${showTerm("y0", output)} = ${showTerm("x0", input)} on the diagonal, 0 elsewhere`);
+  w.line(`y0.fill(0);`);
+  w.line("let k = 0;");
+  const level = (j: number, base: string): void => {
+    if (j === input.length) {
+      w.line(`y0[${base}] = x0[k++];`);
+      return;
+    }
+    loop(w, `i${j}`, w.dim(inShape[j]!, `size${j}`), (i) => {
+      const at = sumOf(base, times(i, strides[j]!));
+      level(j + 1, j === input.length - 1 ? at : bind(w, `at${j}`, at));
+    });
+  };
+  level(0, "0");
+  return w.toString();
+}
+
+export const kernels: JsKernel[] = [einsumKernel, { op: "diag_embed", emit: emitDiagEmbed }];

@@ -412,9 +412,78 @@ const whereKernel: JsKernel = {
   },
 };
 
+// ---------------------------------------------------------------------------
+// Backward ops: maps like the forward ones, over (x, y, dy) and (a, b, dy)
+
+/** dx of each activation from x (`v`), its output `y` and dy (`g`), as the reference's unaryGradValue. */
+const UNARY_GRAD: Record<string, (v: string, y: string, g: string, a: Attrs) => MapBody> = {
+  abs: (v, _y, g) => ({ value: `${v} > 0 ? ${g} : ${v} < 0 ? -${g} : 0` }),
+  relu: (v, _y, g) => ({ value: `${v} > 0 ? ${g} : 0` }),
+  sigmoid: (_v, y, g) => ({ value: `${g} * ${y} * (1 - ${y})` }),
+  tanh: (_v, y, g) => ({ value: `${g} * (1 - ${y} * ${y})` }),
+  exp: (_v, y, g) => ({ value: `${g} * ${y}` }),
+  log: (v, _y, g) => ({ value: `${g} / ${v}` }),
+  sqrt: (_v, y, g) => ({ value: `${g} / (2 * ${y})` }),
+  // softplus' = σ(v), logsigmoid' = σ(-v).
+  softplus: (v, _y, g) => ({ value: `${g} / (1 + Math.exp(-${v}))` }),
+  logsigmoid: (v, _y, g) => ({ value: `${g} / (1 + Math.exp(${v}))` }),
+  gelu: (v, _y, g) => ({
+    comment: "gelu'(v) = Φ(v) + v·φ(v), Φ(v) = erfc(-v/√2)/2 by Numerical Recipes' erfcc",
+    pre: [`const z = -0.7071067811865476 * ${v}, az = Math.abs(z), t = 1 / (1 + 0.5 * az);`, `const tail = t * Math.exp(${ERFC_POLY});`],
+    value: `${g} * (0.5 * (z >= 0 ? tail : 2 - tail) + ${v} * 0.3989422804014327 * Math.exp(-0.5 * ${v} * ${v}))`,
+  }),
+  leaky_relu: (v, _y, g, a) => ({ value: `${v} > 0 ? ${g} : ${jsNumber(a.alpha as number)} * ${g}` }),
+  elu: (v, _y, g, a) => ({ value: `${v} > 0 ? ${g} : ${jsNumber(a.alpha as number)} * Math.exp(${v}) * ${g}` }),
+  // Bounds inclusive (torch.clamp); NaN fails both tests and gets 0.
+  clip: (v, _y, g, a) => {
+    const tests = [
+      ...(typeof a.lo === "number" ? [`${v} >= ${jsNumber(a.lo)}`] : []),
+      ...(typeof a.hi === "number" ? [`${v} <= ${jsNumber(a.hi)}`] : []),
+    ];
+    return { value: tests.length ? `${tests.join(" && ")} ? ${g} : 0` : g };
+  },
+};
+
+const unaryGradKernel: JsKernel = {
+  op: "unary_grad",
+  emit(ctx) {
+    const w = new KernelWriter(ctx);
+    const f = UNARY_GRAD[ctx.node.attrs.fn as string]!;
+    const operands = ["v", "y", "g"].map((name, i) => ({ shape: ctx.node.inputs[i]!.type.shape, buffer: ctx.input(i), name }));
+    emitMap(w, ctx.node.outputs[0]!.type.shape, ctx.output(0), operands, ([v, y, g]) => f(v!, y!, g!, ctx.node.attrs));
+    return w.toString();
+  },
+};
+
+/** The share of dy (`g`) owed to operand `wrt` of fn(a, b), as the reference's binaryGradValue. */
+function binaryGradValueJs(fn: string, wrt: number, a: string, b: string, g: string): string {
+  const toA = wrt === 0;
+  switch (fn) {
+    case "maximum":
+      return `${a} >= ${b} ? ${toA ? g : 0} : ${toA ? 0 : g}`;
+    case "minimum":
+      return `${a} <= ${b} ? ${toA ? g : 0} : ${toA ? 0 : g}`;
+    default:
+      return toA ? `${b} === 0 ? 0 : ${g} * ${b} * Math.pow(${a}, ${b} - 1)` : `${a} === 0 && ${b} >= 0 ? 0 : ${g} * Math.pow(${a}, ${b}) * Math.log(${a})`;
+  }
+}
+
+const binaryGradKernel: JsKernel = {
+  op: "binary_grad",
+  emit(ctx) {
+    const w = new KernelWriter(ctx);
+    const { fn, wrt } = ctx.node.attrs as { fn: string; wrt: number };
+    const operands = ["a", "b", "g"].map((name, i) => ({ shape: ctx.node.inputs[i]!.type.shape, buffer: ctx.input(i), name }));
+    emitMap(w, ctx.node.outputs[0]!.type.shape, ctx.output(0), operands, ([a, b, g]) => ({ value: binaryGradValueJs(fn, wrt, a!, b!, g!) }));
+    return w.toString();
+  },
+};
+
 export const kernels: JsKernel[] = [
   ...Object.entries(BINARY).map(([op, f]) => binaryKernel(op, f)),
   ...Object.entries(UNARY).map(([op, f]) => unaryKernel(op, () => f)),
   whereKernel,
   unaryKernel("cast", (ctx) => castTemplate(ctx.node.inputs[0]!.type.dtype, ctx.node.attrs.dtype as DType)),
+  unaryGradKernel,
+  binaryGradKernel,
 ];

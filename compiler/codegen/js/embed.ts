@@ -3,6 +3,11 @@
 // is range-checked before its row is read (T.fail names the token and its
 // position, never an out-of-bounds read); padding_idx tokens give zero rows,
 // as the reference does.
+//
+// `embedding_grad` (tokens, dy) -> dw [vocab, dim]: the table's gradient as a
+// sequential scatter-add in position order (dw[tokens[k], :] += dy[k, :]),
+// deterministic and the order the WGSL twin's per-row sums follow; padding_idx
+// tokens add nothing, out-of-range tokens fail as in the forward.
 
 import type { Dim } from "../../ir/dims.ts";
 import { typeToString } from "../../ir/types.ts";
@@ -75,4 +80,37 @@ function emitEmbedding(ctx: JsEmitCtx): string {
   return lines.join("\n");
 }
 
-export const kernels: JsKernel[] = [{ op: "embedding", emit: emitEmbedding }];
+function emitEmbeddingGrad(ctx: JsEmitCtx): string {
+  const paddingIdx = ctx.node.attrs.paddingIdx as number | null;
+  const tokenShape = ctx.inShape(0);
+  const [vocabJs, dimJs] = ctx.outShape(0) as [string, string];
+  const decls: string[] = [];
+  const count = sizeLocal(ctx, ctx.inSize(0), "count", decls);
+  const vocab = sizeLocal(ctx, vocabJs, "vocab", decls);
+  const dim = sizeLocal(ctx, dimJs, "dim", decls);
+  const tokens = ctx.input(0);
+  const dy = ctx.input(1);
+  const dw = ctx.output(0);
+  const lines = [
+    `// Table gradient, a scatter-add in position order: dw[tokens[k], :] += dy[k, :] for every token of ${typeToString(ctx.node.inputs[0]!.type)} (table [${ctx.node.outputs[0]!.type.shape.join(", ")}])${paddingIdx !== null ? `; padding_idx ${paddingIdx} adds nothing` : ""}.`,
+    ...decls,
+    `${dw}.fill(0);`,
+    `for (let k = 0; k < ${count}; k++) {`,
+    `  const token = ${tokens}[k];`,
+    `  if (!(token >= 0 && token < ${vocab})) {`,
+    `    T.fail(\`token \${token} at position [${unravelJs(tokenShape, "k")}] is outside the vocabulary [0, ${interp(vocab)})\`);`,
+    `  }`,
+  ];
+  if (paddingIdx !== null) lines.push(`  if (token === ${paddingIdx}) continue;`);
+  lines.push(
+    `  const row = ${mulJs("token", dim)}, at = ${mulJs("k", dim)};`,
+    dim === "1" ? `  ${dw}[row] += ${dy}[at];` : `  for (let j = 0; j < ${dim}; j++) ${dw}[row + j] += ${dy}[at + j];`,
+    `}`,
+  );
+  return lines.join("\n");
+}
+
+export const kernels: JsKernel[] = [
+  { op: "embedding", emit: emitEmbedding },
+  { op: "embedding_grad", emit: emitEmbeddingGrad },
+];

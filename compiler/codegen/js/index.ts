@@ -11,9 +11,10 @@ import * as reduce from "./reduce.ts";
 import * as shape from "./shape.ts";
 import * as norm from "./norm.ts";
 import * as loss from "./loss.ts";
+import * as optim from "./optim.ts";
 
 const table = new Map<string, JsKernel>();
-for (const f of [conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss]) {
+for (const f of [conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss, optim]) {
   for (const k of f.kernels) {
     if (table.has(k.op)) throw new Error(`JS kernel for ${k.op} registered twice`);
     table.set(k.op, k);

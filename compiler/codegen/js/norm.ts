@@ -1,5 +1,6 @@
 // JS kernels for normalisation and noise (compiler/ops/norm.ts): batchnorm,
-// layernorm, dropout, gaussian_noise.
+// layernorm, dropout, gaussian_noise, and the backward op batchnorm_grad
+// (layernorm's, dropout's and noise's gradients are plain IR).
 //
 // Statistics are accumulated in JS numbers (double) with two passes (mean,
 // then squared deviations), as the reference does. Loops are arranged so the
@@ -110,6 +111,75 @@ function emitBatchnorm(ctx: JsEmitCtx): string {
     `  }`,
     `}`,
     sweep([`const m = mean[c], s = scale[c], shift = ${b}[c];`], (at) => [`${y}[${at}] = (${x}[${at}] - m) * s + shift;`]),
+  );
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------- batchnorm_grad
+
+// y0 = dx, y1 = dweight, y2 = dbias; inputs x, weight, running_mean, running_var, dy.
+// Same loop layout as the forward (rows (n, c) of contiguous spatial positions,
+// per-channel sums in Float64Array scratch). Training (T.training, as the
+// forward) differentiates through the batch statistics:
+//   dx = weight·inv·(dy − Σdy/M − x̂·Σ(dy·x̂)/M);
+// inference uses the running statistics as constants: dx = weight·inv·dy.
+function emitBatchnormGrad(ctx: JsEmitCtx): string {
+  const eps = ctx.node.attrs.eps as number;
+  const shape = ctx.inShape(0);
+  const lines: string[] = [];
+  const batch = sizeConst(lines, "batch", shape[0]!);
+  const C = sizeConst(lines, "C", shape[1]!);
+  const inner = sizeConst(lines, "inner", productJs(shape.slice(2)));
+  const count = productJs(shape.filter((_, i) => i !== 1));
+  const countName = count === shape[0] ? batch : sizeConst(lines, "count", count);
+  const [x, w, rm, rv, dy] = [0, 1, 2, 3, 4].map((i) => ctx.input(i));
+  const [dx, dw, db] = [0, 1, 2].map((i) => ctx.output(i));
+
+  // One pass over every (n, c) row; the innermost loop walks its contiguous spatial positions.
+  const sweep = (prelude: string[], body: string[], epilogue: string[] = []): string[] => {
+    const row = inner === "1" ? `n * ${C} + c` : `(n * ${C} + c) * ${inner}`;
+    const inRow =
+      inner === "1" ? [`const at = ${row};`, ...body] : [`const row = ${row};`, `for (let i = 0; i < ${inner}; i++) {`, "  const at = row + i;", ...body.map((l) => `  ${l}`), "}"];
+    return [`for (let n = 0; n < ${batch}; n++) {`, `  for (let c = 0; c < ${C}; c++) {`, ...[...prelude, ...inRow, ...epilogue].map((l) => `    ${l}`), "  }", "}"];
+  };
+  lines.push(
+    `// Per-channel mean and inv = 1 / sqrt(var + eps): the batch's in training, the running ones in inference.`,
+    `const mean = new Float64Array(${C});`,
+    `const inv = new Float64Array(${C});`,
+    `if (T.training) {`,
+    `  const sq = new Float64Array(${C}); // sums of squared deviations`,
+    `  for (let c = 0; c < ${C}; c++) mean[c] = 0;`,
+    ...sweep(["let acc = 0;"], [`acc += ${x}[at];`], ["mean[c] += acc;"]).map((l) => `  ${l}`),
+    `  for (let c = 0; c < ${C}; c++) mean[c] /= ${countName};`,
+    ...sweep(["const m = mean[c];", "let acc = 0;"], [`const d = ${x}[at] - m;`, "acc += d * d;"], ["sq[c] += acc;"]).map((l) => `  ${l}`),
+    `  for (let c = 0; c < ${C}; c++) inv[c] = 1 / Math.sqrt(sq[c] / ${countName} + ${num(eps)});`,
+    `} else {`,
+    `  for (let c = 0; c < ${C}; c++) {`,
+    `    mean[c] = ${rm}[c];`,
+    `    inv[c] = 1 / Math.sqrt(${rv}[c] + ${num(eps)});`,
+    `  }`,
+    `}`,
+    `// dbias = Σ dy, dweight = Σ dy·x̂ per channel (accumulated in doubles).`,
+    `const sumDy = new Float64Array(${C});`,
+    `const sumDyXhat = new Float64Array(${C});`,
+    ...sweep(
+      ["const m = mean[c], s = inv[c];", "let a = 0, b = 0;"],
+      [`const g = ${dy}[at];`, "a += g;", `b += g * (${x}[at] - m) * s;`],
+      ["sumDy[c] += a;", "sumDyXhat[c] += b;"],
+    ),
+    `for (let c = 0; c < ${C}; c++) {`,
+    `  ${db}[c] = sumDy[c];`,
+    `  ${dw}[c] = sumDyXhat[c];`,
+    `}`,
+    `// dx; in training the batch statistics' own dependence on x removes the mean of dy and of dy·x̂.`,
+    `const centre = T.training ? 1 : 0;`,
+    ...sweep(
+      [
+        `const m = mean[c], s = inv[c], k = ${w}[c] * s;`,
+        `const meanDy = centre * sumDy[c] / ${countName}, meanDyXhat = centre * sumDyXhat[c] / ${countName};`,
+      ],
+      [`const xhat = (${x}[at] - m) * s;`, `${dx}[at] = k * (${dy}[at] - meanDy - xhat * meanDyXhat);`],
+    ),
   );
   return lines.join("\n");
 }
@@ -310,6 +380,7 @@ function emitGaussianNoise(ctx: JsEmitCtx): string {
 
 export const kernels: JsKernel[] = [
   { op: "batchnorm", emit: emitBatchnorm },
+  { op: "batchnorm_grad", emit: emitBatchnormGrad },
   { op: "layernorm", emit: emitLayernorm },
   { op: "dropout", emit: emitDropout },
   { op: "gaussian_noise", emit: emitGaussianNoise },

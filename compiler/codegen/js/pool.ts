@@ -1,5 +1,5 @@
-// JS kernels for the pooling family: `pool`, `global_pool` and `kmax_pool`
-// (compiler/ops/pool.ts holds the reference semantics these must match:
+// JS kernels for the pooling family: `pool`, `global_pool` and `kmax_pool`,
+// and the backward ops `pool_grad` and `kmax_pool_grad` (compiler/ops/pool.ts holds the reference semantics these must match:
 // masks broadcast against x, empty windows give 0, or −inf for an unmasked max,
 // avg divides by the padded-window size with count_include_pad, else by the
 // eligible cells).
@@ -9,6 +9,15 @@
 // its taps run over the whole window, or it is clipped at the edges, then the
 // valid tap range of every output position comes from a small table built
 // once per call, so no tap tests a bound.
+//
+// pool_grad: dx is zeroed, then the windows are walked in output order and
+// each window's dy is added to its cells (max: to the first eligible maximum,
+// found by the forward's strict `>` scan; avg: dy / divisor to every eligible
+// cell; sum: dy to every eligible cell). A sequential scatter is deterministic
+// and visits each window once; the WGSL twin gathers instead (no float atomics).
+//
+// kmax_pool_grad: the forward's selection per line, then dx along the line is
+// zeroed and the slot-th chosen cell receives dy at that slot (0 for a masked pick).
 
 import type { GlobalPoolAttrs, KMaxPoolAttrs, PoolAttrs } from "../../ops/pool.ts";
 import { bindLocal, Code, emitWindowGuard, isLiteral, list, prod, range, Sizes, spatialNames, stridesOf, sum } from "./conv.ts";
@@ -164,6 +173,107 @@ function emitPool(ctx: JsEmitCtx): string {
 }
 
 // ---------------------------------------------------------------------------
+// pool_grad
+// ---------------------------------------------------------------------------
+
+function emitPoolGrad(ctx: JsEmitCtx): string {
+  const a = ctx.node.attrs as unknown as PoolAttrs;
+  const d = a.window.length;
+  const last = d - 1;
+  const code = new Code();
+  const sizes = new Sizes(code);
+  const names = spatialNames(d);
+  const low = names.map((n) => n.toLowerCase());
+  const K = a.window;
+  const dyIn = a.hasMask ? 2 : 1;
+  const dyBuf = ctx.input(dyIn);
+  const xShape = ctx.inShape(0);
+  const yShape = ctx.inShape(dyIn);
+  const how = a.kind === "max" ? "dy to the first eligible maximum of its window" : a.kind === "avg" ? "dy / divisor to every eligible cell of its window" : "dy to every eligible cell of its window";
+  code.line(
+    `// ${a.kind}pool${d}d backward: dx [${xShape.join(", ")}] from dy [${yShape.join(", ")}]; window ${list(K)}, stride ${list(a.stride)}, dilation ${list(a.dilation)}, ` +
+      `padding ${list(a.padBegin)}..${list(a.padEnd)}${a.ceilMode ? ", ceil_mode" : ""}${a.kind === "avg" && !a.countIncludePad ? ", count_include_pad=false" : ""}${a.hasMask ? ", masked" : ""}`,
+  );
+  code.line(`// a sequential scatter over the windows in output order: each adds ${how}`);
+  const N = sizes.bind(xShape[0]!, "N");
+  const C = sizes.bind(xShape[1]!, "C");
+  const X = names.map((nm, i) => sizes.bind(xShape[2 + i]!, nm));
+  const O = names.map((nm, i) => sizes.bind(yShape[2 + i]!, `O${nm}`));
+  const { strides: xStride, total: xPlane } = stridesOf(X, sizes, "xStride", "xPlane");
+  const { strides: oStride, total: oPlane } = stridesOf(O, sizes, "oStride", "oPlane");
+  const ms = a.hasMask ? maskStrides(ctx, d + 2).map((s, i) => sizes.bind(s, `mStride${i}`)) : undefined;
+  // without padding or ceil_mode every window of an output lies inside the input
+  const clipped = K.map((_, i) => a.padBegin[i]! > 0 || a.padEnd[i]! > 0 || a.ceilMode);
+  const divideByPadded = a.kind === "avg" && a.countIncludePad && !a.hasMask;
+  code.line(`${ctx.output(0)}.fill(0);`);
+
+  code.open(`for (let n = 0; n < ${N}; n++)`);
+  code.open(`for (let c = 0; c < ${C}; c++)`);
+  const xc = bindLocal(code, "xc", prod(sum(prod("n", C), "c"), xPlane));
+  const yc = bindLocal(code, "yc", prod(sum(prod("n", C), "c"), oPlane));
+  const mc = ms ? bindLocal(code, "mc", sum(prod("n", ms[0]!), prod("c", ms[1]!))) : "";
+  let yo = yc;
+  for (let i = 0; i < d; i++) {
+    const o = `o${low[i]}`;
+    code.open(`for (let ${o} = 0; ${o} < ${O[i]}; ${o}++)`);
+    code.line(`const p${low[i]} = ${sum(prod(o, a.stride[i]!), -a.padBegin[i]!)};`);
+    yo = i < last ? bindLocal(code, `y${low[i]}`, sum(yo, prod(o, oStride[i]!))) : sum(yo, o);
+  }
+  code.line(`const g = ${dyBuf}[${yo}];`);
+
+  /** Loops over the window's eligible cells; `body` gets the flat offset of the cell in x. */
+  const sweep = (body: (xi: string) => void) => {
+    let xo = xc;
+    let mo = mc;
+    for (let i = 0; i < d; i++) {
+      const k = `k${low[i]}`;
+      const q = `q${low[i]}`;
+      code.open(`for (let ${k} = 0; ${k} < ${K[i]}; ${k}++)`);
+      code.line(`const ${q} = ${sum(`p${low[i]}`, prod(k, a.dilation[i]!))};`);
+      if (clipped[i]) code.line(`if (${q} < 0 || ${q} >= ${X[i]}) continue;`);
+      xo = i < last ? bindLocal(code, `x${low[i]}`, sum(xo, prod(q, xStride[i]!))) : sum(xo, q);
+      if (ms) mo = i < last ? bindLocal(code, `m${low[i]}`, sum(mo, prod(q, ms[2 + i]!))) : sum(mo, prod(q, ms[2 + i]!));
+    }
+    if (ms) code.line(`if (x1[${mo}] === 0) continue;`);
+    body(xo);
+    for (let i = 0; i < d; i++) code.close();
+  };
+
+  const dx = ctx.output(0);
+  if (a.kind === "max") {
+    code.line("let best = -Infinity, at = -1;");
+    sweep((xi) => {
+      code.line(`const v = x0[${xi}];`);
+      code.line(`if (v > best) { best = v; at = ${xi}; }`);
+    });
+    code.line(`if (at >= 0) ${dx}[at] += g;`);
+  } else if (a.kind === "sum") {
+    sweep((xi) => code.line(`${dx}[${xi}] += g;`));
+  } else {
+    code.line("let cnt = 0;");
+    sweep(() => code.line("cnt++;"));
+    let divisor = "cnt";
+    if (divideByPadded) {
+      code.line("// count_include_pad: the window cells inside the padded extent [−pb, X + pe), per dim");
+      for (let i = 0; i < d; i++) {
+        const v = low[i]!;
+        code.line(`let pad${v} = 0;`);
+        code.line(`for (let k = 0; k < ${K[i]}; k++) { const q = ${sum(`p${v}`, prod("k", a.dilation[i]!))}; if (q >= ${-a.padBegin[i]!} && q < ${sum(X[i]!, a.padEnd[i]!)}) pad${v}++; }`);
+      }
+      divisor = low.map((v) => `pad${v}`).join(" * ");
+    }
+    code.open("if (cnt > 0)");
+    code.line(`const share = g / ${d > 1 && divideByPadded ? `(${divisor})` : divisor};`);
+    sweep((xi) => code.line(`${dx}[${xi}] += share;`));
+    code.close();
+  }
+  for (let i = 0; i < d; i++) code.close();
+  code.close();
+  code.close();
+  return code.toString();
+}
+
+// ---------------------------------------------------------------------------
 // global_pool
 // ---------------------------------------------------------------------------
 
@@ -227,15 +337,22 @@ function emitGlobalPool(ctx: JsEmitCtx): string {
 // kmax_pool
 // ---------------------------------------------------------------------------
 
-function emitKMaxPool(ctx: JsEmitCtx): string {
+/** kmax_pool, or with `backward` kmax_pool_grad (x[, mask], dy): the same selection, then dx instead of y. */
+function emitKMaxPool(ctx: JsEmitCtx, backward = false): string {
   const a = ctx.node.attrs as unknown as KMaxPoolAttrs;
   const code = new Code();
   const sizes = new Sizes(code);
   const xShape = ctx.inShape(0);
-  const yShape = ctx.outShape(0);
+  const dyIn = a.hasMask ? 2 : 1;
+  const yShape = backward ? ctx.inShape(dyIn) : ctx.outShape(0);
   const r = xShape.length;
   const K = a.k;
-  code.line(`// the ${K} largest values along axis ${a.axis} of x [${xShape.join(", ")}], kept in their original order -> y [${yShape.join(", ")}]${a.hasMask ? "; masked cells rank last" : ""}`);
+  if (backward) {
+    code.line(`// backward of the ${K} largest values along axis ${a.axis}: dx [${xShape.join(", ")}] from dy [${yShape.join(", ")}]${a.hasMask ? "; masked cells rank last" : ""}`);
+    code.line("// per line: the forward's selection, then the slot-th chosen cell gets dy at that slot (0 for a masked pick), every other cell 0");
+  } else {
+    code.line(`// the ${K} largest values along axis ${a.axis} of x [${xShape.join(", ")}], kept in their original order -> y [${yShape.join(", ")}]${a.hasMask ? "; masked cells rank last" : ""}`);
+  }
   const L = sizes.bind(xShape[a.axis]!, "L");
   if (!isLiteral(L)) code.line(`if (${L} < ${K}) T.fail("k=${K} is larger than the size " + ${L} + " of axis ${a.axis}");`);
   const xRaw = rawStrides(xShape);
@@ -307,13 +424,19 @@ function emitKMaxPool(ctx: JsEmitCtx): string {
     code.close();
   }
   code.close();
-  code.line("// write the chosen cells back in their original order");
+  if (backward) {
+    code.line("// dx along the line: zero, then dy to the chosen cells in their original order");
+    code.line(`for (let j = 0; j < ${L}; j++) y0[${sum(xo, prod("j", xa))}] = 0;`);
+  } else {
+    code.line("// write the chosen cells back in their original order");
+  }
   code.line(`for (let s = 0; s < ${K}; s++) chosen[topJ[s]] = 1;`);
   code.open(`for (let j = 0, slot = 0; slot < ${K}; j++)`);
   code.open("if (chosen[j] === 1)");
   code.line("chosen[j] = 0;");
-  const value = `x0[${sum(xo, prod("j", xa))}]`;
-  code.line(`y0[${sum(yo, prod("slot", ya))}] = ${a.hasMask ? `x1[${sum(mo, prod("j", ma))}] !== 0 ? ${value} : 0` : value};`);
+  const value = backward ? `x${dyIn}[${sum(yo, prod("slot", ya))}]` : `x0[${sum(xo, prod("j", xa))}]`;
+  const target = backward ? `y0[${sum(xo, prod("j", xa))}]` : `y0[${sum(yo, prod("slot", ya))}]`;
+  code.line(`${target} = ${a.hasMask ? `x1[${sum(mo, prod("j", ma))}] !== 0 ? ${value} : 0` : value};`);
   code.line("slot++;");
   code.close();
   code.close();
@@ -324,5 +447,7 @@ function emitKMaxPool(ctx: JsEmitCtx): string {
 export const kernels: JsKernel[] = [
   { op: "pool", emit: emitPool },
   { op: "global_pool", emit: emitGlobalPool },
-  { op: "kmax_pool", emit: emitKMaxPool },
+  { op: "kmax_pool", emit: (ctx) => emitKMaxPool(ctx) },
+  { op: "pool_grad", emit: emitPoolGrad },
+  { op: "kmax_pool_grad", emit: (ctx) => emitKMaxPool(ctx, true) },
 ];

@@ -14,7 +14,7 @@
 // NaN wins argmax), ties go to the first index, logsumexp and softmax shift by
 // the max (by 0 when the max is ±Infinity or NaN), i32 sums wrap like int32.
 
-import type { Dim } from "../../ir/dims.ts";
+import { Dim } from "../../ir/dims.ts";
 import type { DType } from "../../ir/types.ts";
 import type { ReduceKind } from "../../ops/reduce.ts";
 import { bind, emitMap, KernelWriter, loop, plus, times } from "./elementwise.ts";
@@ -323,7 +323,124 @@ function emitSoftmax(ctx: JsEmitCtx, log: boolean): string {
   return w.toString();
 }
 
+// ---------------------------------------------------------------------------
+// Backward ops: reduce_grad, softmax_grad
+
+/** x's shape with the reduced axes kept as 1: the layout of y and dy (keepdims or not, same flat order). */
+function keptShape(shape: readonly Dim[], axes: readonly number[]): Dim[] {
+  return shape.map((d, i) => (axes.includes(i) ? Dim.of(1) : d));
+}
+
+/**
+ * reduce_grad(x, y, dy) -> dx. mean and logsumexp are maps over x with y and
+ * dy broadcast along the reduced axes (dx = dy / count, dy · exp(x − y)).
+ * max/min: dx is zeroed, then each group (outputs in row-major order, loops
+ * as in emitScalarReduce) is scanned in flat order for its first extreme
+ * (strictly better replaces, the first NaN wins, as the reference's
+ * beatsExtreme), which receives the group's dy.
+ */
+function emitReduceGrad(ctx: JsEmitCtx): string {
+  const w = new KernelWriter(ctx);
+  const kind = ctx.node.attrs.kind as ReduceKind;
+  const axes = ctx.node.attrs.axes as number[];
+  const x = ctx.node.inputs[0]!.type;
+  const [X, Y, G, DX] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
+  const kept = keptShape(x.shape, axes);
+  const blocks = blocksOf(x.shape, axes);
+  if (kind === "mean" || kind === "logsumexp" || !blocks.some((b) => b.reduced)) {
+    const count = w.numel(axes.map((i) => x.shape[i]!), "count");
+    const operands = [
+      { shape: x.shape, buffer: X, name: "v" },
+      { shape: kept, buffer: Y, name: "m" },
+      { shape: kept, buffer: G, name: "g" },
+    ];
+    emitMap(w, x.shape, DX, operands, ([v, m, g]) => {
+      if (kind === "logsumexp") return { value: `${g} * Math.exp(${v} - ${m})`, comment: "d logsumexp / dx = exp(x - y)" };
+      // max/min over size-1 axes only: every element is its group's extreme.
+      return { value: kind === "mean" ? `${g} / ${count}` : g };
+    });
+    return w.toString();
+  }
+  const sizes = blocks.map((b, j) => w.numel(b.dims, b.reduced ? `red${j}` : `kept${j}`));
+  const strides = blocks.map((_, j) => (j === blocks.length - 1 ? "1" : w.product(sizes.slice(j + 1), `stride${j}`)));
+  const keptBlocks = blocks.flatMap((b, j) => (b.reduced ? [] : [j]));
+  const reducedBlocks = blocks.flatMap((b, j) => (b.reduced ? [j] : []));
+  const op = kind === "max" ? ">" : "<";
+  w.line(`${DX}.fill(0);`);
+  w.line(`// dy goes to the first ${kind} of each group (a later value must be strictly ${kind === "max" ? "larger" : "smaller"}; the first NaN wins)`);
+  if (keptBlocks.length) w.line("let o = 0;");
+  const group = (base: string): void => {
+    w.line(`let best = ${base}, bestValue = ${X}[${base}];`);
+    const rec = (k: number, at: string): void => {
+      if (k === reducedBlocks.length) {
+        w.line(`const v = ${X}[${at}];`);
+        w.line(`if ((v ${op} bestValue || v !== v) && bestValue === bestValue) { best = ${at}; bestValue = v; }`);
+        return;
+      }
+      const j = reducedBlocks[k]!;
+      const r = `r${k}`;
+      w.open(`for (let ${r} = 0; ${r} < ${sizes[j]}; ${r}++)`);
+      rec(k + 1, bind(w, `xr${k}`, plus(at, times(r, strides[j]!))));
+      w.close();
+    };
+    rec(0, base);
+    w.line(`${DX}[best] = ${G}[${keptBlocks.length ? "o++" : "0"}];`);
+  };
+  const keptLoops = (k: number, base: string): void => {
+    if (k === keptBlocks.length) return group(base);
+    const j = keptBlocks[k]!;
+    loop(w, `k${k}`, sizes[j]!, (i) => keptLoops(k + 1, bind(w, `xk${k}`, plus(base, times(i, strides[j]!)))));
+  };
+  keptLoops(0, "0");
+  return w.toString();
+}
+
+/**
+ * softmax_grad(y, dy) -> dx along one axis, line by line (as emitSoftmax):
+ * s = Σ dy·y (softmax) or Σ dy (log_softmax) in a double, then
+ * dx = y·(dy − s) or dy − exp(y)·s.
+ */
+function emitSoftmaxGrad(ctx: JsEmitCtx): string {
+  const w = new KernelWriter(ctx);
+  const y = ctx.node.inputs[0]!.type;
+  const log = ctx.node.attrs.log as boolean;
+  const rawAxis = ctx.node.attrs.axis as number;
+  const axis = rawAxis < 0 ? rawAxis + y.shape.length : rawAxis;
+  const [Y, G, DX] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const { outer, len, inner } = lineView(w, y.shape, axis);
+  const term = (at: string) => (log ? `${G}[${at}]` : `${G}[${at}] * ${Y}[${at}]`);
+  const result = (at: string, s: string) => (log ? `${G}[${at}] - Math.exp(${Y}[${at}]) * ${s}` : `${Y}[${at}] * (${G}[${at}] - ${s})`);
+  w.line(`// ${log ? "dx = dy - exp(y) * Σ dy" : "dx = y * (dy - Σ dy * y)"} along the axis`);
+  if (inner === "1") {
+    loop(w, "o", outer, (o) => {
+      const at = plus(bind(w, "xo", times(o, len)), "j");
+      w.line("let s = 0;");
+      w.line(`for (let j = 0; j < ${len}; j++) s += ${term(at)};`);
+      w.line(`for (let j = 0; j < ${len}; j++) ${DX}[${at}] = ${result(at, "s")};`);
+    });
+    return w.toString();
+  }
+  // Along a non-last axis: a row of `inner` sums, contiguous inner loops.
+  w.headLine(`const sum = new Float64Array(${inner});`);
+  const plane = w.product([len, inner], "plane");
+  const forInner = `for (let i = 0; i < ${inner}; i++)`;
+  loop(w, "o", outer, (o) => {
+    const xo = bind(w, "xo", times(o, plane));
+    const rows = (body: (at: string) => void) => {
+      w.open(`for (let j = 0; j < ${len}; j++)`);
+      body(plus(bind(w, "xr", plus(xo, times("j", inner))), "i"));
+      w.close();
+    };
+    w.line(`${forInner} sum[i] = 0;`);
+    rows((at) => w.line(`${forInner} sum[i] += ${term(at)};`));
+    rows((at) => w.line(`${forInner} ${DX}[${at}] = ${result(at, "sum[i]")};`));
+  });
+  return w.toString();
+}
+
 export const kernels: JsKernel[] = [
+  { op: "reduce_grad", emit: emitReduceGrad },
+  { op: "softmax_grad", emit: emitSoftmaxGrad },
   { op: "reduce", emit: emitReduce },
   { op: "argmax", emit: emitArgmax },
   { op: "softmax", emit: (ctx) => emitSoftmax(ctx, false) },

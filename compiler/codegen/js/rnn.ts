@@ -19,7 +19,7 @@
 
 import type { Dim } from "../../ir/dims.ts";
 import { typeToString } from "../../ir/types.ts";
-import { GATES, directionCount, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
+import { GATES, directionCount, rnnGradLayout, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 
 /** `a * k`, folding k = 1 and literal operands. */
@@ -326,4 +326,265 @@ function emitRnn(ctx: JsEmitCtx): string {
   return lines.join("\n");
 }
 
-export const kernels: JsKernel[] = [{ op: "rnn", emit: emitRnn }];
+
+// ---------------------------------------------------------------------------
+// JS kernel for `rnn_grad` (backpropagation through time; compiler/ops/rnn.ts).
+//
+// Per direction and sequence, two loops:
+//  1. The forward pass again, keeping per time step the state it read (hs: h_prev,
+//     cs: lstm's c_prev) and its gate activations (gs: elman h'; lstm i f g o c';
+//     gru r z n and W_hn·h + b_hn; mgu f ñ), in scratch sized for one sequence.
+//  2. The steps in reverse: dh gains dy at the step ("sequence"), the cell's backward
+//     gives the pre-activation gradients dA (= dgi; gru's dgh differs in its n rows and
+//     lives in dG), then one pass over the rows k of W_ih and one over the rows of W_hh
+//     accumulate  dW_ih[k,:] += dA[k]·x_t,  dx_t += dA[k]·W_ih[k,:],
+//                 dW_hh[k,:] += dG[k]·hin,  dh_prev += dG[k]·W_hh[k,:]
+//     with contiguous inner loops (row-major weights: the transposed products W^T·v are
+//     done as sums of scaled rows rather than strided column dots).
+// Weight and bias gradients accumulate in doubles and are written once per direction;
+// dx accumulates in doubles over both directions (rows past a sequence's length stay 0).
+// The forward's checks are repeated: when only gradients are asked for, the forward
+// node may not run at all.
+
+/** Forward step for the gradient: h (and c) updated in place, gates saved at gs[gRow..]. */
+function emitTraceStep(p: Plan, w: DirectionNames): string {
+  const { a, H, GH, D } = p;
+  const lines: string[] = [];
+  lines.push(`// Pre-activations: gi = W_ih·x_t${w.bIh ? " + b_ih" : ""}, gh = W_hh·h${w.bHh ? " + b_hh" : ""}.`);
+  lines.push(`for (let k = 0; k < ${GH}; k++) {`, `  const wRow = ${times("k", D)};`);
+  lines.push(...emitDot(w.bIh ? `${w.bIh}[k]` : "0", "gi[k]", { a: w.wIh, aRow: "wRow", b: "x", bRow: "xRow", i: "e", n: D }).map((l) => `  ${l}`), `}`);
+  const recurrent = (rows: number, v: string) => [
+    `for (let k = 0; k < ${rows}; k++) {`,
+    `  const wRow = ${times("k", H)};`,
+    ...emitDot(w.bHh ? `${w.bHh}[k]` : "0", "gh[k]", { a: w.wHh, aRow: "wRow", b: v, bRow: "", i: "j", n: H }).map((l) => `  ${l}`),
+    `}`,
+  ];
+  switch (a.cell) {
+    case "elman":
+      lines.push(...recurrent(H, "h"));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`, `  const v = gi[j] + gh[j];`);
+      lines.push(a.activation === "relu" ? `  const hj = v < 0 ? 0 : v;` : `  const hj = Math.tanh(v);`);
+      lines.push(`  gs[gRow + j] = hj;`, `  h[j] = hj;`, `}`);
+      break;
+    case "lstm":
+      lines.push(...recurrent(GH, "h"));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const i = ${sigmoid(`gi[j] + gh[j]`)};`);
+      lines.push(`  const f = ${sigmoid(`gi[${H} + j] + gh[${H} + j]`)};`);
+      lines.push(`  const g = Math.tanh(gi[${2 * H} + j] + gh[${2 * H} + j]);`);
+      lines.push(`  const o = ${sigmoid(`gi[${3 * H} + j] + gh[${3 * H} + j]`)};`);
+      lines.push(`  const cj = f * c[j] + i * g;`);
+      lines.push(`  gs[gRow + j] = i; gs[gRow + ${H} + j] = f; gs[gRow + ${2 * H} + j] = g; gs[gRow + ${3 * H} + j] = o; gs[gRow + ${4 * H} + j] = cj;`);
+      lines.push(`  c[j] = cj;`, `  h[j] = o * Math.tanh(cj);`, `}`);
+      break;
+    case "gru":
+      lines.push(...recurrent(GH, "h"));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const r = ${sigmoid(`gi[j] + gh[j]`)};`);
+      lines.push(`  const z = ${sigmoid(`gi[${H} + j] + gh[${H} + j]`)};`);
+      lines.push(`  const ghn = gh[${2 * H} + j];`);
+      lines.push(`  const nj = Math.tanh(gi[${2 * H} + j] + r * ghn);`);
+      lines.push(`  gs[gRow + j] = r; gs[gRow + ${H} + j] = z; gs[gRow + ${2 * H} + j] = nj; gs[gRow + ${3 * H} + j] = ghn;`);
+      lines.push(`  h[j] = (1 - z) * nj + z * h[j];`, `}`);
+      break;
+    case "mgu":
+      lines.push(...recurrent(H, "h"));
+      lines.push(`for (let j = 0; j < ${H}; j++) {`, `  const fj = ${sigmoid(`gi[j] + gh[j]`)};`, `  gs[gRow + j] = fj;`, `  fh[j] = fj * h[j];`, `}`);
+      lines.push(`// The candidate's recurrent projection W_hn·(f ⊙ h)${w.bHh ? " + b_hn" : ""}.`);
+      lines.push(`for (let k = ${H}; k < ${2 * H}; k++) {`, `  const wRow = ${times("k", H)};`);
+      lines.push(...emitDot(w.bHh ? `${w.bHh}[k]` : "0", "gh[k]", { a: w.wHh, aRow: "wRow", b: "fh", bRow: "", i: "j", n: H }).map((l) => `  ${l}`), `}`);
+      lines.push(`for (let j = 0; j < ${H}; j++) {`, `  const fj = gs[gRow + j];`, `  const nj = Math.tanh(gi[${H} + j] + gh[${H} + j]);`);
+      lines.push(`  gs[gRow + ${H} + j] = nj;`, `  h[j] = (1 - fj) * h[j] + fj * nj;`, `}`);
+      break;
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Backward step: from dh (and dc) of the step's output, the pre-activation gradients dA
+ * (and gru's dG) and the direct part of dh_prev in dhn (the W_hh^T·dG part is added by
+ * the accumulation that follows; mgu adds its n rows' part here, through d(f ⊙ h)).
+ */
+function emitBackStep(p: Plan, w: DirectionNames): string {
+  const { a, H } = p;
+  const lines: string[] = [];
+  switch (a.cell) {
+    case "elman":
+      lines.push(`for (let j = 0; j < ${H}; j++) {`, `  const hj = gs[gRow + j];`);
+      lines.push(a.activation === "relu" ? `  dA[j] = hj > 0 ? dh[j] : 0; // relu' taken as 0 at the kink` : `  dA[j] = dh[j] * (1 - hj * hj);`);
+      lines.push(`  dhn[j] = 0;`, `}`);
+      break;
+    case "lstm":
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const i = gs[gRow + j], f = gs[gRow + ${H} + j], g = gs[gRow + ${2 * H} + j], o = gs[gRow + ${3 * H} + j];`);
+      lines.push(`  const tc = Math.tanh(gs[gRow + ${4 * H} + j]);`);
+      lines.push(`  const dct = dc[j] + dh[j] * o * (1 - tc * tc); // through h' = o·tanh(c')`);
+      lines.push(`  dA[j] = dct * g * i * (1 - i);`);
+      lines.push(`  dA[${H} + j] = dct * cs[hRow + j] * f * (1 - f);`);
+      lines.push(`  dA[${2 * H} + j] = dct * i * (1 - g * g);`);
+      lines.push(`  dA[${3 * H} + j] = dh[j] * tc * o * (1 - o);`);
+      lines.push(`  dc[j] = dct * f;`, `  dhn[j] = 0;`, `}`);
+      break;
+    case "gru":
+      lines.push(`for (let j = 0; j < ${H}; j++) {`);
+      lines.push(`  const r = gs[gRow + j], z = gs[gRow + ${H} + j], nj = gs[gRow + ${2 * H} + j];`);
+      lines.push(`  const dn = dh[j] * (1 - z) * (1 - nj * nj);`);
+      lines.push(`  const dr = dn * gs[gRow + ${3 * H} + j] * r * (1 - r); // n = tanh(gi_n + r·gh_n)`);
+      lines.push(`  const dz = dh[j] * (hs[hRow + j] - nj) * z * (1 - z);`);
+      lines.push(`  dA[j] = dr; dA[${H} + j] = dz; dA[${2 * H} + j] = dn;`);
+      lines.push(`  dG[j] = dr; dG[${H} + j] = dz; dG[${2 * H} + j] = dn * r;`);
+      lines.push(`  dhn[j] = dh[j] * z;`, `}`);
+      break;
+    case "mgu":
+      lines.push(`for (let j = 0; j < ${H}; j++) {`, `  const nj = gs[gRow + ${H} + j];`, `  dA[${H} + j] = dh[j] * gs[gRow + j] * (1 - nj * nj);`, `  dfh[j] = 0;`, `}`);
+      lines.push(`// d(f ⊙ h) = W_hn^T·dA_n, as a sum of W_hn's rows.`);
+      lines.push(`for (let k = 0; k < ${H}; k++) {`, `  const g = dA[${H} + k];`, `  const wRow = ${times(`(${H} + k)`, H)};`);
+      lines.push(`  for (let j = 0; j < ${H}; j++) dfh[j] += g * ${w.wHh}[wRow + j];`, `}`);
+      lines.push(`for (let j = 0; j < ${H}; j++) {`, `  const fj = gs[gRow + j], hp = hs[hRow + j], nj = gs[gRow + ${H} + j];`);
+      lines.push(`  dA[j] = (dh[j] * (nj - hp) + dfh[j] * hp) * fj * (1 - fj);`);
+      lines.push(`  dhn[j] = dh[j] * (1 - fj) + dfh[j] * fj;`, `  fh[j] = fj * hp; // W_hn's input, for its gradient`, `}`);
+      break;
+  }
+  return lines.join("\n");
+}
+
+/** Accumulation of one step into the weight, bias and x gradients, and W_hh^T·dG into dhn. */
+function emitAccumulate(p: Plan, w: DirectionNames, gw: { bIh: boolean }): string {
+  const { a, H, GH, D } = p;
+  const dG = a.cell === "gru" ? "dG" : "dA";
+  const lines: string[] = [];
+  lines.push(`// W_ih rows: dW_ih[k,:] += dA[k]·x_t, dx_t += dA[k]·W_ih[k,:].`);
+  lines.push(`for (let k = 0; k < ${GH}; k++) {`, `  const g = dA[k];`);
+  if (gw.bIh) lines.push(`  aBih[k] += g;`);
+  lines.push(`  const wRow = ${times("k", D)};`);
+  lines.push(`  for (let e = 0; e < ${D}; e++) {`, `    aWih[wRow + e] += g * x[xRow + e];`, `    ax[xRow + e] += g * ${w.wIh}[wRow + e];`, `  }`, `}`);
+  const hhRows = (from: number, to: number, hin: string, back: boolean) => {
+    lines.push(`for (let k = ${from}; k < ${to}; k++) {`, `  const g = ${dG}[k];`);
+    if (gw.bIh) lines.push(`  aBhh[k] += g;`);
+    lines.push(`  const wRow = ${times("k", H)};`);
+    lines.push(`  for (let j = 0; j < ${H}; j++) {`, `    aWhh[wRow + j] += g * ${hin};`);
+    if (back) lines.push(`    dhn[j] += g * ${w.wHh}[wRow + j];`);
+    lines.push(`  }`, `}`);
+  };
+  if (a.cell === "mgu") {
+    lines.push(`// W_hh rows: dW_hh[k,:] += dA[k]·hin (h_prev for f, f ⊙ h_prev for n), dh_prev += dA_f[k]·W_hf[k,:].`);
+    hhRows(0, H, "hs[hRow + j]", true);
+    hhRows(H, 2 * H, "fh[j]", false);
+  } else {
+    lines.push(`// W_hh rows: dW_hh[k,:] += ${dG}[k]·h_prev, dh_prev += ${dG}[k]·W_hh[k,:].`);
+    hhRows(0, GH, "hs[hRow + j]", true);
+  }
+  return lines.join("\n");
+}
+
+function emitRnnGrad(ctx: JsEmitCtx): string {
+  const a = ctx.node.attrs as unknown as RnnAttrs;
+  const layout = rnnLayout(a);
+  const gl = rnnGradLayout(a);
+  const dirs = directionCount(a);
+  const H = a.hidden;
+  const GH = GATES[a.cell] * H;
+  const xShape = ctx.node.inputs[0]!.type.shape;
+  const D = xShape[2]!.constValue()!;
+  const width = H * dirs;
+  const decls: string[] = [];
+  const N = sizeLocal(ctx, xShape[0]!, "N", decls);
+  const L = sizeLocal(ctx, xShape[1]!, "L", decls);
+  const p: Plan = { a, H, GH, D, width, N, L, hasLengths: layout.lengths !== undefined };
+  const sequence = a.returnMode === "sequence";
+  const lstm = a.cell === "lstm";
+  const GS = { elman: 1, lstm: 5, gru: 4, mgu: 2 }[a.cell] * H;
+
+  const lines: string[] = [];
+  lines.push(`// Gradient of ${a.cell}${a.cell === "elman" ? ` (${a.activation})` : ""}, ${a.direction}, hidden ${H}, return ${a.returnMode}${a.hasBias ? "" : ", no bias"}: x ${typeToString(ctx.node.inputs[0]!.type)}, dy ${typeToString(ctx.node.inputs[layout.count]!.type)}.`);
+  lines.push(...decls);
+  const reverseSuffix = (i: number) => (dirs === 2 && i === 1 ? "Rev" : "");
+  const names: DirectionNames[] = layout.directions.map((pos: RnnDirectionInputs, i) => ({
+    wIh: `wIh${reverseSuffix(i)}`,
+    wHh: `wHh${reverseSuffix(i)}`,
+    ...(pos.biasIh !== undefined ? { bIh: `bIh${reverseSuffix(i)}`, bHh: `bHh${reverseSuffix(i)}` } : {}),
+  }));
+  const aliases = [`x = ${ctx.input(0)}`];
+  layout.directions.forEach((pos, i) => {
+    const nm = names[i]!;
+    aliases.push(`${nm.wIh} = ${ctx.input(pos.weightIh)}`, `${nm.wHh} = ${ctx.input(pos.weightHh)}`);
+    if (pos.biasIh !== undefined) aliases.push(`${nm.bIh} = ${ctx.input(pos.biasIh)}`, `${nm.bHh} = ${ctx.input(pos.biasHh!)}`);
+  });
+  if (layout.lengths !== undefined) aliases.push(`lengths = ${ctx.input(layout.lengths)}`);
+  if (layout.h0 !== undefined) aliases.push(`h0 = ${ctx.input(layout.h0)}`);
+  if (layout.c0 !== undefined) aliases.push(`c0 = ${ctx.input(layout.c0)}`);
+  aliases.push(`dy = ${ctx.input(layout.count)}`, `dx = ${ctx.output(gl.dx)}`);
+  if (gl.h0 !== undefined) aliases.push(`dh0 = ${ctx.output(gl.h0)}`);
+  if (gl.c0 !== undefined) aliases.push(`dc0 = ${ctx.output(gl.c0)}`);
+  lines.push(`const ${aliases.join(", ")};`);
+  if (p.hasLengths) {
+    lines.push(
+      `for (let n = 0; n < ${N}; n++) {`,
+      `  const len = lengths[n];`,
+      `  if (!(len >= 0 && len <= ${L})) T.fail(\`length \${len} of sequence \${n} is outside [0, ${interp(L)}] (L = ${interp(L)})\`);`,
+      `}`,
+    );
+  }
+
+  lines.push(`// Scratch, allocated once. Per sequence, by time step: hs (h_prev), ${lstm ? "cs (c_prev), " : ""}gs (gate activations).`);
+  lines.push(`const hs = new Float64Array(${times(L, H)});`);
+  if (lstm) lines.push(`const cs = new Float64Array(${times(L, H)});`);
+  lines.push(`const gs = new Float64Array(${times(L, GS)});`);
+  lines.push(`const gi = new Float64Array(${GH}), gh = new Float64Array(${GH}), h = new Float64Array(${H});`);
+  if (lstm) lines.push(`const c = new Float64Array(${H}), dc = new Float64Array(${H});`);
+  if (a.cell === "mgu") lines.push(`const fh = new Float64Array(${H}), dfh = new Float64Array(${H});`);
+  lines.push(`const dA = new Float64Array(${GH});`);
+  if (a.cell === "gru") lines.push(`const dG = new Float64Array(${GH}); // gru: dgh (its n rows are dA_n·r)`);
+  lines.push(`let dh = new Float64Array(${H}), dhn = new Float64Array(${H});`);
+  lines.push(`// Accumulators in doubles: dx over both directions, weights and biases per direction.`);
+  lines.push(`const ax = new Float64Array(${times(mulJs(N, L), D)});`);
+  lines.push(`const aWih = new Float64Array(${GH * D}), aWhh = new Float64Array(${GH * H});`);
+  if (a.hasBias) lines.push(`const aBih = new Float64Array(${GH}), aBhh = new Float64Array(${GH});`);
+
+  names.forEach((w, d) => {
+    const reverse = a.direction === "backward" || d === 1;
+    const gp = gl.directions[d]!;
+    const dOff = d * H;
+    lines.push("");
+    lines.push(`// ---- ${reverse ? "backward" : "forward"} direction${dirs === 2 ? `: dy columns [${dOff}, ${dOff + H})` : ""}`);
+    if (d > 0) lines.push(`aWih.fill(0); aWhh.fill(0);${a.hasBias ? " aBih.fill(0); aBhh.fill(0);" : ""}`);
+    const body: string[] = [];
+    body.push(`const len = ${lengthOf(p)};`, `const seqRow = ${mulJs("n", p.L)};`);
+    const hasInit = layout.h0 !== undefined || (lstm && layout.c0 !== undefined);
+    const stateRow = d === 0 ? times("n", H) : times(`(${times(N, d)} + n)`, H);
+    if (hasInit || gl.h0 !== undefined || gl.c0 !== undefined) body.push(`const h0Row = ${stateRow};`);
+    const init = [`h[j] = ${layout.h0 !== undefined ? "h0[h0Row + j]" : "0"};`, ...(lstm ? [`c[j] = ${layout.c0 !== undefined ? "c0[h0Row + j]" : "0"};`] : [])];
+    body.push(`for (let j = 0; j < ${H}; j++) { ${init.join(" ")} }`);
+    body.push(`// 1. The forward pass again, saving h_prev${lstm ? ", c_prev" : ""} and the gates of each step.`);
+    body.push(reverse ? `for (let t = len - 1; t >= 0; t--) {` : `for (let t = 0; t < len; t++) {`);
+    body.push(`  const xRow = ${times("(seqRow + t)", D)};`, `  const hRow = ${times("t", H)};`, `  const gRow = ${times("t", GS)};`);
+    body.push(`  for (let j = 0; j < ${H}; j++) { hs[hRow + j] = h[j];${lstm ? " cs[hRow + j] = c[j];" : ""} }`);
+    body.push(indent(emitTraceStep(p, w), 2));
+    body.push(`}`);
+    body.push(`// 2. The steps in reverse.`);
+    body.push(sequence ? `dh.fill(0);` : `for (let j = 0; j < ${H}; j++) dh[j] = dy[${plus(times("n", width), dOff)} + j];`);
+    if (lstm) body.push(`dc.fill(0);`);
+    body.push(reverse ? `for (let t = 0; t < len; t++) {` : `for (let t = len - 1; t >= 0; t--) {`);
+    body.push(`  const row = seqRow + t;`, `  const xRow = ${times("row", D)};`, `  const hRow = ${times("t", H)};`, `  const gRow = ${times("t", GS)};`);
+    if (sequence) body.push(`  const yRow = ${plus(times("row", width), dOff)};`, `  for (let j = 0; j < ${H}; j++) dh[j] += dy[yRow + j];`);
+    body.push(indent(emitBackStep(p, w), 2));
+    body.push(indent(emitAccumulate(p, w, { bIh: a.hasBias }), 2));
+    body.push(`  const swap = dh; dh = dhn; dhn = swap;`);
+    body.push(`}`);
+    if (gl.h0 !== undefined || gl.c0 !== undefined) {
+      body.push(`// 3. What reaches the initial state.`);
+      const w0 = [...(gl.h0 !== undefined ? [`dh0[h0Row + j] = dh[j];`] : []), ...(gl.c0 !== undefined ? [`dc0[h0Row + j] = ${lstm ? "dc[j]" : "0"};`] : [])];
+      body.push(`for (let j = 0; j < ${H}; j++) { ${w0.join(" ")} }`);
+    }
+    lines.push(`for (let n = 0; n < ${N}; n++) {`, indent(body.join("\n"), 2), `}`);
+    lines.push(`${ctx.output(gp.weightIh)}.set(aWih);`, `${ctx.output(gp.weightHh)}.set(aWhh);`);
+    if (gp.biasIh !== undefined) lines.push(`${ctx.output(gp.biasIh)}.set(aBih);`, `${ctx.output(gp.biasHh!)}.set(aBhh);`);
+  });
+  lines.push(`dx.set(ax);`);
+  return lines.join("\n");
+}
+
+export const kernels: JsKernel[] = [
+  { op: "rnn", emit: emitRnn },
+  { op: "rnn_grad", emit: emitRnnGrad },
+];

@@ -8,6 +8,10 @@
 // fills the borders and copies rows, nearest upsampling writes each input
 // row once and duplicates it, linear upsampling reads precomputed per-axis
 // tap tables (offsets and weights, PyTorch's align_corners=false).
+//
+// Backward ops (compiler/ops/shape.ts): slice_grad zeroes dx and copies dy's
+// rows back; upsample_grad gathers, for each input element, the outputs whose
+// interpolation taps touch it (no scatter, one double accumulator each).
 
 import { Dim } from "../../ir/dims.ts";
 import { bind, emitMap, jsNumber, KernelWriter, loop, plus, times } from "./elementwise.ts";
@@ -104,20 +108,21 @@ function boundText(v: Bound): string {
   return v === null ? "" : v.toString();
 }
 
-function emitSlice(ctx: JsEmitCtx): string {
-  const w = new KernelWriter(ctx);
-  const { input, output } = shapes(ctx);
-  const a = ctx.node.attrs as { axis: number; start: number | Dim; end: Bound; step: number };
-  const axis = normAxis(a.axis, input.length);
+type SliceAttrs = { axis: number; start: number | Dim; end: Bound; step: number };
+
+/**
+ * The first position of a slice of `sizeDim` elements giving `count` (a JS
+ * operand for `countDim`) elements, as a JS operand: folded when everything is
+ * static, else resolved at run time with Python's rules, the element count
+ * checked against the compiled shape.
+ */
+function sliceStart(w: KernelWriter, ctx: JsEmitCtx, a: SliceAttrs, axis: number, sizeDim: Dim, countDim: Dim, count: string): string {
   const step = a.step;
-  const sizeDim = input[axis]!;
-  const countDim = output[axis]!;
   const staticSize = sizeDim.constValue();
   const constOf = (v: number | Dim) => (v instanceof Dim ? v.constValue() : v);
   const startC = constOf(a.start);
   const endC = a.end === null ? staticSize : constOf(a.end);
   let start: string;
-  const count = w.dim(countDim, "count");
   if (staticSize !== undefined && startC !== undefined && endC !== undefined && countDim.constValue() !== undefined) {
     // Everything static: Python's negative indices and clamping resolved here.
     const resolve = (n: number) => Math.min(Math.max(n < 0 ? n + staticSize : n, 0), staticSize);
@@ -135,6 +140,19 @@ function emitSlice(ctx: JsEmitCtx): string {
     const what = `slice ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis} with size `;
     w.headLine(`if (${got} !== ${count}) T.fail(${JSON.stringify(what)} + ${size} + " gives " + ${got} + " elements, but the compiled shape needs " + ${count});`);
   }
+  return start;
+}
+
+function emitSlice(ctx: JsEmitCtx): string {
+  const w = new KernelWriter(ctx);
+  const { input, output } = shapes(ctx);
+  const a = ctx.node.attrs as SliceAttrs;
+  const axis = normAxis(a.axis, input.length);
+  const step = a.step;
+  const sizeDim = input[axis]!;
+  const countDim = output[axis]!;
+  const count = w.dim(countDim, "count");
+  const start = sliceStart(w, ctx, a, axis, sizeDim, countDim, count);
   const outer = w.numel(input.slice(0, axis), "outer");
   const inner = w.numel(input.slice(axis + 1), "inner");
   const first = w.product([start, inner], "first");
@@ -151,6 +169,49 @@ function emitSlice(ctx: JsEmitCtx): string {
       w.open(`for (let j = 0; j < ${count}; j++)`);
       const xj = bind(w, "xj", plus(xo, times("j", jump)));
       const yj = bind(w, "yj", plus(yo, times("j", inner)));
+      w.line(`for (let i = 0; i < ${inner}; i++) y0[${plus(yj, "i")}] = x0[${plus(xj, "i")}];`);
+      w.close();
+    }
+  });
+  return w.toString();
+}
+
+// ---------------------------------------------------------------------------
+// slice_grad (backward of slice)
+
+/**
+ * dx of slice: zero the output, then copy each row of dy back to positions
+ * start, start + step, ... of the sliced axis (the forward's loops with the
+ * roles of the buffers swapped; every position is written at most once).
+ */
+function emitSliceGrad(ctx: JsEmitCtx): string {
+  const w = new KernelWriter(ctx);
+  const { input, output } = shapes(ctx);
+  const a = ctx.node.attrs as SliceAttrs;
+  const axis = normAxis(a.axis, input.length);
+  const step = a.step;
+  const sizeDim = output[axis]!;
+  const countDim = input[axis]!;
+  const count = w.dim(countDim, "count");
+  const start = sliceStart(w, ctx, a, axis, sizeDim, countDim, count);
+  const outer = w.numel(input.slice(0, axis), "outer");
+  const inner = w.numel(input.slice(axis + 1), "inner");
+  const first = w.product([start, inner], "first");
+  const inPlane = w.product([count, inner], "inPlane");
+  w.line(`// dy back at ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis}, zeros elsewhere`);
+  w.line("y0.fill(0);");
+  loop(w, "o", outer, (o) => {
+    const yo = bind(w, "yo", plus(o === "0" ? "0" : times(o, w.product([w.dim(sizeDim, "size"), inner], "plane")), first));
+    const xo = bind(w, "xo", times(o, inPlane));
+    if (step === 1) {
+      w.line(`for (let j = 0; j < ${inPlane}; j++) y0[${plus(yo, "j")}] = x0[${plus(xo, "j")}];`);
+    } else if (inner === "1") {
+      w.line(`for (let j = 0; j < ${count}; j++) y0[${plus(yo, times("j", String(step)))}] = x0[${plus(xo, "j")}];`);
+    } else {
+      const jump = w.product([String(step), inner], "jump");
+      w.open(`for (let j = 0; j < ${count}; j++)`);
+      const yj = bind(w, "yj", plus(yo, times("j", jump)));
+      const xj = bind(w, "xj", plus(xo, times("j", inner)));
       w.line(`for (let i = 0; i < ${inner}; i++) y0[${plus(yj, "i")}] = x0[${plus(xj, "i")}];`);
       w.close();
     }
@@ -311,6 +372,70 @@ function emitLinear(w: KernelWriter, scale: readonly number[], planes: string, i
 }
 
 // ---------------------------------------------------------------------------
+// upsample_grad (backward of linear upsample)
+
+/**
+ * dx of linear upsampling, as a gather: per spatial axis a table of each
+ * output's two taps (input indices) and the weight of the second, as the
+ * forward; then for every input element the outputs whose taps can touch it,
+ * o in [(i - 1)·s, (i + 2)·s), each weighted per axis by
+ * W(o, i) = [lo(o) = i]·(1 - w(o)) + [hi(o) = i]·w(o) (both at a clamped edge),
+ * summed in a double. Zero-weight terms are skipped, as the forward skips
+ * zero-weight taps.
+ */
+function emitUpsampleGrad(ctx: JsEmitCtx): string {
+  const w = new KernelWriter(ctx);
+  const { input, output } = shapes(ctx);
+  const scale = ctx.node.attrs.scale as number[];
+  const d = scale.length;
+  const planes = w.numel(output.slice(0, 2), "planes");
+  const inSizes = output.slice(2).map((dim, j) => w.dim(dim, `in${j}`));
+  const outSizes = input.slice(2).map((dim, j) => w.dim(dim, `out${j}`));
+  const outStrides = outSizes.map((_, j) => w.product(outSizes.slice(j + 1), `outStride${j}`));
+  const outPlane = w.product(outSizes, "outPlane");
+  for (let j = 0; j < d; j++) {
+    const n = outSizes[j]!;
+    const lastIndex = /^\d+$/.test(inSizes[j]!) ? String(Number(inSizes[j]) - 1) : `${inSizes[j]} - 1`;
+    w.line(`const lo${j} = new Int32Array(${n}), hi${j} = new Int32Array(${n}), wt${j} = new Float64Array(${n});`);
+    w.open(`for (let o = 0; o < ${n}; o++)`);
+    w.line(`const src = Math.max((o + 0.5) / ${scale[j]} - 0.5, 0);`);
+    w.line(`const i = Math.min(Math.floor(src), ${lastIndex});`);
+    w.line(`lo${j}[o] = i; hi${j}[o] = Math.min(i + 1, ${lastIndex}); wt${j}[o] = src - i;`);
+    w.close();
+  }
+  w.line("let k = 0;");
+  loop(w, "p", planes, (p) => {
+    const yp = bind(w, "yp", times(p, outPlane));
+    const inputLevel = (j: number): void => {
+      const i = `i${j}`;
+      w.open(`for (let ${i} = 0; ${i} < ${inSizes[j]}; ${i}++)`);
+      const s = scale[j] === 1 ? "" : ` * ${scale[j]}`;
+      w.line(`const from${j} = ${i} > 0 ? (${i} - 1)${s} : 0, to${j} = Math.min((${i} + 2)${s}, ${outSizes[j]});`);
+      if (j < d - 1) inputLevel(j + 1);
+      else {
+        w.line("let acc = 0;");
+        outputLevel(0, yp, "");
+        w.line("y0[k++] = acc;");
+      }
+      w.close();
+    };
+    const outputLevel = (j: number, base: string, weight: string): void => {
+      const o = `o${j}`;
+      w.open(`for (let ${o} = from${j}; ${o} < to${j}; ${o}++)`);
+      w.line(`const w${j} = (lo${j}[${o}] === i${j} ? 1 - wt${j}[${o}] : 0) + (hi${j}[${o}] === i${j} ? wt${j}[${o}] : 0);`);
+      w.line(`if (w${j} === 0) continue;`);
+      const at = plus(base, times(o, outStrides[j]!));
+      const wt = weight ? `${weight} * w${j}` : `w${j}`;
+      if (j === d - 1) w.line(`acc += ${wt} * x0[${at}];`);
+      else outputLevel(j + 1, bind(w, `r${j}`, at), wt);
+      w.close();
+    };
+    inputLevel(0);
+  });
+  return w.toString();
+}
+
+// ---------------------------------------------------------------------------
 // broadcast_to
 
 function emitBroadcastTo(ctx: JsEmitCtx): string {
@@ -327,4 +452,6 @@ export const kernels: JsKernel[] = [
   { op: "pad", emit: emitPad },
   { op: "upsample", emit: emitUpsample },
   { op: "broadcast_to", emit: emitBroadcastTo },
+  { op: "slice_grad", emit: emitSliceGrad },
+  { op: "upsample_grad", emit: emitUpsampleGrad },
 ];

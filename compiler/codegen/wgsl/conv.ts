@@ -24,6 +24,12 @@
 //
 // conv_transpose: a gather, one output per invocation, looping over the taps
 // whose input cell lands on it.
+//
+// conv_grad_input (conv's dx): the same kind of gather, one dx element per
+// invocation, also summing the padded copies of a cell when circular.
+// conv_grad_weight (conv's dw): one weight element per invocation, its
+// reduction over samples and output rows split into a few parts (partial sums
+// in scratch, then an ordered summing pass) when the weight is small.
 
 import type { Dim } from "../../ir/dims.ts";
 import type { ConvAttrs, ConvTransposeAttrs } from "../../ops/conv.ts";
@@ -760,7 +766,279 @@ function emitConvTranspose(ctx: WgslEmitCtx): WgslKernelResult {
   return { passes: [{ code, dispatch: f.dispatch.map((x, i) => (i === 0 && usesError ? `Math.max(1, ${x})` : x)) as [string, string], usesError }], errors };
 }
 
+// ---------------------------------------------------------------------------
+// conv_grad_input: a gather, one dx element per invocation
+// ---------------------------------------------------------------------------
+
+/**
+ * dx of conv. Invocation i owns dx[n, c, p] and sums its contributors: per
+ * spatial dim, every raw position r that reads p (r = p, or with circular
+ * padding every r ≡ p mod S inside the padded extent [−padBegin, S + padEnd),
+ * since padded cells are copies of real ones), every tap k with
+ * r = o·stride − padBegin + k·dilation for an output o in range, and every
+ * filter of c's group: dy[n, f, o] · w[f, c − g·Cg, tap(k)]. No atomics, and
+ * the order of the sum is fixed.
+ */
+function emitConvGradInput(ctx: WgslEmitCtx): WgslKernelResult {
+  const a = ctx.node.attrs as unknown as ConvAttrs;
+  const d = a.stride.length;
+  const c = new Code();
+  const lets = new Lets(c);
+  const wShape = ctx.node.inputs[1]!.type.shape.map((x) => x.constValue()!);
+  const F = wShape[0]!;
+  const Cg = wShape[1]!;
+  const G = a.groups;
+  const Fg = F / G;
+  const C = Cg * G;
+  const K = to3(wShape.slice(2), 1);
+  const KV = K[0]! * K[1]! * K[2]!;
+  const s = to3(a.stride, 1);
+  const dl = to3(a.dilation, 1);
+  const pb = to3(a.padBegin, 0);
+  const pe = to3(a.padEnd, 0);
+  const circular = a.paddingMode === "circular" && (pb.some((p) => p > 0) || pe.some((p) => p > 0));
+  const dyShape = ctx.inShape(0);
+  const xShape = ctx.outShape(0);
+  const f = flatDispatch(ctx.outSizeJs(0));
+  c.line(`let i = i32(${f.index});`);
+  const X = to3(xShape.slice(2).map((x, i) => lets.bind(i32Of(x), `X${DIM_NAMES[3 - d + i]}`)), "1");
+  const O = to3(dyShape.slice(2).map((x, i) => lets.bind(i32Of(x), `O${DIM_NAMES[3 - d + i]}`)), "1");
+  const total = lets.bind(i32Of(ctx.outSize(0)), "total");
+  c.line(`if (i >= ${total}) { return; }`);
+  const oPlane = lets.bind(prod(...O), "outPlane");
+  // dx index → (n, c, pd, ph, pw)
+  let rest = "i";
+  const p: string[] = [];
+  for (let k = 2; k >= 0; k--) {
+    if (X[k] === "1") {
+      p[k] = "0";
+      continue;
+    }
+    p[k] = letLocal(c, `p${DIM_NAMES[k]!.toLowerCase()}`, mod(rest, X[k]!));
+    rest = letLocal(c, `r${DIM_NAMES[k]!.toLowerCase()}`, div(rest, X[k]!));
+  }
+  const ch = letLocal(c, "ch", mod(rest, String(C)));
+  const n = letLocal(c, "n", div(rest, String(C)));
+  const grp = G > 1 ? letLocal(c, "grp", div(ch, String(Cg))) : "0";
+  const cl = G > 1 ? letLocal(c, "cl", mod(ch, String(Cg))) : ch;
+  // the group's first filter: its dy plane and its weights for channel cl
+  const dyg = letLocal(c, "dyg", prod(sum(prod(n, F), prod(grp, Fg)), oPlane));
+  const wg = letLocal(c, "wg", prod(sum(prod(grp, Fg * Cg), cl), KV));
+  c.line("var acc = 0.0;");
+  c.line("// raw position r (padded coordinates − padBegin) is read by tap k of output (r + padBegin − k·dilation) / stride");
+  const trivial = (k: number) => K[k] === 1 && s[k] === 1 && pb[k] === 0 && pe[k] === 0 && X[k] === "1";
+  const qs: string[] = [];
+  let loops = 0;
+  for (let k = 0; k < 3; k++) {
+    if (trivial(k)) {
+      qs.push("0");
+      continue;
+    }
+    const nm = DIM_NAMES[k]!.toLowerCase();
+    let r = p[k]!;
+    if (circular && (pb[k]! > 0 || pe[k]! > 0)) {
+      // the first image of p at or after −padBegin, then every S cells up to S + padEnd
+      const r0 = letLocal(c, `${nm}0`, `${p[k]} - ${paren(div(sum(p[k]!, pb[k]!), X[k]!))} * ${X[k]}`);
+      c.open(`for (var ${nm}r = ${r0}; ${nm}r < ${sum(X[k]!, pe[k]!)}; ${nm}r += ${X[k]})`);
+      loops++;
+      r = `${nm}r`;
+    }
+    const kv = `k${nm}`;
+    c.open(`for (var ${kv} = 0; ${kv} < ${K[k]}; ${kv}++)`);
+    loops++;
+    const t = letLocal(c, `t${nm}`, `${sum(r, pb[k]!)} - ${prod(kv, dl[k]!)}`);
+    const q = s[k] === 1 ? t : letLocal(c, `q${nm}`, div(t, String(s[k])));
+    const cond = [`${t} >= 0`, ...(s[k] === 1 ? [] : [`${mod(t, String(s[k]))} == 0`]), `${q} < ${O[k]}`];
+    c.line(`if (!(${cond.join(" && ")})) { continue; }`);
+    qs.push(q);
+  }
+  const kIdx = (k: number) => (trivial(k) || K[k] === 1 ? "0" : a.flip ? `${K[k]! - 1} - k${DIM_NAMES[k]!.toLowerCase()}` : `k${DIM_NAMES[k]!.toLowerCase()}`);
+  const tap = letLocal(c, "tap", sum(prod(sum(prod(kIdx(0), K[1]! * K[2]!), prod(kIdx(1), K[2]!)), 1), kIdx(2)));
+  const oi = letLocal(c, "oi", sum(prod(qs[0]!, O[1]!, O[2]!), prod(qs[1]!, O[2]!), qs[2]!));
+  const yo = letLocal(c, "yo", sum(dyg, oi));
+  const wo = letLocal(c, "wo", sum(wg, tap));
+  c.open(`for (var fl = 0; fl < ${Fg}; fl++)`);
+  c.line(`acc = fma(x0[${sum(yo, prod("fl", oPlane))}], x1[${sum(wo, prod("fl", Cg * KV))}], acc);`);
+  c.close();
+  for (let k = 0; k < loops; k++) c.close();
+  c.line("y0[i] = acc;");
+  const code = [
+    `// conv${d}d input gradient (gather, one dx element per invocation): dy [${dyShape.join(", ")}] * w [${ctx.inShape(1).join(", ")}] -> dx [${xShape.join(", ")}]; ` +
+      `stride ${list(a.stride)}, dilation ${list(a.dilation)}, padding ${list(a.padBegin)}..${list(a.padEnd)}${circular ? " circular" : ""}${G > 1 ? `, groups ${G}` : ""}${a.flip ? ", flipped kernel" : ""}`,
+    "@compute @workgroup_size(64)",
+    "fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {",
+    indent(c.toString()),
+    "}",
+  ].join("\n");
+  return { passes: [{ code, dispatch: f.dispatch }] };
+}
+
+// ---------------------------------------------------------------------------
+// conv_grad_weight: one weight element per invocation, the batch split in parts
+// ---------------------------------------------------------------------------
+
+/** Code-shape knobs of the weight gradient. */
+export const gradWeightTuning = {
+  /** Invocations to aim for: a 6×1×5×5 weight alone would keep 150 lanes busy. */
+  targetInvocations: 8192,
+  /** Most parts the (sample, row) reduction is split into. */
+  maxParts: 64,
+};
+
+/** Parts of the reduction for a weight of `w` elements: a power of two, at least 1. */
+export function gradWeightParts(w: number): number {
+  let p = 1;
+  while (p * 2 <= gradWeightTuning.maxParts && p * 2 * w <= gradWeightTuning.targetInvocations) p *= 2;
+  return p;
+}
+
+/**
+ * dw of conv: dw[f, c, tap(k)] = Σ over samples and output positions of
+ * dy[n, f, o] · x[n, g·Cg + c, o·stride − padBegin + k·dilation]. Invocation
+ * (part, e) owns weight element e and sums the output rows (n, od, oh) with
+ * index ≡ part mod P, along each row over the range of columns whose position
+ * is inside x (computed once: no per-element tests), into scratch t0; a second
+ * pass sums the P partial sums of each element in order. P (a power of two,
+ * fixed at compile time) spreads a small weight over enough invocations; with
+ * P = 1 the first pass writes dw directly. Deterministic, no atomics. dy's
+ * sizes are taken as given (conv_transpose's weight gradient swaps x and dy),
+ * so rows test both ends of x.
+ */
+function emitConvGradWeight(ctx: WgslEmitCtx): WgslKernelResult {
+  const a = ctx.node.attrs as unknown as ConvAttrs & { kernel: number[] };
+  const d = a.stride.length;
+  const wShape = ctx.node.outputs[0]!.type.shape.map((x) => x.constValue()!);
+  const F = wShape[0]!;
+  const Cg = wShape[1]!;
+  const G = a.groups;
+  const Fg = F / G;
+  const C = Cg * G;
+  const K = to3(a.kernel, 1);
+  const KV = K[0]! * K[1]! * K[2]!;
+  const W = F * Cg * KV;
+  const P = gradWeightParts(W);
+  const s = to3(a.stride, 1);
+  const dl = to3(a.dilation, 1);
+  const pb = to3(a.padBegin, 0);
+  const pe = to3(a.padEnd, 0);
+  const circular = a.paddingMode === "circular" && (pb.some((p) => p > 0) || pe.some((p) => p > 0));
+  const wraps = (k: number) => circular && (pb[k]! > 0 || pe[k]! > 0);
+  const xShape = ctx.inShape(0);
+  const dyShape = ctx.inShape(1);
+
+  const c = new Code();
+  const lets = new Lets(c);
+  const f1 = flatDispatch(String(P * W));
+  c.line(`let i = i32(${f1.index});`);
+  c.line(`if (i >= ${P * W}) { return; }`);
+  const e = P > 1 ? letLocal(c, "e", mod("i", String(W))) : "i";
+  const part = P > 1 ? letLocal(c, "part", div("i", String(W))) : "0";
+  // e → (f, cl, tap)
+  let rest = e;
+  const t: string[] = [];
+  for (let k = 2; k >= 0; k--) {
+    if (K[k] === 1) {
+      t[k] = "0";
+      continue;
+    }
+    const nm = DIM_NAMES[k]!.toLowerCase();
+    t[k] = letLocal(c, `t${nm}`, mod(rest, String(K[k])));
+    rest = letLocal(c, `e${nm}`, div(rest, String(K[k])));
+  }
+  const cl = letLocal(c, "cl", mod(rest, String(Cg)));
+  const f = letLocal(c, "f", div(rest, String(Cg)));
+  const grp = G > 1 ? letLocal(c, "grp", div(f, String(Fg))) : "0";
+  // the input tap: the weight's tap index, flipped back when the kernel is flipped
+  const k = t.map((tk, i) => (a.flip && K[i]! > 1 ? letLocal(c, `k${DIM_NAMES[i]!.toLowerCase()}`, `${K[i]! - 1} - ${tk}`) : tk));
+  const X = to3(xShape.slice(2).map((x, i) => lets.bind(i32Of(x), `X${DIM_NAMES[3 - d + i]}`)), "1");
+  const O = to3(dyShape.slice(2).map((x, i) => lets.bind(i32Of(x), `O${DIM_NAMES[3 - d + i]}`)), "1");
+  const N = lets.bind(i32Of(xShape[0]!), "N");
+  const inPlane = lets.bind(prod(...X), "inPlane");
+  const oPlane = lets.bind(prod(...O), "outPlane");
+  const xc = letLocal(c, "xc", prod(sum(prod(grp, Cg), cl), inPlane));
+  // column range: o·sW − pbW + kw·dlW inside [0, XW)
+  const [, , OW] = O as [string, string, string];
+  const off = letLocal(c, "aw", k[2] === "0" ? String(pb[2]) : `${pb[2]} - ${prod(k[2]!, dl[2]!)}`);
+  let wLo = "0";
+  let wHi = OW;
+  if (!wraps(2)) {
+    wLo = letLocal(c, "wLo", s[2] === 1 ? `max(0, ${off})` : `max(0, ${paren(sum(off, s[2]! - 1))} / ${s[2]})`);
+    const bw = letLocal(c, "bw", sum(X[2]!, -1, off));
+    wHi = letLocal(c, "wHi", s[2] === 1 ? `min(${OW}, ${sum(bw, 1)})` : `select(min(${OW}, ${bw} / ${s[2]} + 1), 0, ${bw} < 0)`);
+  }
+  const rows = lets.bind(prod(N, O[0]!, O[1]!), "rows");
+  c.line("var acc = 0.0;");
+  c.open(`for (var row = ${part}; row < ${rows}; row += ${P})`);
+  const oh = O[1] === "1" ? "0" : letLocal(c, "oh", mod("row", O[1]!));
+  const r1 = O[1] === "1" ? "row" : letLocal(c, "r1", div("row", O[1]!));
+  const od = O[0] === "1" ? "0" : letLocal(c, "od", mod(r1, O[0]!));
+  const n = O[0] === "1" ? r1 : letLocal(c, "n", div(r1, O[0]!));
+  const pos: string[] = [];
+  const ok: string[] = [];
+  for (const i of [0, 1]) {
+    const o = i === 0 ? od : oh;
+    const raw = sum(prod(o, s[i]!), -pb[i]!, prod(k[i]!, dl[i]!));
+    if (raw === "0" && X[i] === "1") {
+      pos.push("0");
+      continue;
+    }
+    const nm = DIM_NAMES[i]!.toLowerCase();
+    const rp = letLocal(c, `p${nm}`, raw);
+    if (wraps(i)) pos.push(letLocal(c, `z${nm}`, `(${rp} % ${X[i]} + ${X[i]}) % ${X[i]}`));
+    else {
+      pos.push(rp);
+      ok.push(`${rp} >= 0 && ${rp} < ${X[i]}`);
+    }
+  }
+  if (ok.length) c.line(`if (!(${ok.join(" && ")})) { continue; }`);
+  const xr = letLocal(c, "xr", sum(prod(n, C, inPlane), xc, prod(pos[0]!, X[1]!, X[2]!), prod(pos[1]!, X[2]!)));
+  const yr = letLocal(c, "yr", sum(prod(sum(prod(n, F), f), oPlane), prod(od, O[1]!, OW), prod(oh, OW)));
+  if (wraps(2)) {
+    c.open(`for (var ow = 0; ow < ${OW}; ow++)`);
+    c.line(`let pw = ((${prod("ow", s[2]!)} - ${paren(off)}) % ${X[2]} + ${X[2]}) % ${X[2]};`);
+    c.line(`acc = fma(x1[${sum(yr, "ow")}], x0[${sum(xr, "pw")}], acc);`);
+    c.close();
+  } else {
+    const xw = letLocal(c, "xw", `${xr} - ${paren(off)}`);
+    c.line(`for (var ow = ${wLo}; ow < ${wHi}; ow++) { acc = fma(x1[${sum(yr, "ow")}], x0[${sum(xw, prod("ow", s[2]!))}], acc); }`);
+  }
+  c.close(); // rows
+  c.line(P > 1 ? "t0[i] = acc;" : "y0[i] = acc;");
+  const head =
+    `// conv${d}d weight gradient: x [${xShape.join(", ")}], dy [${dyShape.join(", ")}] -> dw [${ctx.outShape(0).join(", ")}]; ` +
+    `stride ${list(a.stride)}, dilation ${list(a.dilation)}, padding ${list(a.padBegin)}..${list(a.padEnd)}${circular ? " circular" : ""}${G > 1 ? `, groups ${G}` : ""}${a.flip ? ", flipped kernel" : ""}`;
+  const main = "fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {";
+  const pass1 = [
+    `${head}\n// one invocation per (part, weight element): rows ≡ part mod ${P}${P > 1 ? ", partial sums to t0" : ""}`,
+    "@compute @workgroup_size(64)",
+    main,
+    indent(c.toString()),
+    "}",
+  ].join("\n");
+  if (P === 1) return { passes: [{ code: pass1, dispatch: f1.dispatch }] };
+  const f2 = flatDispatch(String(W));
+  const pass2 = [
+    `// conv${d}d weight gradient, pass 2: dw[e] = the ${P} partial sums of element e, in order`,
+    "@compute @workgroup_size(64)",
+    main,
+    indent(
+      [
+        `let e = i32(${f2.index});`,
+        `if (e >= ${W}) { return; }`,
+        "var acc = 0.0;",
+        `for (var part = 0; part < ${P}; part++) { acc += t0[part * ${W} + e]; }`,
+        "y0[e] = acc;",
+      ].join("\n"),
+    ),
+    "}",
+  ].join("\n");
+  const scratch = [{ type: "f32", size: String(P * W) }];
+  return { passes: [{ code: pass1, dispatch: f1.dispatch, scratch }, { code: pass2, dispatch: f2.dispatch, scratch }] };
+}
+
 export const kernels: WgslKernel[] = [
   { op: "conv", emit: emitConv },
   { op: "conv_transpose", emit: emitConvTranspose },
+  { op: "conv_grad_input", emit: emitConvGradInput },
+  { op: "conv_grad_weight", emit: emitConvGradWeight },
 ];

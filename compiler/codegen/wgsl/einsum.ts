@@ -1,5 +1,6 @@
 // WGSL kernel template for the IR op `einsum` (compiler/ops/einsum.ts), which
-// also carries `dense`, `matmul`/`@` and index notation.
+// also carries `dense`, `matmul`/`@` and index notation, and for its backward
+// op `diag_embed` (at the end of the file).
 //
 // The einsum is classified as in the JS target (compiler/codegen/js/einsum.ts,
 // whose analysis is private to it, so it is re-derived here):
@@ -33,7 +34,8 @@
 
 import { Dim } from "../../ir/dims.ts";
 import type { Node } from "../../ir/graph.ts";
-import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslPass } from "./kernel.ts";
+import { add as wgslAdd, coordinates, flatPass, mul as wgslMul } from "./elementwise.ts";
+import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 type EinsumAttrs = { operands: readonly (readonly string[])[]; output: readonly string[] };
 
@@ -612,4 +614,30 @@ export const einsumKernel: WgslKernel = {
   },
 };
 
-export const kernels: WgslKernel[] = [einsumKernel];
+// ---------------------------------------------------------------------------
+// diag_embed (backward of an einsum operand with a repeated index)
+
+/**
+ * y0[output names] = x0[input names] where the axes sharing a name agree, else
+ * 0. A gather: one invocation per output element finds its coordinates, checks
+ * that every repeated name has one coordinate, and reads the input element at
+ * the first axis of each name (no scatter, no zeroing pass).
+ */
+function emitDiagEmbed(ctx: WgslEmitCtx): WgslKernelResult {
+  const { input, output } = ctx.node.attrs as unknown as { input: readonly string[]; output: readonly string[] };
+  const inShape = ctx.node.inputs[0]!.type.shape;
+  const outShape = ctx.node.outputs[0]!.type.shape;
+  const pass = flatPass(ctx, ctx.outSizeJs(0), (w) => w.numel(outShape, "n"), (w) => {
+    const sizes = outShape.map((d, axis) => w.dim(d, `out${axis}`));
+    const c = coordinates(w, sizes, "i", sizes.map(() => true));
+    const first = input.map((name) => output.indexOf(name));
+    const same = output.flatMap((name, axis) => (first[input.indexOf(name)] === axis ? [] : [`${c[axis]} == ${c[first[input.indexOf(name)]!]}`]));
+    const inStrides = inShape.map((_, j) => w.numel(inShape.slice(j + 1), `inStride${j}`));
+    const at = first.reduce((acc, axis, j) => wgslAdd(acc, wgslMul(c[axis]!, inStrides[j]!)), "0u");
+    w.line(`// ${showTerm(ctx.output(0), output)} = ${showTerm(ctx.input(0), input)} on the diagonal, 0 elsewhere`);
+    w.line(`y0[i] = select(0.0, x0[${at}], ${same.length ? same.join(" && ") : "true"});`);
+  });
+  return { passes: [pass] };
+}
+
+export const kernels: WgslKernel[] = [einsumKernel, { op: "diag_embed", emit: emitDiagEmbed }];

@@ -124,6 +124,17 @@ fn gelu(v: f32) -> f32 {
   return 0.5 * v * select(2.0 - tail, tail, z >= 0.0);
 }`,
   },
+  gelu_grad: {
+    code: `// gelu'(v) = Phi(v) + v * phi(v); Phi(v) = erfc(-v/sqrt(2))/2 by Numerical Recipes' erfcc, phi the normal density.
+fn gelu_grad(v: f32) -> f32 {
+  let z = -0.70710677 * v;
+  let az = abs(z);
+  let t = 1.0 / (1.0 + 0.5 * az);
+  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  let tail = t * exp(-az * az + p);
+  return 0.5 * select(2.0 - tail, tail, z >= 0.0) + v * 0.39894229 * exp(-0.5 * v * v);
+}`,
+  },
   pow_js: {
     deps: ["bits_f32", "is_nan", "is_finite"],
     code: `// Math.pow, special cases included (WGSL's pow is undefined for a < 0).
@@ -523,9 +534,72 @@ const whereKernel: WgslKernel = {
   },
 };
 
+// ---------------------------------------------------------------------------
+// Backward ops: maps over (x, y, dy) and (a, b, dy), one invocation per gradient element
+
+/** dx of each activation from x (`v`), its output `y` and dy (`g`), as the reference's unaryGradValue. */
+const UNARY_GRAD: Record<string, (v: string, y: string, g: string, a: Attrs) => string> = {
+  abs: (v, _y, g) => `select(select(0.0, -${g}, ${v} < 0.0), ${g}, ${v} > 0.0)`,
+  relu: (v, _y, g) => `select(0.0, ${g}, ${v} > 0.0)`,
+  sigmoid: (_v, y, g) => `${g} * ${y} * (1.0 - ${y})`,
+  tanh: (_v, y, g) => `${g} * (1.0 - ${y} * ${y})`,
+  exp: (_v, y, g) => `${g} * ${y}`,
+  log: (v, _y, g) => `${g} / ${v}`,
+  sqrt: (_v, y, g) => `${g} / (2.0 * ${y})`,
+  softplus: (v, _y, g) => `${g} * sigmoid(${v})`,
+  logsigmoid: (v, _y, g) => `${g} * sigmoid(-${v})`,
+  gelu: (v, _y, g) => `${g} * gelu_grad(${v})`,
+  leaky_relu: (v, _y, g, a) => `select(${wgslLiteral(a.alpha as number, "f32")} * ${g}, ${g}, ${v} > 0.0)`,
+  elu: (v, _y, g, a) => `select(${wgslLiteral(a.alpha as number, "f32")} * exp(${v}) * ${g}, ${g}, ${v} > 0.0)`,
+  // Bounds inclusive (torch.clamp).
+  clip: (v, _y, g, a) => {
+    const tests = [
+      ...(typeof a.lo === "number" ? [`${v} >= ${wgslLiteral(a.lo, "f32")}`] : []),
+      ...(typeof a.hi === "number" ? [`${v} <= ${wgslLiteral(a.hi, "f32")}`] : []),
+    ];
+    return tests.length ? `select(0.0, ${g}, ${tests.join(" && ")})` : g;
+  },
+};
+
+const unaryGradKernel: WgslKernel = {
+  op: "unary_grad",
+  emit(ctx) {
+    const f = UNARY_GRAD[ctx.node.attrs.fn as string]!;
+    const operands = ["v", "y", "g"].map((name, i) => ({ shape: ctx.node.inputs[i]!.type.shape, buffer: ctx.input(i), name }));
+    return { passes: [mapPass(ctx, operands, ([v, y, g]) => ({ value: f(v!, y!, g!, ctx.node.attrs) }), `d ${String(ctx.node.attrs.fn)}(x) / dx times dy`)] };
+  },
+};
+
+/** The share of dy (`g`) owed to operand `wrt` of fn(a, b), as the reference's binaryGradValue. */
+function binaryGradValueWgsl(fn: string, wrt: number, a: string, b: string, g: string): string {
+  const toA = wrt === 0;
+  switch (fn) {
+    case "maximum":
+      return toA ? `select(0.0, ${g}, ${a} >= ${b})` : `select(${g}, 0.0, ${a} >= ${b})`;
+    case "minimum":
+      return toA ? `select(0.0, ${g}, ${a} <= ${b})` : `select(${g}, 0.0, ${a} <= ${b})`;
+    default:
+      return toA
+        ? `select(${g} * ${b} * pow_js(${a}, ${b} - 1.0), 0.0, ${b} == 0.0)`
+        : `select(${g} * pow_js(${a}, ${b}) * log_ieee(${a}), 0.0, ${a} == 0.0 && ${b} >= 0.0)`;
+  }
+}
+
+const binaryGradKernel: WgslKernel = {
+  op: "binary_grad",
+  emit(ctx) {
+    const { fn, wrt } = ctx.node.attrs as { fn: string; wrt: number };
+    const operands = ["a", "b", "g"].map((name, i) => ({ shape: ctx.node.inputs[i]!.type.shape, buffer: ctx.input(i), name }));
+    const comment = fn === "pow" ? `d pow(a, b) / d${wrt === 0 ? "a" : "b"} times dy` : `dy to ${wrt === 0 ? "a" : "b"} where it is the ${fn} (ties to a)`;
+    return { passes: [mapPass(ctx, operands, ([a, b, g]) => ({ value: binaryGradValueWgsl(fn, wrt, a!, b!, g!) }), comment)] };
+  },
+};
+
 export const kernels: WgslKernel[] = [
   ...Object.entries(BINARY).map(([op, f]) => binaryKernel(op, f)),
   ...Object.entries(UNARY).map(([op, f]) => unaryKernel(op, (ctx) => (v) => f(v, ctx.node.attrs, ctx.node.inputs[0]!.type.dtype))),
   whereKernel,
   unaryKernel("cast", (ctx) => castTemplate(ctx.node.inputs[0]!.type.dtype, ctx.node.attrs.dtype as DType)),
+  unaryGradKernel,
+  binaryGradKernel,
 ];

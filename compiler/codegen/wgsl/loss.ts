@@ -20,8 +20,13 @@
 // with the label and its flat position in labels (the position is skipped, so
 // no logit is read out of bounds); the mean over counted positions, 0 when
 // none counts. bce_with_logits: max(x, 0) − x·t + log1p(exp(−|x|)).
+//
+// Backward ops (at the end): cross_entropy_grad counts in one workgroup
+// (pass 1, scale = dloss/count into scratch) and then gives each position to
+// one invocation (pass 2), which writes its C gradient entries: a gather, no
+// atomics. mse_grad and bce_with_logits_grad are elementwise.
 
-import { type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
+import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 const GPU_THREADS = 256;
 const CPU_THREADS = 64;
@@ -171,8 +176,144 @@ fn term(p: u32) -> vec2f {
   return { passes: [meanPass(term, ctx.inSize(0), false, false)] };
 }
 
+// ---------------------------------------------------------------- backward ops
+
+/**
+ * cross_entropy_grad(logits, labels, [mask], dloss) → dlogits.
+ * Pass 1 (one workgroup, as the forward's reduction; "cpu" 64 threads with an
+ * ordered final sum, "gpu" 256 with a tree): count the positions that count,
+ * t0[0] = dloss / count, or 0 when none counts.
+ * Pass 2 (one invocation per position): at a counted position, the
+ * max-shifted softmax minus the one-hot label, times t0[0]; zeros elsewhere.
+ * A counted label outside [0, C) reports the forward's error (its entries are
+ * written as zeros, and no logit is read out of bounds).
+ */
+function emitCrossEntropyGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const axis = ctx.node.attrs.axis as number;
+  const ignoreIndex = ctx.node.attrs.ignoreIndex as number;
+  const hasMask = ctx.node.attrs.hasMask as boolean;
+  const dloss = hasMask ? "x3" : "x2";
+  const shape = ctx.inShape(0);
+  const C = shape[axis]!;
+  const inner = shape.slice(axis + 1).reduce((p, s) => mul(p, s), "1u");
+  const positions = ctx.inSize(1);
+  const at = (k: string) => (k === "0u" ? "base" : `base + ${mul(k, inner)}`);
+  const base = inner === "1u" ? mul("p", C) : `(p / ${paren(inner)}) * ${mul(C, inner)} + p % ${paren(inner)}`;
+  const limit = /^\d+u$/.test(C) ? C.slice(0, -1) : `i32(${C})`;
+  const counts = `fn counts(p: u32) -> bool {
+  return ${hasMask ? "x2[p] != 0u && " : ""}x1[p] != ${ignoreIndex};
+}`;
+  const scratch = [{ type: "f32", size: "1" }];
+
+  const countVariant = (threads: number, combine: string) => `${counts}
+
+var<workgroup> part: array<u32, ${threads}>;
+
+@compute @workgroup_size(${threads}) fn main(@builtin(local_invocation_id) lid: vec3u) {
+${KEEP_PARAMS}
+  var n = 0u;
+  for (var p = lid.x; p < ${positions}; p += ${threads}u) {
+    if (counts(p)) { n++; }
+  }
+  part[lid.x] = n;
+  workgroupBarrier();
+${combine}
+}`;
+  const finish = `    t0[0] = select(0.0, ${dloss}[0] / f32(counted), counted > 0u);`;
+  const tree = `  for (var s = ${GPU_THREADS / 2}u; s > 0u; s = s >> 1u) {
+    if (lid.x < s) { part[lid.x] += part[lid.x + s]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let counted = part[0];
+${finish}
+  }`;
+  const flat = `  if (lid.x == 0u) {
+    var counted = 0u;
+    for (var t = 0u; t < ${CPU_THREADS}u; t++) { counted += part[t]; }
+${finish}
+  }`;
+  const one: [string] = ["1"];
+  const cpu = { code: countVariant(CPU_THREADS, flat), dispatch: one };
+  const gpu = { code: countVariant(GPU_THREADS, tree), dispatch: one };
+
+  const f = flatDispatch(ctx.inSizeJs(1));
+  const write = `${counts}
+
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+${KEEP_PARAMS}
+  let p = ${f.index};
+  if (p >= ${positions}) { return; }
+  let base = ${base};
+  let label = x1[p];
+  let valid = label >= 0 && label < ${limit};
+  if (!counts(p) || !valid) {
+    if (counts(p)) { report_error(${BAD_LABEL}u, label, p); }
+    for (var k = 0u; k < ${C}; k++) { y0[${at("k")}] = 0.0; }
+    return;
+  }
+  var top = x0[base];
+  for (var k = 1u; k < ${C}; k++) { top = max(top, x0[${at("k")}]); }
+  var sum = 0.0;
+  for (var k = 0u; k < ${C}; k++) { sum += exp(x0[${at("k")}] - top); }
+  let scale = t0[0];
+  let s = scale / sum;
+  for (var k = 0u; k < ${C}; k++) {
+    let onehot = select(0.0, scale, i32(k) == label);
+    y0[${at("k")}] = exp(x0[${at("k")}] - top) * s - onehot;
+  }
+}`;
+  const classes = ctx.node.inputs[0]!.type.shape[axis]!.toString();
+  return {
+    passes: [
+      { code: cpu.code, dispatch: one, scratch, variants: { cpu, gpu } },
+      { code: write, dispatch: f.dispatch, scratch, usesError: true },
+    ],
+    errors: { [BAD_LABEL]: `label {a} at flat position {b} of labels is outside the classes [0, ${classes}) (ignore_index is ${ignoreIndex})` },
+  };
+}
+
+/** A pair loss's backward op, elementwise: y0, y1 = the two inputs' gradients, times dloss / n. */
+function pairGrad(ctx: WgslEmitCtx, comment: string, body: string): WgslKernelResult {
+  const f = flatDispatch(ctx.inSizeJs(0));
+  const code = `// ${comment}
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+${KEEP_PARAMS}
+  let i = ${f.index};
+  let n = ${ctx.inSize(0)};
+  if (i >= n) { return; }
+  let scale = x2[0] / f32(n);
+${body}
+}`;
+  return { passes: [{ code, dispatch: f.dispatch }] };
+}
+
+const emitMseGrad = (ctx: WgslEmitCtx) =>
+  pairGrad(
+    ctx,
+    "mse_grad: d/da (a − b)² = 2(a − b), d/db = −2(a − b)",
+    `  let g = 2.0 * (x0[i] - x1[i]) * scale;
+  y0[i] = g;
+  y1[i] = -g;`,
+  );
+
+// σ(x) from exp(−|x|) ≤ 1: no overflow at any |x|.
+const emitBceGrad = (ctx: WgslEmitCtx) =>
+  pairGrad(
+    ctx,
+    "bce_with_logits_grad: d/dx = σ(x) − t, d/dt = −x",
+    `  let v = x0[i];
+  let e = exp(-abs(v));
+  let sig = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+  y0[i] = (sig - x1[i]) * scale;
+  y1[i] = -v * scale;`,
+  );
+
 export const kernels: WgslKernel[] = [
   { op: "cross_entropy", emit: emitCrossEntropy },
   { op: "mse", emit: emitMse },
   { op: "bce_with_logits", emit: emitBce },
+  { op: "cross_entropy_grad", emit: emitCrossEntropyGrad },
+  { op: "mse_grad", emit: emitMseGrad },
+  { op: "bce_with_logits_grad", emit: emitBceGrad },
 ];

@@ -1,5 +1,5 @@
 // WGSL kernels for normalisation and noise (compiler/ops/norm.ts): batchnorm,
-// layernorm, dropout, gaussian_noise.
+// layernorm, dropout, gaussian_noise, and the backward op batchnorm_grad.
 //
 // Training vs inference. The WebGPU `run` is inference: the runtime's run
 // context (training flag, random streams) does not exist in WGSL, so the
@@ -221,6 +221,142 @@ const batchnorm: WgslKernel = {
   emit: (ctx) => (ctx.node.attrs.training === true ? emitBatchnormTraining(ctx) : emitBatchnormInference(ctx)),
 };
 
+// ---------------------------------------------------------------- batchnorm_grad
+
+/**
+ * batchnorm_grad(x, weight, running_mean, running_var, dy) → (dx, dweight, dbias).
+ * Like the forward, the training form (differentiating through the batch
+ * statistics) is selected by the node attribute `training: true`; otherwise
+ * the running statistics are constants. Two passes, no atomics:
+ *  1. per channel c (a gather over its M elements): mean and inv = 1/sqrt(var + eps)
+ *     (batch or running), dbias[c] = Σ dy, dweight[c] = Σ dy·x̂; mean and inv go
+ *     to scratch t0 for pass 2. "cpu": one invocation per channel; "gpu": one
+ *     workgroup per channel with tree reductions.
+ *  2. per element (one invocation each): dx = weight·inv·(dy − dbias/M − x̂·dweight/M)
+ *     in training, weight·inv·dy in inference, reading pass 1's outputs.
+ */
+function emitBatchnormGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const eps = ctx.node.attrs.eps as number;
+  const training = ctx.node.attrs.training === true;
+  const { C, inner, perChannel } = channelLayout(ctx);
+  const x = ctx.node.inputs[0]!.type.shape;
+  const threads = groupThreads(perChannel);
+  const CJs = ctx.dimJs(x[1]!);
+  const offset = inner === "1u" ? `j * ${paren(C)} + c` : `((j / ${paren(inner)}) * ${paren(C)} + c) * ${paren(inner)} + j % ${paren(inner)}`;
+  const helpers = `fn at(c: u32, j: u32) -> u32 { return ${offset}; }
+
+// Pass 1's results for channel c: the statistics for pass 2, the parameter gradients.
+fn finish(c: u32, mean: f32, inv: f32, sum_dy: f32, sum_dy_xhat: f32) {
+  t0[2u * c] = mean;
+  t0[2u * c + 1u] = inv;
+  y1[c] = sum_dy_xhat;
+  y2[c] = sum_dy;
+}`;
+  const inferenceStats = `  let mean = x2[c];
+  let inv = 1.0 / sqrt(x3[c] + ${f32(eps)});`;
+  const f = flatDispatch(CJs);
+
+  const cpuStats = training
+    ? `  var sum = 0.0;
+  for (var j = 0u; j < m; j++) { sum += x0[at(c, j)]; }
+  let mean = sum / f32(m);
+  var sq = 0.0;
+  for (var j = 0u; j < m; j++) { let d = x0[at(c, j)] - mean; sq += d * d; }
+  let inv = 1.0 / sqrt(sq / f32(m) + ${f32(eps)});`
+    : inferenceStats;
+  const cpu = `${helpers}
+
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
+  let c = ${f.index};
+  if (c >= ${C}) { return; }
+  let m = ${perChannel};
+${cpuStats}
+  var a = 0.0;
+  var b = 0.0;
+  for (var j = 0u; j < m; j++) {
+    let k = at(c, j);
+    let g = x4[k];
+    a += g;
+    b += g * (x0[k] - mean) * inv;
+  }
+  finish(c, mean, inv, a, b);
+}`;
+
+  const gpuStats = training
+    ? `  var sum = 0.0;
+  for (var j = lid.x; j < m; j += ${threads}u) { sum += x0[at(c, j)]; }
+  part[lid.x] = sum;
+  workgroupBarrier();
+${treeReduce("part", threads)}
+  let mean = part[0] / f32(m);
+  workgroupBarrier();
+  var sq = 0.0;
+  for (var j = lid.x; j < m; j += ${threads}u) { let d = x0[at(c, j)] - mean; sq += d * d; }
+  part[lid.x] = sq;
+  workgroupBarrier();
+${treeReduce("part", threads)}
+  let inv = 1.0 / sqrt(part[0] / f32(m) + ${f32(eps)});
+  workgroupBarrier();`
+    : inferenceStats;
+  const gpu = `${helpers}
+
+var<workgroup> part: array<f32, ${threads}>;
+var<workgroup> part2: array<f32, ${threads}>;
+
+@compute @workgroup_size(${threads}) fn main(${GROUP_ENTRY}) {
+${KEEP_PARAMS}
+  let c = wid.x + wid.y * nwg.x;
+  if (c >= ${C}) { return; }
+  let m = ${perChannel};
+${gpuStats}
+  var a = 0.0;
+  var b = 0.0;
+  for (var j = lid.x; j < m; j += ${threads}u) {
+    let k = at(c, j);
+    let g = x4[k];
+    a += g;
+    b += g * (x0[k] - mean) * inv;
+  }
+  part[lid.x] = a;
+  part2[lid.x] = b;
+  workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s = s >> 1u) {
+    if (lid.x < s) {
+      part[lid.x] += part[lid.x + s];
+      part2[lid.x] += part2[lid.x + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { finish(c, mean, inv, part[0], part2[0]); }
+}`;
+
+  // Pass 2: one invocation per element of x.
+  const e = flatDispatch(ctx.inSizeJs(0));
+  const channel = inner === "1u" ? `i % ${paren(C)}` : `(i / ${paren(inner)}) % ${paren(C)}`;
+  const dx = training
+    ? `  let m = f32(${perChannel});
+  let xhat = (x0[i] - t0[2u * c]) * inv;
+  y0[i] = x1[c] * inv * (x4[i] - y2[c] / m - xhat * y1[c] / m);`
+    : `  y0[i] = x1[c] * inv * x4[i];`;
+  const elementwise = `// dx from the per-channel statistics and sums of pass 1 (${training ? "training: through the batch statistics" : "inference"})
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
+  let i = ${e.index};
+  if (i >= ${ctx.inSize(0)}) { return; }
+  let c = ${channel};
+  let inv = t0[2u * c + 1u];
+${dx}
+}`;
+  const scratch = [{ type: "f32", size: `2 * (${CJs})` }];
+  return {
+    passes: [
+      { code: cpu, dispatch: f.dispatch, scratch, variants: { cpu: { code: cpu, dispatch: f.dispatch }, gpu: { code: gpu, dispatch: groupDispatch(CJs) } } },
+      { code: elementwise, dispatch: e.dispatch, scratch },
+    ],
+  };
+}
+
 // ---------------------------------------------------------------- layernorm
 
 interface Run {
@@ -365,6 +501,7 @@ ${KEEP_PARAMS}
 
 export const kernels: WgslKernel[] = [
   batchnorm,
+  { op: "batchnorm_grad", emit: emitBatchnormGrad },
   { op: "layernorm", emit: emitLayernorm },
   { op: "dropout", emit: emitDropout },
   { op: "gaussian_noise", emit: emitNoise },

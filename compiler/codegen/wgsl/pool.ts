@@ -1,4 +1,5 @@
-// WGSL kernels for the pooling family: `pool`, `global_pool` and `kmax_pool`
+// WGSL kernels for the pooling family: `pool`, `global_pool` and `kmax_pool`,
+// and the backward ops `pool_grad` and `kmax_pool_grad`
 // (compiler/ops/pool.ts holds the reference semantics these must match:
 // masks broadcast against x, an empty window gives 0, or −∞ for an unmasked
 // max; avg divides by the padded-window size with count_include_pad, else by
@@ -13,6 +14,12 @@
 // kmax_pool: one invocation per line along the axis, keeping the best k by
 // insertion (larger first, ties to the earlier index, masked cells last),
 // then writing them back in their original order.
+//
+// Backward ops, deterministic without float atomics (each invocation owns the
+// cells it writes): pool_grad is a gather, one cell of x per invocation over
+// the windows that contain it, after a per-window pass that settles what each
+// window sends (see emitPoolGrad); kmax_pool_grad redoes the selection per line
+// and writes that line of dx.
 
 import type { Dim } from "../../ir/dims.ts";
 import type { GlobalPoolAttrs, KMaxPoolAttrs, PoolAttrs } from "../../ops/pool.ts";
@@ -56,14 +63,23 @@ function maskStrides(ctx: WgslEmitCtx, lets: Lets, xRank: number): string[] {
 // pool
 // ---------------------------------------------------------------------------
 
-function emitPool(ctx: WgslEmitCtx): WgslKernelResult {
+/**
+ * One invocation per window. "forward": the pool itself. The first pass of
+ * pool_grad (x[, mask], dy), one invocation per window of dy, writing scratch t0:
+ * "winner", the flat index in x of the window's first eligible maximum (−1 if
+ * none; the forward's strict `>` scan in window order); "share", dy / divisor
+ * (0 for a window without eligible cells).
+ */
+function emitPool(ctx: WgslEmitCtx, mode: "forward" | "winner" | "share" = "forward"): WgslKernelResult {
   const a = ctx.node.attrs as unknown as PoolAttrs;
   const d = a.window.length;
   const c = new Code();
   const lets = new Lets(c);
-  const f = flatDispatch(ctx.outSizeJs(0));
+  const forward = mode === "forward";
+  const dyIn = a.hasMask ? 2 : 1;
+  const f = flatDispatch(forward ? ctx.outSizeJs(0) : ctx.inSizeJs(dyIn));
   const xShape = ctx.inShape(0);
-  const yShape = ctx.outShape(0);
+  const yShape = forward ? ctx.outShape(0) : ctx.inShape(dyIn);
   c.line(`let i = i32(${f.index});`);
   const C = lets.bind(i32Of(xShape[1]!), "C");
   const X = to3(xShape.slice(2).map((x, i) => lets.bind(i32Of(x), `X${DIM_NAMES[3 - d + i]}`)), "1");
@@ -73,9 +89,10 @@ function emitPool(ctx: WgslEmitCtx): WgslKernelResult {
   const dl = to3(a.dilation, 1);
   const pb = to3(a.padBegin, 0);
   const pe = to3(a.padEnd, 0);
-  const guards = windowGuards("window", a.window, a.dilation, X.slice(3 - d), O.slice(3 - d), a.padBegin.map((p, k) => p + a.padEnd[k]!));
+  // (the backward needs no guard: the forward has reported a window that does not fit, and no window means no work)
+  const guards = forward ? windowGuards("window", a.window, a.dilation, X.slice(3 - d), O.slice(3 - d), a.padBegin.map((p, k) => p + a.padEnd[k]!)) : { lines: [], errors: {} };
   for (const l of guards.lines) c.line(l);
-  const total = lets.bind(i32Of(ctx.outSize(0)), "total");
+  const total = lets.bind(i32Of(forward ? ctx.outSize(0) : ctx.inSize(dyIn)), "total");
   c.line(`if (i >= ${total}) { return; }`);
   const ms = a.hasMask ? to3Strides(maskStrides(ctx, lets, d + 2), d) : undefined;
 
@@ -91,7 +108,8 @@ function emitPool(ctx: WgslEmitCtx): WgslKernelResult {
   const xb = letLocal(c, "xb", prod(nc, prod(...X)));
   const mb = ms ? letLocal(c, "mb", sum(prod(div(nc, C), ms[0]!), prod(mod(nc, C), ms[1]!))) : "";
   const divideByPadded = a.kind === "avg" && a.countIncludePad && !a.hasMask;
-  c.line(`var acc = ${a.kind === "max" ? "neg_inf()" : "0.0"};`);
+  if (mode !== "share") c.line(`var acc = ${a.kind === "max" ? "neg_inf()" : "0.0"};`);
+  if (mode === "winner") c.line("var at = -1;");
   c.line("var cnt = 0;");
 
   // one loop per window dim (size-1 dims fold away); taps outside the input are skipped
@@ -118,23 +136,112 @@ function emitPool(ctx: WgslEmitCtx): WgslKernelResult {
     xo = letLocal(c, `x${v}`, sum(xo, prod(p, strideX[k]!)));
     if (ms) mo = letLocal(c, `m${v}`, sum(mo, prod(p, ms[2 + k]!)));
   });
-  c.line(`let v = x0[${xo}];`);
-  const update = a.kind === "max" ? "if (v > acc) { acc = v; }" : "acc += v;";
-  c.line(ms ? `if (x1[${mo}] != 0u) { ${update} cnt++; }` : `${update} cnt++;`);
+  if (mode !== "share") c.line(`let v = x0[${xo}];`);
+  const update = mode === "share" ? "" : a.kind === "max" ? `if (v > acc) { acc = v;${mode === "winner" ? ` at = ${xo};` : ""} } ` : "acc += v; ";
+  c.line(ms ? `if (x1[${mo}] != 0u) { ${update}cnt++; }` : `${update}cnt++;`);
   for (const _ of dims) c.close();
 
-  let result: string;
-  if (a.kind === "max") result = a.hasMask ? "select(0.0, acc, cnt > 0)" : "acc";
-  else if (a.kind === "sum") result = "acc";
-  else result = `select(0.0, acc / f32(${divideByPadded ? "padded" : "cnt"}), cnt > 0)`;
-  c.line(`y0[i] = ${result};`);
+  const divisor = divideByPadded ? "padded" : "cnt";
+  if (mode === "winner") c.line("t0[i] = at;");
+  else if (mode === "share") c.line(`t0[i] = select(0.0, x${dyIn}[i] / f32(${divisor}), cnt > 0);`);
+  else {
+    let result: string;
+    if (a.kind === "max") result = a.hasMask ? "select(0.0, acc, cnt > 0)" : "acc";
+    else if (a.kind === "sum") result = "acc";
+    else result = `select(0.0, acc / f32(${divisor}), cnt > 0)`;
+    c.line(`y0[i] = ${result};`);
+  }
 
+  const what = forward
+    ? `${a.kind}pool${d}d, one output per invocation: x [${xShape.join(", ")}] -> y [${yShape.join(", ")}]`
+    : `${a.kind}pool${d}d backward, pass 1 of 2, one window per invocation: ${mode === "winner" ? "t0 = the flat index in x of the window's first eligible maximum (-1: none)" : "t0 = dy / divisor (0: no eligible cell)"}; x [${xShape.join(", ")}], dy [${yShape.join(", ")}]`;
   const header =
-    `// ${a.kind}pool${d}d, one output per invocation: x [${xShape.join(", ")}] -> y [${yShape.join(", ")}]; window ${list(a.window)}, stride ${list(a.stride)}, ` +
+    `// ${what}; window ${list(a.window)}, stride ${list(a.stride)}, ` +
     `dilation ${list(a.dilation)}, padding ${list(a.padBegin)}..${list(a.padEnd)}${a.ceilMode ? ", ceil_mode" : ""}${a.kind === "avg" && !a.countIncludePad ? ", count_include_pad=false" : ""}${a.hasMask ? ", masked" : ""}`;
   const usesError = Object.keys(guards.errors).length > 0;
   const dispatch = f.dispatch.map((x, k) => (k === 0 && usesError ? `Math.max(1, ${x})` : x)) as [string, string];
-  return { passes: [{ code: shader(header, a.kind === "max" ? [NEG_INF_FN] : [], "64", FLAT_PARAMS, c), dispatch, usesError }], errors: guards.errors };
+  const helpers = a.kind === "max" ? [NEG_INF_FN] : [];
+  return { passes: [{ code: shader(header, helpers, "64", FLAT_PARAMS, c), dispatch, usesError }], errors: guards.errors };
+}
+
+// ---------------------------------------------------------------------------
+// pool_grad
+// ---------------------------------------------------------------------------
+//
+// dx of pool as a gather, so that no two invocations write the same cell and
+// no float atomics are needed (WGSL has none): each invocation owns one cell of
+// x and sums what the windows containing it send. A window's tap k along a dim
+// lands on cell p when o·stride − padBegin + k·dilation = p, i.e. for
+// t = p + padBegin − k·dilation ≥ 0, t % stride = 0 and o = t / stride < O.
+// Pass 1 (max and avg) settles per window what it sends (see emitPool: the
+// winner's index, or dy / divisor) in scratch t0, so pass 2 reads one value per
+// window instead of rescanning it: max adds dy[o] where t0[o] is this cell,
+// avg adds t0[o], sum adds dy[o] (sum has no pass 1). Masked cells get 0.
+
+function emitPoolGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const a = ctx.node.attrs as unknown as PoolAttrs;
+  const d = a.window.length;
+  const dyIn = a.hasMask ? 2 : 1;
+  const dy = `x${dyIn}`;
+  const scratch = a.kind === "sum" ? [] : [{ type: a.kind === "max" ? "i32" : "f32", size: `Math.max(1, ${ctx.inSizeJs(dyIn)})` }];
+  const first = a.kind === "sum" ? [] : [emitPool(ctx, a.kind === "max" ? "winner" : "share").passes[0]!];
+
+  const c = new Code();
+  const lets = new Lets(c);
+  const f = flatDispatch(ctx.outSizeJs(0));
+  const xShape = ctx.inShape(0);
+  const yShape = ctx.inShape(dyIn);
+  c.line(`let i = i32(${f.index});`);
+  const C = lets.bind(i32Of(xShape[1]!), "C");
+  const X = to3(xShape.slice(2).map((x, i) => lets.bind(i32Of(x), `X${DIM_NAMES[3 - d + i]}`)), "1");
+  const O = to3(yShape.slice(2).map((x, i) => lets.bind(i32Of(x), `O${DIM_NAMES[3 - d + i]}`)), "1");
+  const K = to3(a.window, 1);
+  const s = to3(a.stride, 1);
+  const dl = to3(a.dilation, 1);
+  const pb = to3(a.padBegin, 0);
+  const total = lets.bind(i32Of(ctx.outSize(0)), "total");
+  c.line(`if (i >= ${total}) { return; }`);
+  const ms = a.hasMask ? to3Strides(maskStrides(ctx, lets, d + 2), d) : undefined;
+
+  // x index → (row = n·C + c, pd, ph, pw)
+  let rest = "i";
+  const p: string[] = ["0", "0", "0"];
+  for (let k = 2; k >= 0; k--) {
+    if (X[k] === "1") continue;
+    p[k] = letLocal(c, `p${DIM_NAMES[k]!.toLowerCase()}`, mod(rest, X[k]!));
+    rest = letLocal(c, `r${DIM_NAMES[k]!.toLowerCase()}`, div(rest, X[k]!));
+  }
+  const nc = rest;
+  if (ms) {
+    const at = sum(prod(div(nc, C), ms[0]!), prod(mod(nc, C), ms[1]!), ...[0, 1, 2].map((k) => prod(p[k]!, ms[2 + k]!)));
+    c.line(`if (x1[${at}] == 0u) { y0[i] = 0.0; return; }`);
+  }
+  c.line("var acc = 0.0;");
+  c.line("// the windows o whose tap k lands here: t = p + padBegin − k·dilation ≥ 0, t % stride == 0, o = t / stride < O");
+  const oStride = [prod(O[1]!, O[2]!), O[2]!, "1"];
+  const dims = [0, 1, 2].filter((k) => !(K[k] === 1 && X[k] === "1" && O[k] === "1"));
+  let yo = letLocal(c, "yb", prod(nc, prod(...O)));
+  for (const k of dims) {
+    const v = DIM_NAMES[k]!.toLowerCase();
+    c.open(`for (var k${v} = 0; k${v} < ${K[k]}; k${v}++)`);
+    const t = letLocal(c, `t${v}`, sum(p[k]!, pb[k]!, prod(`k${v}`, -dl[k]!)));
+    const o = s[k] === 1 ? t : letLocal(c, `o${v}`, div(t, String(s[k])));
+    const bad = [`${t} < 0`, ...(s[k] === 1 ? [] : [`${mod(t, String(s[k]))} != 0`]), `${o} >= ${O[k]}`];
+    c.line(`if (${bad.join(" || ")}) { continue; }`);
+    yo = letLocal(c, `y${v}`, sum(yo, prod(o, oStride[k]!)));
+  }
+  if (a.kind === "max") c.line(`if (t0[${yo}] == i) { acc += ${dy}[${yo}]; }`);
+  else if (a.kind === "avg") c.line(`acc += t0[${yo}];`);
+  else c.line(`acc += ${dy}[${yo}];`);
+  for (const _ of dims) c.close();
+  c.line("y0[i] = acc;");
+
+  const what = a.kind === "max" ? "dy of each window whose winner (t0) is this cell" : a.kind === "avg" ? "t0 (dy / divisor) of each window holding this cell" : "dy of each window holding this cell";
+  const header =
+    `// ${a.kind}pool${d}d backward, ${first.length ? "pass 2 of 2, " : ""}a gather, one cell of x per invocation: dx = the sum of ${what}${a.hasMask ? " (masked cells: 0)" : ""}; ` +
+    `x [${xShape.join(", ")}], dy [${yShape.join(", ")}]; window ${list(a.window)}, stride ${list(a.stride)}, dilation ${list(a.dilation)}, padding ${list(a.padBegin)}..${list(a.padEnd)}${a.ceilMode ? ", ceil_mode" : ""}`;
+  const gather = { code: shader(header, [], "64", FLAT_PARAMS, c), dispatch: f.dispatch };
+  return { passes: [...first, gather].map((pass) => ({ ...pass, scratch })) };
 }
 
 /** Mask strides of an [N, C, spatial(d)] index padded to three spatial dims. */
@@ -262,11 +369,17 @@ function sameStride(ctx: WgslEmitCtx, xDim: number): boolean {
 // kmax_pool
 // ---------------------------------------------------------------------------
 
-function emitKMaxPool(ctx: WgslEmitCtx): WgslKernelResult {
+/**
+ * kmax_pool, or with `backward` kmax_pool_grad (x[, mask], dy): the same
+ * selection, then the invocation, which owns its line of dx, zeroes it and
+ * writes dy at each slot to the chosen cell (0 to a masked pick).
+ */
+function emitKMaxPool(ctx: WgslEmitCtx, backward = false): WgslKernelResult {
   const a = ctx.node.attrs as unknown as KMaxPoolAttrs;
   const K = a.k;
+  const dyIn = a.hasMask ? 2 : 1;
   const xShape = ctx.inShape(0);
-  const yShape = ctx.outShape(0);
+  const yShape = backward ? ctx.inShape(dyIn) : ctx.outShape(0);
   const r = xShape.length;
   const c = new Code();
   const lets = new Lets(c);
@@ -351,11 +464,22 @@ function emitKMaxPool(ctx: WgslEmitCtx): WgslKernelResult {
   c.close();
   c.line(`topV[s] = v; topJ[s] = j;${a.hasMask ? " topOk[s] = ok;" : ""}`);
   c.close();
-  c.open(`for (var p = 0; p < ${K}; p++)`);
-  c.line(`y0[${sum(yb, prod("p", inner))}] = ${a.hasMask ? "select(0.0, topV[p], topOk[p])" : "topV[p]"};`);
-  c.close();
+  if (backward) {
+    c.line("// dx along the line: zero, then dy at each slot to the chosen cell");
+    c.line(`for (var j = 0; j < ${L}; j++) { y0[${sum(xb, prod("j", inner))}] = 0.0; }`);
+    c.open(`for (var p = 0; p < ${K}; p++)`);
+    const write = `y0[${sum(xb, prod("topJ[p]", inner))}] = x${dyIn}[${sum(yb, prod("p", inner))}];`;
+    c.line(a.hasMask ? `if (topOk[p]) { ${write} }` : write);
+    c.close();
+  } else {
+    c.open(`for (var p = 0; p < ${K}; p++)`);
+    c.line(`y0[${sum(yb, prod("p", inner))}] = ${a.hasMask ? "select(0.0, topV[p], topOk[p])" : "topV[p]"};`);
+    c.close();
+  }
 
-  const header = `// the ${K} largest values along axis ${a.axis}, one line per invocation, kept in their original order: x [${xShape.join(", ")}] -> y [${yShape.join(", ")}]${a.hasMask ? "; masked cells rank last" : ""}`;
+  const header = backward
+    ? `// backward of the ${K} largest values along axis ${a.axis}, one line per invocation (it owns that line of dx: no races): x [${xShape.join(", ")}], dy [${yShape.join(", ")}] -> dx${a.hasMask ? "; masked cells rank last and a masked pick gets 0" : ""}`
+    : `// the ${K} largest values along axis ${a.axis}, one line per invocation, kept in their original order: x [${xShape.join(", ")}] -> y [${yShape.join(", ")}]${a.hasMask ? "; masked cells rank last" : ""}`;
   const usesError = Object.keys(errors).length > 0;
   const dispatch = f.dispatch.map((x, k) => (k === 0 && usesError ? `Math.max(1, ${x})` : x)) as [string, string];
   return { passes: [{ code: shader(header, [], "64", FLAT_PARAMS, c), dispatch, usesError }], errors };
@@ -364,6 +488,8 @@ function emitKMaxPool(ctx: WgslEmitCtx): WgslKernelResult {
 export const kernels: WgslKernel[] = [
   { op: "pool", emit: emitPool },
   { op: "global_pool", emit: emitGlobalPool },
-  { op: "kmax_pool", emit: emitKMaxPool },
+  { op: "kmax_pool", emit: (ctx) => emitKMaxPool(ctx) },
+  { op: "pool_grad", emit: emitPoolGrad },
+  { op: "kmax_pool_grad", emit: (ctx) => emitKMaxPool(ctx, true) },
 ];
 

@@ -16,10 +16,10 @@
 // i32 sums wrap. NaN tests use the bit pattern (is_nan): compilers may fold
 // `v != v` to false.
 
-import type { Dim } from "../../ir/dims.ts";
+import { Dim } from "../../ir/dims.ts";
 import type { DType } from "../../ir/types.ts";
 import type { ReduceKind } from "../../ops/reduce.ts";
-import { add, coordinates, flatPass, GROUP_PARAMS, groupDispatch, mul, wgslLiteral, WgslWriter } from "./elementwise.ts";
+import { add, broadcastOffsets, coordinates, flatPass, GROUP_PARAMS, groupDispatch, mul, wgslLiteral, WgslWriter } from "./elementwise.ts";
 import { WGSL_TYPE, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 const WG = 64;
@@ -326,7 +326,139 @@ function emitSoftmax(ctx: WgslEmitCtx, log: boolean): WgslKernelResult {
   return { passes: [twoForms(cpu, gpu)] };
 }
 
+// ---------------------------------------------------------------------------
+// Backward ops: reduce_grad, softmax_grad
+
+/**
+ * reduce_grad(x, y, dy) -> dx. Every pass is a gather: each invocation owns
+ * one element it writes, so no atomics are needed.
+ *  * mean, logsumexp: one pass over x, y and dy read at the element's group
+ *    (stride 0 along the reduced axes): dx = dy / count, dy · exp(x − y).
+ *  * max, min: pass 1, one invocation per group, scans the group in flat
+ *    order for its first extreme (strictly better replaces, the first NaN wins)
+ *    and stores its flat offset in scratch t0; pass 2, one invocation per
+ *    element of x, writes its group's dy if it is that element, else 0.
+ */
+function emitReduceGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const kind = ctx.node.attrs.kind as ReduceKind;
+  const axes = ctx.node.attrs.axes as number[];
+  const x = ctx.node.inputs[0]!.type;
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? Dim.of(1) : d));
+  const blocks = blocksOf(x.shape, axes);
+  const [X, Y, G, DX] = [ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)];
+  const elementwise = kind === "mean" || kind === "logsumexp" || !blocks.some((b) => b.reduced);
+  const elements = (w: WgslWriter) => w.numel(x.shape, "n");
+  if (elementwise) {
+    const pass = flatPass(ctx, ctx.inSizeJs(0), elements, (w) => {
+      const [at, g] = broadcastOffsets(w, x.shape, [{ shape: x.shape }, { shape: kept }]);
+      if (kind === "logsumexp") {
+        w.line("// d logsumexp / dx = exp(x - y)");
+        w.line(`${DX}[i] = ${G}[${g}] * exp(${X}[${at}] - ${Y}[${g}]);`);
+      } else if (kind === "mean") {
+        w.line(`${DX}[i] = ${G}[${g}] / f32(${w.numel(axes.map((k) => x.shape[k]!), "count")});`);
+      } else {
+        w.line("// max/min over size-1 axes only: every element is its group's extreme");
+        w.line(`${DX}[i] = ${G}[${g}];`);
+      }
+    });
+    return { passes: [pass] };
+  }
+  const groupsJs = ctx.inSizeJs(2);
+  const find = flatPass(
+    ctx,
+    groupsJs,
+    (w) => w.numel(kept, "groups"),
+    (w) => {
+      const sizes = blocks.map((b, j) => w.numel(b.dims, b.reduced ? `red${j}` : `kept${j}`));
+      const strides = blocks.map((_, j) => w.product(sizes.slice(j + 1), `stride${j}`));
+      const keptBlocks = blocks.flatMap((b, j) => (b.reduced ? [] : [j]));
+      const reducedBlocks = blocks.flatMap((b, j) => (b.reduced ? [j] : []));
+      const c = coordinates(w, keptBlocks.map((j) => sizes[j]!), "i", keptBlocks.map(() => true), "k");
+      w.line(`let base = ${keptBlocks.reduce((acc, j, n) => add(acc, mul(c[n]!, strides[j]!)), "0u")};`);
+      w.line(`// the first ${kind} of the group in flat order: a later value must be strictly ${kind === "max" ? "larger" : "smaller"}; the first NaN wins`);
+      w.line("var best = base;");
+      w.line(`var bestValue = ${X}[base];`);
+      const rec = (k: number, at: string): void => {
+        if (k === reducedBlocks.length) {
+          w.line(`let v = ${X}[${at}];`);
+          w.line(`if ((v ${kind === "max" ? ">" : "<"} bestValue || is_nan(v)) && !is_nan(bestValue)) { best = ${at}; bestValue = v; }`);
+          return;
+        }
+        const j = reducedBlocks[k]!;
+        const r = `r${k}`;
+        w.open(`for (var ${r} = 0u; ${r} < ${sizes[j]}; ${r}++)`);
+        const next = add(at, mul(r, strides[j]!));
+        if (k === reducedBlocks.length - 1) rec(k + 1, next);
+        else {
+          w.line(`let at${k} = ${next};`);
+          rec(k + 1, `at${k}`);
+        }
+        w.close();
+      };
+      rec(0, "base");
+      w.line("t0[i] = best;");
+    },
+    { scratch: [{ type: "u32", size: groupsJs }] },
+  );
+  const scatter = flatPass(
+    ctx,
+    ctx.inSizeJs(0),
+    elements,
+    (w) => {
+      const [g] = broadcastOffsets(w, x.shape, [{ shape: kept }]);
+      w.line(`${DX}[i] = select(0.0, ${G}[${g}], t0[${g}] == i);`);
+    },
+    { scratch: [{ type: "u32", size: groupsJs }] },
+  );
+  return { passes: [find, scatter] };
+}
+
+/**
+ * softmax_grad(y, dy) -> dx along one axis: s = Σ dy·y (softmax) or Σ dy
+ * (log_softmax), then dx = y·(dy − s) or dy − exp(y)·s. "cpu": one invocation
+ * per line; "gpu": one workgroup per line, the sum by a tree in workgroup
+ * memory. Each line's outputs are written by its own invocation(s) only.
+ */
+function emitSoftmaxGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const y = ctx.node.inputs[0]!.type;
+  const log = ctx.node.attrs.log as boolean;
+  const axis = normAxis(ctx.node.attrs.axis as number, y.shape.length);
+  const lines = linesCount(ctx, axis);
+  const [Y, G, DX] = [ctx.input(0), ctx.input(1), ctx.output(0)];
+  const term = (at: string) => (log ? `${G}[${at}]` : `${G}[${at}] * ${Y}[${at}]`);
+  const write = (w: WgslWriter, at: string, s: string) =>
+    w.line(log ? `${DX}[${at}] = ${G}[${at}] - exp(${Y}[${at}]) * ${s};` : `${DX}[${at}] = ${Y}[${at}] * (${G}[${at}] - ${s});`);
+  const comment = `// ${log ? "dx = dy - exp(y) * sum(dy)" : "dx = y * (dy - sum(dy * y))"} along the axis`;
+  const cpu = flatPass(ctx, lines.js, lines.wgsl, (w) => {
+    const { len, inner, base } = lineLayout(w, y.shape, axis, "i");
+    const at = add(base, mul("j", inner));
+    w.line(comment);
+    w.line("var sum = 0.0;");
+    w.line(`for (var j = 0u; j < ${len}; j++) { sum += ${term(at)}; }`);
+    w.open(`for (var j = 0u; j < ${len}; j++)`);
+    write(w, at, "sum");
+    w.close();
+  });
+  const gpu = groupPass(ctx, lines.js, lines.wgsl, (w) => {
+    w.declare(`var<workgroup> part: array<f32, ${WG}>;`);
+    const { len, inner, base } = lineLayout(w, y.shape, axis, "o");
+    const at = add(base, mul("j", inner));
+    const strided = `for (var j = lid; j < ${len}; j += ${WG}u)`;
+    w.line(comment);
+    w.line("var sum = 0.0;");
+    w.line(`${strided} { sum += ${term(at)}; }`);
+    treeReduce(w, "part", "sum", (a, b) => `${a} + ${b}`);
+    w.line("let total = part[0];");
+    w.open(strided);
+    write(w, at, "total");
+    w.close();
+  });
+  return { passes: [twoForms(cpu, gpu)] };
+}
+
 export const kernels: WgslKernel[] = [
+  { op: "reduce_grad", emit: emitReduceGrad },
+  { op: "softmax_grad", emit: emitSoftmaxGrad },
   { op: "reduce", emit: emitReduce },
   { op: "argmax", emit: emitArgmax },
   { op: "softmax", emit: (ctx) => emitSoftmax(ctx, false) },

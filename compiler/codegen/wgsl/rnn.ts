@@ -44,7 +44,7 @@
 
 import type { Dim } from "../../ir/dims.ts";
 import { typeToString } from "../../ir/types.ts";
-import { GATES, directionCount, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
+import { GATES, directionCount, rnnGradLayout, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
 import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 /** "gpu": most invocations per workgroup (units beyond are looped over). */
@@ -531,4 +531,442 @@ function emitRnn(ctx: WgslEmitCtx): WgslKernelResult {
   };
 }
 
-export const kernels: WgslKernel[] = [{ op: "rnn", emit: emitRnn }];
+
+// ---------------------------------------------------------------------------
+// WGSL kernel for `rnn_grad` (backpropagation through time; compiler/ops/rnn.ts).
+//
+// Passes, per direction d where marked, all sharing one scratch buffer t0 with three
+// regions, each [dirs, N, L, ·] and indexed by time step:
+//   hs: h_prev of each step;  gs: its gates (elman h'; lstm i f g o c' c_prev;
+//   gru r z n and W_hn·h + b_hn; mgu f ñ);  dg: its pre-activation gradients dA
+//   (G·H; gru adds dgh_n = dA_n·r, H more).
+//  A_d "trace": the forward pass again. One workgroup per sequence; invocation lid owns
+//      units lid + k·WG. Each step reads h_prev from hs (row t) and writes h' into hs of
+//      the next step's row, so the rows double as the double buffer: one storageBarrier
+//      per step (mgu two: its candidate reads f ⊙ h of every unit). lstm's c stays in
+//      the owning invocation's registers.
+//  B_d "reverse": the steps in reverse, same layout. dh (and dc) live in registers: unit
+//      j's dA needs only its own dh[j]; dA goes to dg, a storageBarrier, then each unit
+//      gathers dh_prev[j] = direct + Σ_r W_hh[r, j]·dgh[r] over the whole dg row. Rows
+//      are never rewritten, so one barrier per step suffices (mgu: two). Writes dh0, dc0.
+//  C_d "weights": one invocation per element of dW_ih, dW_hh, db_ih, db_hh, summing its
+//      contributions over every (n, t < ℓ) in a fixed order: dW_ih[k, c] = Σ dA[k]·x[c],
+//      dW_hh[k, j] = Σ dgh[k]·hin[j], db = Σ dA / Σ dgh. A gather with no atomics, so
+//      the result is deterministic.
+//  D "dx": one invocation per element of dx: Σ_d Σ_k W_ih_d[k, c]·dA_d[n, t, k] for
+//      t < ℓ, else 0.
+// Loops start at LOOP0 (0 at run time, unknown to the compiler) so they stay rolled:
+// small shaders, quick to compile on lavapipe. Lengths are clamped to [0, L]; an
+// out-of-range one is reported by A_0 (the forward may not have run).
+
+/** Floats of gs per step, in units of H. */
+const TRACE_WIDTH: Record<RnnAttrs["cell"], number> = { elman: 1, lstm: 6, gru: 4, mgu: 2 };
+
+interface GradPlan {
+  readonly a: RnnAttrs;
+  readonly H: number;
+  readonly GH: number;
+  readonly D: number;
+  readonly dirs: number;
+  readonly N: string;
+  readonly L: string;
+  /** Invocations per workgroup of passes A and B, and units per invocation. */
+  readonly WG: number;
+  readonly U: number;
+  /** Floats per step in gs and dg. */
+  readonly GS: number;
+  readonly GD: number;
+  readonly lengths?: string;
+}
+
+/** The unit loop of passes A and B: `j` the unit, `k` its slot in register arrays. */
+function gradUnits(p: GradPlan, body: readonly string[]): string[] {
+  if (p.U === 1 && p.WG === p.H) return [`{`, `  let k = 0u;`, `  let j = lid;`, ...indent(body, 2), `}`];
+  return [`for (var k = 0u; k < ${p.U}u; k++) {`, `  let j = lid + k * ${p.WG}u;`, `  if (j < ${p.H}u) {`, ...indent(body, 4), `  }`, `}`];
+}
+
+/** `let` lines for the scratch regions of direction d (needs `nl` = N·L). */
+function regionBases(p: GradPlan, d: number): string[] {
+  const { H, GS, GD, dirs } = p;
+  return [
+    `let hsB = ${d === 0 ? "0u" : `${d}u * nl * ${H}u`}; // hs: h_prev by step`,
+    `let gsB = ${dirs * H}u * nl${d === 0 ? "" : ` + ${d * GS}u * nl`}; // gs: gates by step`,
+    `let dgB = ${dirs * (H + GS)}u * nl${d === 0 ? "" : ` + ${d * GD}u * nl`}; // dg: pre-activation gradients by step`,
+  ];
+}
+
+/** The length of sequence `n` as u32, clamped to [0, L]. */
+function gradLength(p: GradPlan, n: string): string {
+  return p.lengths ? `u32(clamp(${p.lengths}[${n}], 0, i32(${p.L})))` : p.L;
+}
+
+const GRAD_ENTRY = `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {`;
+
+/** Pass A_d: the forward pass, saving h_prev and the gates of each step. */
+function emitTracePass(ctx: WgslEmitCtx, p: GradPlan, d: number, w: DirNames, report: boolean): WgslPass {
+  const { a, H, D, GS } = p;
+  const layout = rnnLayout(a);
+  const reverse = a.direction === "backward" || d === 1;
+  const lstm = a.cell === "lstm";
+  const out: string[] = [];
+  out.push(`// rnn_grad pass A (${reverse ? "backward" : "forward"} direction): ${a.cell} forward pass again, saving h_prev (hs) and the gates (gs) of every step.`);
+  out.push(`var<private> LOOP0: u32; // 0 at run time; a loop start the compiler cannot see keeps loops rolled`);
+  out.push(HELPERS.join("\n"));
+  out.push(
+    [
+      `// b_ih[row] + W_ih[row, :]·x[xb..]`,
+      `fn ih(row: u32, xb: u32) -> f32 {`,
+      `  var s = ${w.bIh ? `${w.bIh}[row]` : "0.0"};`,
+      `  for (var k = LOOP0; k < ${D}u; k++) { s += ${w.wIh}[row * ${D}u + k] * x0[xb + k]; }`,
+      `  return s;`,
+      `}`,
+      `// b_hh[row] + W_hh[row, :]·h_prev (hs at hb)`,
+      `fn hh(row: u32, hb: u32) -> f32 {`,
+      `  var s = ${w.bHh ? `${w.bHh}[row]` : "0.0"};`,
+      `  for (var k = LOOP0; k < ${H}u; k++) { s += ${w.wHh}[row * ${H}u + k] * t0[hb + k]; }`,
+      `  return s;`,
+      `}`,
+      ...(a.cell === "mgu"
+        ? [
+            `// b_hh[row] + W_hh[row, :]·(f ⊙ h_prev): f in gs at fb`,
+            `fn hfh(row: u32, hb: u32, fb: u32) -> f32 {`,
+            `  var s = ${w.bHh ? `${w.bHh}[row]` : "0.0"};`,
+            `  for (var k = LOOP0; k < ${H}u; k++) { s += ${w.wHh}[row * ${H}u + k] * t0[fb + k] * t0[hb + k]; }`,
+            `  return s;`,
+            `}`,
+          ]
+        : []),
+    ].join("\n"),
+  );
+  const next = `if (more) { t0[hnext + j] = hn; }`;
+  const G = (g: number, j = "j") => (g === 0 ? j : `${g * H}u + ${j}`);
+  const step: string[] = [];
+  switch (a.cell) {
+    case "elman":
+      step.push(...gradUnits(p, [`let v = ih(j, xb) + hh(j, hb);`, a.activation === "relu" ? `let hn = max(v, 0.0);` : `let hn = tanh_c(v);`, `t0[gb + j] = hn;`, next]));
+      break;
+    case "lstm":
+      step.push(
+        ...gradUnits(p, [
+          `let ig = sigmoid(ih(j, xb) + hh(j, hb));`,
+          `let fg = sigmoid(ih(${G(1)}, xb) + hh(${G(1)}, hb));`,
+          `let gg = tanh_c(ih(${G(2)}, xb) + hh(${G(2)}, hb));`,
+          `let og = sigmoid(ih(${G(3)}, xb) + hh(${G(3)}, hb));`,
+          `let cp = cs[k];`,
+          `let cn = fg * cp + ig * gg;`,
+          `cs[k] = cn;`,
+          `let hn = og * tanh_c(cn);`,
+          `t0[gb + j] = ig; t0[gb + ${G(1)}] = fg; t0[gb + ${G(2)}] = gg; t0[gb + ${G(3)}] = og; t0[gb + ${G(4)}] = cn; t0[gb + ${G(5)}] = cp;`,
+          next,
+        ]),
+      );
+      break;
+    case "gru":
+      step.push(
+        ...gradUnits(p, [
+          `let rg = sigmoid(ih(j, xb) + hh(j, hb));`,
+          `let zg = sigmoid(ih(${G(1)}, xb) + hh(${G(1)}, hb));`,
+          `let ghn = hh(${G(2)}, hb);`,
+          `let ng = tanh_c(ih(${G(2)}, xb) + rg * ghn);`,
+          `let hn = (1.0 - zg) * ng + zg * t0[hb + j];`,
+          `t0[gb + j] = rg; t0[gb + ${G(1)}] = zg; t0[gb + ${G(2)}] = ng; t0[gb + ${G(3)}] = ghn;`,
+          next,
+        ]),
+      );
+      break;
+    case "mgu":
+      step.push(...gradUnits(p, [`t0[gb + j] = sigmoid(ih(j, xb) + hh(j, hb));`]));
+      step.push(`storageBarrier(); // the candidate reads f ⊙ h of every unit`);
+      step.push(
+        ...gradUnits(p, [
+          `let fg = t0[gb + j];`,
+          `let ng = tanh_c(ih(${G(1)}, xb) + hfh(${G(1)}, hb, gb));`,
+          `t0[gb + ${G(1)}] = ng;`,
+          `let hn = (1.0 - fg) * t0[hb + j] + fg * ng;`,
+          next,
+        ]),
+      );
+      break;
+  }
+  const initRow = `(${d === 0 ? "" : `${p.N} + `}n) * ${H}u`;
+  const body: string[] = [
+    `LOOP0 = nwg.x >> 16u;`,
+    `let n = wid.x + wid.y * nwg.x;`,
+    `if (n >= ${p.N}) { return; }`,
+    `let nl = ${p.N} * ${p.L};`,
+    ...regionBases(p, d).slice(0, 2),
+  ];
+  if (p.lengths && report) {
+    body.push(`let lenI = ${p.lengths}[n];`, `if ((lenI < 0 || lenI > i32(${p.L})) && lid == 0u) { report_error(${ERR_LENGTH}u, lenI, n); }`);
+  }
+  body.push(`let len = ${gradLength(p, "n")};`, `let seq = n * ${p.L};`);
+  if (lstm) body.push(`var cs: array<f32, ${p.U}>; // this invocation's units' c`);
+  const h0 = layout.h0 !== undefined ? ctx.input(layout.h0) : undefined;
+  const c0 = layout.c0 !== undefined ? ctx.input(layout.c0) : undefined;
+  body.push(`// The initial state: h_prev of the first step.`);
+  body.push(`let first = hsB + (seq + ${reverse ? "len - 1u" : "0u"}) * ${H}u;`);
+  body.push(
+    ...gradUnits(p, [
+      `if (len > 0u) { t0[first + j] = ${h0 ? `${h0}[${initRow} + j]` : "0.0"}; }`,
+      ...(lstm ? [`cs[k] = ${c0 ? `${c0}[${initRow} + j]` : "0.0"};`] : []),
+    ]),
+  );
+  body.push(`storageBarrier();`);
+  body.push(`for (var s = 0u; s < len; s++) {`);
+  body.push(
+    ...indent(
+      [
+        `let t = ${reverse ? "len - 1u - s" : "s"};`,
+        `let row = seq + t;`,
+        `let xb = row * ${D}u;`,
+        `let hb = hsB + row * ${H}u;`,
+        `let gb = gsB + row * ${GS}u;`,
+        `let more = s + 1u < len;`,
+        `let hnext = hsB + (row ${reverse ? "- 1u" : "+ 1u"}) * ${H}u; // the next step's h_prev (used when more)`,
+        ...step,
+        `storageBarrier();`,
+      ],
+      2,
+    ),
+  );
+  body.push(`}`);
+  out.push([`@compute @workgroup_size(${p.WG})`, GRAD_ENTRY, ...indent(body, 2), `}`].join("\n"));
+  const Njs = ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!);
+  return {
+    code: out.join("\n\n"),
+    dispatch: [`Math.min(${Njs}, 65535)`, `Math.max(1, Math.ceil((${Njs}) / 65535))`],
+    scratch: [gradScratch(ctx, p)],
+    ...(report && p.lengths ? { usesError: true } : {}),
+  };
+}
+
+function gradScratch(ctx: WgslEmitCtx, p: GradPlan): { type: string; size: string } {
+  const xShape = ctx.node.inputs[0]!.type.shape;
+  return { type: "f32", size: `(${ctx.dimJs(xShape[0]!)}) * (${ctx.dimJs(xShape[1]!)}) * ${p.dirs * (p.H + p.GS + p.GD)}` };
+}
+
+/** Pass B_d: the steps in reverse; dA into dg, dh and dc in registers; dh0, dc0 at the end. */
+function emitReversePass(ctx: WgslEmitCtx, p: GradPlan, d: number, w: DirNames): WgslPass {
+  const { a, H, GH, GS, GD, dirs } = p;
+  const layout = rnnLayout(a);
+  const gl = rnnGradLayout(a);
+  const reverse = a.direction === "backward" || d === 1;
+  const lstm = a.cell === "lstm";
+  const sequence = a.returnMode === "sequence";
+  const width = H * dirs;
+  const dy = ctx.input(layout.count);
+  const G = (g: number, j = "j") => (g === 0 ? j : `${g * H}u + ${j}`);
+  const cell: string[] = [];
+  switch (a.cell) {
+    case "elman":
+      cell.push(`let hv = t0[gb + j];`, a.activation === "relu" ? `t0[db + j] = select(0.0, dh[k], hv > 0.0); // relu' taken as 0 at the kink` : `t0[db + j] = dh[k] * (1.0 - hv * hv);`, `dd[k] = 0.0;`);
+      break;
+    case "lstm":
+      cell.push(
+        `let ig = t0[gb + j]; let fg = t0[gb + ${G(1)}]; let gg = t0[gb + ${G(2)}]; let og = t0[gb + ${G(3)}];`,
+        `let tc = tanh_c(t0[gb + ${G(4)}]);`,
+        `let dct = dc[k] + dh[k] * og * (1.0 - tc * tc); // through h' = o·tanh(c')`,
+        `t0[db + j] = dct * gg * ig * (1.0 - ig);`,
+        `t0[db + ${G(1)}] = dct * t0[gb + ${G(5)}] * fg * (1.0 - fg);`,
+        `t0[db + ${G(2)}] = dct * ig * (1.0 - gg * gg);`,
+        `t0[db + ${G(3)}] = dh[k] * tc * og * (1.0 - og);`,
+        `dc[k] = dct * fg;`,
+        `dd[k] = 0.0;`,
+      );
+      break;
+    case "gru":
+      cell.push(
+        `let rg = t0[gb + j]; let zg = t0[gb + ${G(1)}]; let ng = t0[gb + ${G(2)}];`,
+        `let dn = dh[k] * (1.0 - zg) * (1.0 - ng * ng);`,
+        `t0[db + j] = dn * t0[gb + ${G(3)}] * rg * (1.0 - rg); // n = tanh(gi_n + r·gh_n)`,
+        `t0[db + ${G(1)}] = dh[k] * (t0[hb + j] - ng) * zg * (1.0 - zg);`,
+        `t0[db + ${G(2)}] = dn;`,
+        `t0[db + ${G(3)}] = dn * rg; // dgh_n`,
+        `dd[k] = dh[k] * zg;`,
+      );
+      break;
+    case "mgu":
+      cell.push(`let ng = t0[gb + ${G(1)}];`, `t0[db + ${G(1)}] = dh[k] * t0[gb + j] * (1.0 - ng * ng);`);
+      break;
+  }
+  // dh_prev[j] = dd[j] + Σ_r W_hh[r, j]·dgh[r], rows [from, to) of dgh at dg offset r + shift.
+  const gather = (from: number, to: number, shift: number) =>
+    `for (var r = LOOP0 + ${from}u; r < ${to}u; r++) { acc += ${w.wHh}[r * ${H}u + j] * t0[db + r${shift ? ` + ${shift}u` : ""}]; }`;
+  const back: string[] = [`var acc = dd[k];`];
+  if (a.cell === "gru") back.push(gather(0, 2 * H, 0), gather(2 * H, GH, H));
+  else back.push(gather(0, a.cell === "mgu" ? H : GH, 0));
+  back.push(`dh[k] = acc;`);
+
+  const body: string[] = [
+    `LOOP0 = nwg.x >> 16u;`,
+    `let n = wid.x + wid.y * nwg.x;`,
+    `if (n >= ${p.N}) { return; }`,
+    `let nl = ${p.N} * ${p.L};`,
+    ...regionBases(p, d),
+    `let len = ${gradLength(p, "n")};`,
+    `let seq = n * ${p.L};`,
+    `var dh: array<f32, ${p.U}>; // this invocation's units' dh`,
+    `var dd: array<f32, ${p.U}>; // dh_prev's terms not through W_hh`,
+    ...(lstm ? [`var dc: array<f32, ${p.U}>;`] : []),
+    ...gradUnits(p, [sequence ? `dh[k] = 0.0;` : `dh[k] = ${dy}[n * ${width}u + ${G(d, "j")}];`, ...(lstm ? [`dc[k] = 0.0;`] : [])]),
+    `for (var s = 0u; s < len; s++) {`,
+    ...indent(
+      [
+        `let t = ${reverse ? "s" : "len - 1u - s"};`,
+        `let row = seq + t;`,
+        `let hb = hsB + row * ${H}u;`,
+        `let gb = gsB + row * ${GS}u;`,
+        `let db = dgB + row * ${GD}u;`,
+        ...gradUnits(p, [...(sequence ? [`dh[k] += ${dy}[row * ${width}u + ${G(d, "j")}];`] : []), ...cell]),
+        `storageBarrier();`,
+        ...(a.cell === "mgu"
+          ? [
+              ...gradUnits(p, [
+                `// d(f ⊙ h)[j] = Σ_r W_hn[r, j]·dA_n[r], then the forget gate`,
+                `var dfh = 0.0;`,
+                `for (var r = LOOP0; r < ${H}u; r++) { dfh += ${w.wHh}[(${H}u + r) * ${H}u + j] * t0[db + ${H}u + r]; }`,
+                `let fg = t0[gb + j]; let hp = t0[hb + j]; let ng = t0[gb + ${G(1)}];`,
+                `t0[db + j] = (dh[k] * (ng - hp) + dfh * hp) * fg * (1.0 - fg);`,
+                `dd[k] = dh[k] * (1.0 - fg) + dfh * fg;`,
+              ]),
+              `storageBarrier();`,
+            ]
+          : []),
+        ...gradUnits(p, back),
+      ],
+      2,
+    ),
+    `}`,
+  ];
+  const initRow = `(${d === 0 ? "" : `${p.N} + `}n) * ${H}u`;
+  const writes: string[] = [];
+  if (gl.h0 !== undefined) writes.push(`${ctx.output(gl.h0)}[${initRow} + j] = dh[k];`);
+  if (gl.c0 !== undefined) writes.push(`${ctx.output(gl.c0)}[${initRow} + j] = ${lstm ? "dc[k]" : "0.0"};`);
+  if (writes.length) body.push(`// What reaches the initial state.`, ...gradUnits(p, writes));
+  const code = [
+    `// rnn_grad pass B (${reverse ? "backward" : "forward"} direction): ${a.cell} steps in reverse; dA into dg, dh${lstm ? " and dc" : ""} in registers.`,
+    `var<private> LOOP0: u32; // 0 at run time; a loop start the compiler cannot see keeps loops rolled`,
+    HELPERS.join("\n"),
+    [`@compute @workgroup_size(${p.WG})`, GRAD_ENTRY, ...indent(body, 2), `}`].join("\n"),
+  ].join("\n\n");
+  const Njs = ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!);
+  return { code, dispatch: [`Math.min(${Njs}, 65535)`, `Math.max(1, Math.ceil((${Njs}) / 65535))`], scratch: [gradScratch(ctx, p)] };
+}
+
+/** Pass C_d: every weight and bias gradient element as a fixed-order sum over (n, t < ℓ). */
+function emitWeightPass(ctx: WgslEmitCtx, p: GradPlan, d: number): WgslPass {
+  const { a, H, GH, D, GS, GD } = p;
+  const gp = rnnGradLayout(a).directions[d]!;
+  const ends = [GH * D, GH * D + GH * H, GH * D + GH * H + GH, GH * D + GH * H + 2 * GH];
+  const total = a.hasBias ? ends[3]! : ends[1]!;
+  const f = flatDispatch(String(total));
+  // dg column of dgh row k (gru's n rows keep dgh_n H further on).
+  const dghCol = a.cell === "gru" ? `select(kk, kk + ${H}u, kk >= ${2 * H}u)` : "kk";
+  const hinKind = a.cell === "mgu" ? `select(1u, 2u, kk >= ${H}u)` : "1u";
+  const body = [
+    `LOOP0 = nwg.x >> 16u;`,
+    `let i = ${f.index};`,
+    `if (i >= ${total}u) { return; }`,
+    `let nl = ${p.N} * ${p.L};`,
+    ...regionBases(p, d),
+    `// Which gradient element: its dg column, the operand kind, and the operand's column.`,
+    `var col = 0u; var kind = 0u; var c = 0u;`,
+    `if (i < ${ends[0]}u) { col = i / ${D}u; c = i % ${D}u; kind = 0u; }`,
+    `else if (i < ${ends[1]}u) { let kk = (i - ${ends[0]}u) / ${H}u; col = ${dghCol}; c = (i - ${ends[0]}u) % ${H}u; kind = ${hinKind}; }`,
+    ...(a.hasBias ? [`else if (i < ${ends[2]}u) { col = i - ${ends[1]}u; kind = 3u; }`, `else { let kk = i - ${ends[2]}u; col = ${dghCol}; kind = 3u; }`] : []),
+    `var s = 0.0;`,
+    `for (var n = LOOP0; n < ${p.N}; n++) {`,
+    `  let len = ${gradLength(p, "n")};`,
+    `  for (var t = 0u; t < len; t++) {`,
+    `    let row = n * ${p.L} + t;`,
+    `    s += t0[dgB + row * ${GD}u + col] * operand(kind, row, c, hsB, gsB);`,
+    `  }`,
+    `}`,
+    `if (i < ${ends[0]}u) { ${ctx.output(gp.weightIh)}[i] = s; }`,
+    `else if (i < ${ends[1]}u) { ${ctx.output(gp.weightHh)}[i - ${ends[0]}u] = s; }`,
+    ...(a.hasBias ? [`else if (i < ${ends[2]}u) { ${ctx.output(gp.biasIh!)}[i - ${ends[1]}u] = s; }`, `else { ${ctx.output(gp.biasHh!)}[i - ${ends[2]}u] = s; }`] : []),
+  ];
+  const code = [
+    `// rnn_grad pass C (direction ${d}): dW_ih = Σ dA ⊗ x, dW_hh = Σ dgh ⊗ hin${a.hasBias ? ", db_ih = Σ dA, db_hh = Σ dgh" : ""} over (n, t < ℓ); one invocation per element, no atomics.`,
+    `var<private> LOOP0: u32; // 0 at run time; a loop start the compiler cannot see keeps loops rolled`,
+    [
+      `// What dg column col multiplies at step row: x (0), h_prev (1), f ⊙ h_prev (2, mgu's n rows), 1 (3, biases).`,
+      `fn operand(kind: u32, row: u32, c: u32, hsB: u32, gsB: u32) -> f32 {`,
+      `  if (kind == 0u) { return x0[row * ${D}u + c]; }`,
+      `  if (kind == 1u) { return t0[hsB + row * ${H}u + c]; }`,
+      ...(a.cell === "mgu" ? [`  if (kind == 2u) { return t0[gsB + row * ${GS}u + c] * t0[hsB + row * ${H}u + c]; }`] : []),
+      `  return 1.0;`,
+      `}`,
+    ].join("\n"),
+    [`@compute @workgroup_size(64)`, `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`, ...indent(body, 2), `}`].join("\n"),
+  ].join("\n\n");
+  return { code, dispatch: f.dispatch, scratch: [gradScratch(ctx, p)] };
+}
+
+/** Pass D: dx[n, t, c] = Σ_d Σ_k W_ih_d[k, c]·dA_d[n, t, k] for t < ℓ, else 0. */
+function emitDxPass(ctx: WgslEmitCtx, p: GradPlan, names: readonly DirNames[]): WgslPass {
+  const { H, GH, D, GS, GD, dirs } = p;
+  const xShape = ctx.node.inputs[0]!.type.shape;
+  const f = flatDispatch(`(${ctx.dimJs(xShape[0]!)}) * (${ctx.dimJs(xShape[1]!)}) * ${D}`);
+  const sums = names.map((w, d) => {
+    const dgB = `${dirs * (H + GS)}u * nl${d === 0 ? "" : ` + ${d * GD}u * nl`}`;
+    return `  for (var k = LOOP0; k < ${GH}u; k++) { s += ${w.wIh}[k * ${D}u + c] * t0[${dgB} + row * ${GD}u + k]; }`;
+  });
+  const body = [
+    `LOOP0 = nwg.x >> 16u;`,
+    `let i = ${f.index};`,
+    `let nl = ${p.N} * ${p.L};`,
+    `if (i >= nl * ${D}u) { return; }`,
+    `let row = i / ${D}u;`,
+    `let c = i % ${D}u;`,
+    `let n = row / ${p.L};`,
+    `var s = 0.0;`,
+    `if (row - n * ${p.L} < ${gradLength(p, "n")}) {`,
+    ...sums,
+    `}`,
+    `${ctx.output(0)}[i] = s;`,
+  ];
+  const code = [
+    `// rnn_grad pass D: dx = Σ over directions of dA·W_ih at steps t < ℓ (zeros past the length).`,
+    `var<private> LOOP0: u32; // 0 at run time; a loop start the compiler cannot see keeps loops rolled`,
+    [`@compute @workgroup_size(64)`, `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {`, ...indent(body, 2), `}`].join("\n"),
+  ].join("\n\n");
+  return { code, dispatch: f.dispatch, scratch: [gradScratch(ctx, p)] };
+}
+
+function emitRnnGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const a = ctx.node.attrs as unknown as RnnAttrs;
+  const layout = rnnLayout(a);
+  const H = a.hidden;
+  const xShape = ctx.node.inputs[0]!.type.shape;
+  const WG = Math.min(H, 64);
+  const p: GradPlan = {
+    a,
+    H,
+    GH: GATES[a.cell] * H,
+    D: xShape[2]!.constValue()!,
+    dirs: directionCount(a),
+    N: ctx.dim(xShape[0]!),
+    L: ctx.dim(xShape[1]!),
+    WG,
+    U: Math.ceil(H / WG),
+    GS: TRACE_WIDTH[a.cell] * H,
+    GD: (GATES[a.cell] + (a.cell === "gru" ? 1 : 0)) * H,
+    lengths: layout.lengths !== undefined ? ctx.input(layout.lengths) : undefined,
+  };
+  const names: DirNames[] = layout.directions.map((pos: RnnDirectionInputs) => ({
+    wIh: ctx.input(pos.weightIh),
+    wHh: ctx.input(pos.weightHh),
+    ...(pos.biasIh !== undefined ? { bIh: ctx.input(pos.biasIh), bHh: ctx.input(pos.biasHh!) } : {}),
+  }));
+  const passes: WgslPass[] = [];
+  names.forEach((w, d) => passes.push(emitTracePass(ctx, p, d, w, d === 0), emitReversePass(ctx, p, d, w), emitWeightPass(ctx, p, d)));
+  passes.push(emitDxPass(ctx, p, names));
+  const errors = p.lengths ? { [ERR_LENGTH]: `length {a} of sequence {b} is outside [0, ${xShape[1]!.toString()}] (L = x's dim 1)` } : undefined;
+  return { passes, ...(errors ? { errors } : {}) };
+}
+
+export const kernels: WgslKernel[] = [
+  { op: "rnn", emit: emitRnn },
+  { op: "rnn_grad", emit: emitRnnGrad },
+];
