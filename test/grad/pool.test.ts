@@ -245,7 +245,7 @@ describe("pool gradients on WebGPU", () => {
   it("1-d max/avg/sum with padding, ceil_mode, dilation and masks, symbolic N and L", async () => {
     const x = ["N", 3, "L"] as const;
     const runs = [[2, 3, 11], [1, 3, 8]];
-    await wgsl(check("maxpool1d", x, { window: 3, stride: 2, padding: 1, ceil_mode: true }, runs, { js: false }));
+    await wgsl(check("maxpool1d", x, { window: 3, stride: 2, padding: 1, ceil_mode: true }, runs.slice(0, 1), { js: false }));
     await wgsl(check("avgpool1d", x, { window: 4, stride: 3, padding: 2, ceil_mode: true }, runs.slice(0, 1), { js: false }));
     await wgsl(check("avgpool1d", x, { window: 3, stride: 2, padding: 1, count_include_pad: false }, runs.slice(0, 1), { js: false }));
     await wgsl(check("sumpool1d", x, { window: 2, dilation: 2, stride: 1, padding: 1 }, runs.slice(0, 1), { js: false }));

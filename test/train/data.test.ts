@@ -80,6 +80,11 @@ function first<T>(it: Iterable<T>): T {
   throw new Error("empty");
 }
 
+/** Same type and same bytes (vitest's toEqual is slow on arrays of millions of elements). */
+function sameArray(a: Float32Array | Int32Array, b: Float32Array | Int32Array): boolean {
+  return a.constructor === b.constructor && a.length === b.length && Buffer.compare(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) === 0;
+}
+
 function imageHash(images: Float32Array, i: number): string {
   return createHash("sha1").update(new Uint8Array(images.buffer, images.byteOffset + i * MNIST_PIXELS * 4, MNIST_PIXELS * 4)).digest("hex");
 }
@@ -137,7 +142,7 @@ describe("MNIST", () => {
     const fast = parseDataArray(bytes)!;
     const slow = Float32Array.from((JSON.parse(bytes.toString("utf8")) as { data: number[] }).data);
     expect(fast.length).toBe(863 * 784);
-    expect(fast).toEqual(slow);
+    expect(sameArray(fast, slow)).toBe(true);
     const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
     expect(parseDataArray(enc('{ "data": [0,1,0.5,0.992] }'))).toEqual(Float32Array.from([0, 1, 0.5, 0.992]));
     // Anything but plain unsigned decimals is left to JSON.parse.
@@ -202,10 +207,10 @@ describe("MNIST", () => {
 
   it("is deterministic in its seed and honours trainFraction", () => {
     const again = loadMnist();
-    expect(again.train.sourceIndex).toEqual(split.train.sourceIndex);
-    expect(again.test.images).toEqual(split.test.images);
+    expect(sameArray(again.train.sourceIndex, split.train.sourceIndex)).toBe(true);
+    expect(sameArray(again.test.images, split.test.images)).toBe(true);
     const other = loadMnist({ seed: 1 });
-    expect(other.train.sourceIndex).not.toEqual(split.train.sourceIndex);
+    expect(sameArray(other.train.sourceIndex, split.train.sourceIndex)).toBe(false);
     const half = loadMnist({ trainFraction: 0.5, seed: 3 });
     expect(Math.abs(half.train.count - 5000)).toBeLessThanOrEqual(5);
     expect(half.train.count + half.test.count).toBe(10_000);
@@ -238,8 +243,8 @@ describe("MNIST", () => {
 
     // Same (seed, epoch): same batches; another epoch or seed: another order.
     expect(first(batches(set, 64, 5)).labels.data).toEqual(all[0]!.labels.data);
-    expect(first(batches(set, 64, 5, { epoch: 1 })).x.data).not.toEqual(all[0]!.x.data);
-    expect(first(batches(set, 64, 6)).x.data).not.toEqual(all[0]!.x.data);
+    expect(sameArray(first(batches(set, 64, 5, { epoch: 1 })).x.data, all[0]!.x.data)).toBe(false);
+    expect(sameArray(first(batches(set, 64, 6)).x.data, all[0]!.x.data)).toBe(false);
     // ordered: the stored order.
     expect(first(batches(set, 8, 0, { ordered: true })).labels.data).toEqual(set.labels.subarray(0, 8));
   });
@@ -264,7 +269,7 @@ describe("MNIST", () => {
       const { noisy, clean } = den[k]!;
       expect(noisy.shape).toEqual([100, 784]);
       expect(clean.shape).toEqual([100, 784]);
-      expect(clean.data).toEqual(plain[k]!.x.data); // same order as batches()
+      expect(sameArray(clean.data, plain[k]!.x.data)).toBe(true); // same order as batches()
       let bad = 0;
       for (let i = 0; i < clean.data.length; i++) {
         if (!(noisy.data[i] === 0 || noisy.data[i] === clean.data[i])) bad++;
@@ -285,8 +290,8 @@ describe("MNIST", () => {
     }
     expect(off).toBe(0);
     // Deterministic per (seed, epoch); another epoch masks other pixels.
-    expect(first(denoisingBatches(set, 100, 9)).noisy.data).toEqual(den[0]!.noisy.data);
-    expect(first(denoisingBatches(set, 100, 9, { epoch: 1 })).noisy.data).not.toEqual(den[0]!.noisy.data);
+    expect(sameArray(first(denoisingBatches(set, 100, 9)).noisy.data, den[0]!.noisy.data)).toBe(true);
+    expect(sameArray(first(denoisingBatches(set, 100, 9, { epoch: 1 })).noisy.data, den[0]!.noisy.data)).toBe(false);
   });
 
   it("feeds DenoisingAE (x f32[N, 784]) with the clean images", () => {

@@ -405,16 +405,16 @@ function emitUpsampleGrad(ctx: JsEmitCtx): string {
   }
   w.line("let k = 0;");
   loop(w, "p", planes, (p) => {
-    const yp = bind(w, "yp", times(p, outPlane));
+    const xp = bind(w, "xp", times(p, outPlane));
     const inputLevel = (j: number): void => {
       const i = `i${j}`;
       w.open(`for (let ${i} = 0; ${i} < ${inSizes[j]}; ${i}++)`);
       const s = scale[j] === 1 ? "" : ` * ${scale[j]}`;
-      w.line(`const from${j} = ${i} > 0 ? (${i} - 1)${s} : 0, to${j} = Math.min((${i} + 2)${s}, ${outSizes[j]});`);
+      w.line(`const from${j} = ${i} > 0 ? (${i} - 1)${s} : 0, to${j} = Math.min((${i} + 1)${s}, ${outSizes[j]});`);
       if (j < d - 1) inputLevel(j + 1);
       else {
         w.line("let acc = 0;");
-        outputLevel(0, yp, "");
+        outputLevel(0, xp, "");
         w.line("y0[k++] = acc;");
       }
       w.close();

@@ -269,7 +269,7 @@ function emitGlobalPool(ctx: WgslEmitCtx): WgslKernelResult {
     const lets = new Lets(c);
     const C = lets.bind(i32Of(xShape[1]!), "C");
     const S = xShape.slice(2).map((x, i) => lets.bind(i32Of(x), `S${i}`));
-    const P = lets.bind(prod(...S), "P");
+    const P = lets.bind(prod(...S), "cells");
     const ms = a.hasMask ? maskStrides(ctx, lets, r) : undefined;
     // the mask is read with x's flat spatial index when it has every spatial dim at x's size
     const flat = !ms || sameStride(ctx, 2);

@@ -12,6 +12,10 @@
 // Slice bounds on a symbolic axis are resolved at run time with Python's
 // rules, as the reference; when they give a different length than the
 // compiled shape, the kernel reports the error instead of reading out of range.
+//
+// Backward ops (compiler/ops/shape.ts) are gathers too: slice_grad reads the dy
+// element an output position came from (or writes 0), upsample_grad sums, per
+// input element, the outputs whose interpolation taps touch it. No atomics.
 
 import { Dim } from "../../ir/dims.ts";
 import { add, coordinates, flatPass, mapPass, mul, wgslLiteral, type WgslWriter } from "./elementwise.ts";
@@ -113,40 +117,56 @@ function boundText(v: Bound): string {
   return v === null ? "" : v.toString();
 }
 
+type SliceAttrs = { axis: number; start: number | Dim; end: Bound; step: number };
+
+/** Whether a slice's bounds and length are all known at compile time. */
+function staticSlice(a: SliceAttrs, sizeDim: Dim, countDim: Dim): boolean {
+  const constOf = (v: number | Dim) => (v instanceof Dim ? v.constValue() : v);
+  return sizeDim.constValue() !== undefined && constOf(a.start) !== undefined && (a.end === null || constOf(a.end) !== undefined) && countDim.constValue() !== undefined;
+}
+
+/**
+ * The first position (u32) of a slice of `sizeDim` elements giving `count`:
+ * folded when static, else resolved at run time with Python's rules, and the
+ * length checked against the compiled shape (error kind 1; the invocation returns).
+ */
+function sliceStart(w: WgslWriter, ctx: WgslEmitCtx, a: SliceAttrs, sizeDim: Dim, count: string, isStatic: boolean): string {
+  const step = a.step;
+  if (isStatic) {
+    // Python's negative indices and clamping resolved here.
+    const n = sizeDim.constValue()!;
+    const resolve = (v: number | Dim) => {
+      const k = v instanceof Dim ? v.constValue()! : v;
+      return Math.min(Math.max(k < 0 ? k + n : k, 0), n);
+    };
+    return `${resolve(a.start)}u`;
+  }
+  // Python's rules at run time: negative counts from the end, then clamp to [0, size].
+  w.line(`let size = i32(${w.dim(sizeDim, "axisSize")});`);
+  const position = (v: number | Dim): string => {
+    if (v instanceof Dim) return v.equals(sizeDim) ? "size" : `clamp(i32(${ctx.dim(v)}), 0i, size)`;
+    return v < 0 ? `max(size - ${-v}i, 0i)` : `min(${v}i, size)`;
+  };
+  w.line(`let first = ${position(a.start)};`);
+  w.line(`let span = ${a.end === null ? "size" : position(a.end)} - first;`);
+  w.line(`let got = select(0i, ${step === 1 ? "span" : `(span + ${step - 1}i) / ${step}i`}, span > 0i);`);
+  w.line(`if (got != i32(${count})) { report_error(1u, got, u32(size)); return; }`);
+  return "u32(first)";
+}
+
 function emitSlice(ctx: WgslEmitCtx): WgslKernelResult {
   const input = inShape(ctx);
   const output = outShape(ctx);
-  const a = ctx.node.attrs as { axis: number; start: number | Dim; end: Bound; step: number };
+  const a = ctx.node.attrs as SliceAttrs;
   const axis = normAxis(a.axis, input.length);
   const step = a.step;
   const sizeDim = input[axis]!;
   const countDim = output[axis]!;
-  const staticSize = sizeDim.constValue();
-  const constOf = (v: number | Dim) => (v instanceof Dim ? v.constValue() : v);
-  const startC = constOf(a.start);
-  const endC = a.end === null ? staticSize : constOf(a.end);
-  const isStatic = staticSize !== undefined && startC !== undefined && endC !== undefined && countDim.constValue() !== undefined;
+  const isStatic = staticSlice(a, sizeDim, countDim);
   const what = `slice ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis}`;
   const body = (w: WgslWriter) => {
     const count = w.dim(countDim, "count");
-    let start: string;
-    if (isStatic) {
-      // Python's negative indices and clamping resolved here.
-      const resolve = (n: number) => Math.min(Math.max(n < 0 ? n + staticSize : n, 0), staticSize);
-      start = `${resolve(startC)}u`;
-    } else {
-      // Python's rules at run time: negative counts from the end, then clamp to [0, size].
-      w.line(`let size = i32(${w.dim(sizeDim, "axisSize")});`);
-      const position = (v: number | Dim): string => {
-        if (v instanceof Dim) return v.equals(sizeDim) ? "size" : `clamp(i32(${ctx.dim(v)}), 0i, size)`;
-        return v < 0 ? `max(size - ${-v}i, 0i)` : `min(${v}i, size)`;
-      };
-      w.line(`let first = ${position(a.start)};`);
-      w.line(`let span = ${a.end === null ? "size" : position(a.end)} - first;`);
-      w.line(`let got = select(0i, ${step === 1 ? "span" : `(span + ${step - 1}i) / ${step}i`}, span > 0i);`);
-      w.line(`if (got != i32(${count})) { report_error(1u, got, u32(size)); return; }`);
-      start = "u32(first)";
-    }
+    const start = sliceStart(w, ctx, a, sizeDim, count, isStatic);
     const inner = w.numel(input.slice(axis + 1), "inner");
     const plane = w.product([w.dim(sizeDim, "axisSize"), inner], "plane");
     const outPlane = w.product([count, inner], "outPlane");
@@ -167,6 +187,46 @@ function emitSlice(ctx: WgslEmitCtx): WgslKernelResult {
       w.line(`let j = ${rem} / ${inner};`);
       w.line(`y0[i] = x0[${add(add(rowStart, mul("j", w.product([`${step}u`, inner], "jump"))), `${rem} % ${inner}`)}];`);
     }
+  };
+  if (isStatic) return gather(ctx, body);
+  const result = gather(ctx, body, { usesError: true });
+  return { ...result, errors: { 1: `${what} with size {b} gives {a} elements, but the compiled shape needs ${countDim.toString()}` } };
+}
+
+// ---------------------------------------------------------------------------
+// slice_grad (backward of slice)
+
+/**
+ * dx of slice as a gather: each output (dx) element at position c of the
+ * sliced axis is dy's element (c - start) / step when c - start is a
+ * non-negative multiple of step below the count, else 0.
+ */
+function emitSliceGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const input = inShape(ctx);
+  const output = outShape(ctx);
+  const a = ctx.node.attrs as SliceAttrs;
+  const axis = normAxis(a.axis, input.length);
+  const step = a.step;
+  const sizeDim = output[axis]!;
+  const countDim = input[axis]!;
+  const isStatic = staticSlice(a, sizeDim, countDim);
+  const what = `slice ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis}`;
+  const body = (w: WgslWriter) => {
+    const count = w.dim(countDim, "count");
+    const start = sliceStart(w, ctx, a, sizeDim, count, isStatic);
+    const inner = w.numel(input.slice(axis + 1), "inner");
+    const sizes = ["", w.dim(sizeDim, "axisSize"), inner];
+    const c = coordinates(w, sizes, "i", [!input.slice(0, axis).every((d) => d.equals(1)), true, inner !== "1u"]);
+    w.line(`// dy back at ${what.slice("slice ".length)}, zeros elsewhere`);
+    w.line(`let r = i32(${c[1]}) - i32(${start});`);
+    const j = step === 1 ? "r" : `r / ${step}i`;
+    const inside = [`r >= 0i`, ...(step === 1 ? [] : [`r % ${step}i == 0i`]), `${j} < i32(${count})`];
+    const at = add(add(c[0] ? mul(c[0], w.product([count, inner], "inPlane")) : "0u", mul(`u32(${j})`, inner)), c[2] || "0u");
+    w.open(`if (${inside.join(" && ")})`);
+    w.line(`y0[i] = x0[${at}];`);
+    w.orElse();
+    w.line("y0[i] = 0.0;");
+    w.close();
   };
   if (isStatic) return gather(ctx, body);
   const result = gather(ctx, body, { usesError: true });
@@ -264,6 +324,61 @@ function emitUpsample(ctx: WgslEmitCtx): WgslKernelResult {
 }
 
 // ---------------------------------------------------------------------------
+// upsample_grad (backward of linear upsample)
+
+/**
+ * dx of linear upsampling as a gather: one invocation per input element i
+ * loops over the outputs o in [(i - 1)·s, (i + 2)·s) of each spatial axis
+ * (only those can have a tap at i), recomputes their taps as the forward
+ * does (f32), and sums dy[o] · Π_j W_j with
+ * W(o, i) = [lo(o) = i]·(1 - w(o)) + [hi(o) = i]·w(o); zero weights are
+ * skipped. No atomics, no scatter: the sum order is fixed.
+ */
+function emitUpsampleGrad(ctx: WgslEmitCtx): WgslKernelResult {
+  const input = inShape(ctx);
+  const output = outShape(ctx);
+  const scale = ctx.node.attrs.scale as number[];
+  const d = scale.length;
+  return gather(ctx, (w) => {
+    const inSizes = output.slice(2).map((dim, j) => w.dim(dim, `in${j}`));
+    const outSizes = input.slice(2).map((dim, j) => w.dim(dim, `out${j}`));
+    const outStrides = outSizes.map((_, j) => w.product(outSizes.slice(j + 1), `outStride${j}`));
+    const outPlane = w.product(outSizes, "outPlane");
+    const onePlane = output.slice(0, 2).every((dim) => dim.equals(1));
+    const c = coordinates(w, ["", ...inSizes], "i", [!onePlane, ...inSizes.map(() => true)]);
+    const plane = onePlane ? "0u" : mul(c[0]!, outPlane);
+    const at = c.slice(1);
+    const lastOf = (j: number) => (inSizes[j] === "1u" ? "0u" : /^\d+u$/.test(inSizes[j]!) ? `${Number(inSizes[j]!.slice(0, -1)) - 1}u` : `${inSizes[j]} - 1u`);
+    for (let j = 0; j < d; j++) {
+      const s = scale[j] === 1 ? "" : ` * ${scale[j]}u`;
+      w.line(`let from${j} = select(0u, (${at[j]} - 1u)${s}, ${at[j]} > 0u);`);
+      w.line(`let to${j} = min((${at[j]} + 2u)${s}, ${outSizes[j]});`);
+    }
+    w.line("var acc = 0.0;");
+    const level = (j: number, base: string, weight: string): void => {
+      const o = `o${j}`;
+      w.open(`for (var ${o} = from${j}; ${o} < to${j}; ${o}++)`);
+      w.line(`let src${j} = max((f32(${o}) + 0.5) / ${scale[j]}.0 - 0.5, 0.0);`);
+      w.line(`let lo${j} = min(u32(floor(src${j})), ${lastOf(j)});`);
+      w.line(`let hi${j} = min(lo${j} + 1u, ${lastOf(j)});`);
+      w.line(`let f${j} = src${j} - f32(lo${j});`);
+      w.line(`let w${j} = select(0.0, 1.0 - f${j}, lo${j} == ${at[j]}) + select(0.0, f${j}, hi${j} == ${at[j]});`);
+      w.line(`if (w${j} == 0.0) { continue; }`);
+      const next = add(base, mul(o, outStrides[j]!));
+      const wt = weight ? `${weight} * w${j}` : `w${j}`;
+      if (j === d - 1) w.line(`acc += ${wt} * x0[${next}];`);
+      else {
+        w.line(`let r${j} = ${next};`);
+        level(j + 1, `r${j}`, wt);
+      }
+      w.close();
+    };
+    level(0, plane, "");
+    w.line("y0[i] = acc;");
+  });
+}
+
+// ---------------------------------------------------------------------------
 // broadcast_to
 
 function emitBroadcastTo(ctx: WgslEmitCtx): WgslKernelResult {
@@ -277,4 +392,6 @@ export const kernels: WgslKernel[] = [
   { op: "pad", emit: emitPad },
   { op: "upsample", emit: emitUpsample },
   { op: "broadcast_to", emit: emitBroadcastTo },
+  { op: "slice_grad", emit: emitSliceGrad },
+  { op: "upsample_grad", emit: emitUpsampleGrad },
 ];

