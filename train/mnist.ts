@@ -179,10 +179,10 @@ export interface Tensor<A extends Float32Array | Int32Array, S extends readonly 
 }
 
 /** One classifier batch: images NCHW `[B, 1, 28, 28]` and their digits `[B]`. */
-export interface ImageBatch {
+export type ImageBatch = {
   readonly x: Tensor<Float32Array, [number, 1, number, number]>;
   readonly labels: Tensor<Int32Array, [number]>;
-}
+};
 
 export interface BatchOptions {
   /**
@@ -247,12 +247,12 @@ export function* batches(set: ImageSet, batchSize: number, seed: number, opts: B
 }
 
 /** One denoising batch: corrupted and clean images, both flattened to `[B, 784]`. */
-export interface DenoisingBatch {
+export type DenoisingBatch = {
   /** The images with masking noise: a random `maskFraction` of the pixels set to 0 (independently per pixel). */
   readonly noisy: Tensor<Float32Array, [number, number]>;
   /** The same images uncorrupted: the reconstruction target. */
   readonly clean: Tensor<Float32Array, [number, number]>;
-}
+};
 
 export interface DenoisingOptions extends BatchOptions {
   /** Probability that a pixel is zeroed (default 0.25, the example's dropout p). */

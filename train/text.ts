@@ -216,11 +216,11 @@ export interface SkipGramOptions {
  * One batch of skip-gram feeds, named and shaped as dsl-examples/skipgram.cnn's
  * inputs: `center: i32[N]`, `context: i32[N]`, `negatives: i32[N, K]`.
  */
-export interface SkipGramBatch {
+export type SkipGramBatch = {
   readonly center: Tensor<Int32Array, [number]>;
   readonly context: Tensor<Int32Array, [number]>;
   readonly negatives: Tensor<Int32Array, [number, number]>;
-}
+};
 
 /** One epoch of skip-gram batches: iterable, with its size known up front. */
 export interface SkipGramEpoch extends Iterable<SkipGramBatch> {
@@ -398,10 +398,10 @@ export interface CharLmOptions {
 }
 
 /** One batch of char_lstm.cnn's feeds: `chars: i32[N, L]` and `next_chars: i32[N, L]`, next_chars[n, t] = chars[n, t + 1] within the text. */
-export interface CharLmBatch {
+export type CharLmBatch = {
   readonly chars: Tensor<Int32Array, [number, number]>;
   readonly next_chars: Tensor<Int32Array, [number, number]>;
-}
+};
 
 /**
  * Windows per epoch: floor(n / L) − 1. Each window needs L + 1 characters;

@@ -462,7 +462,7 @@ function stepBackward(a: RnnAttrs, w: DirectionWeights, h: Float64Array, c: Floa
         dgi[2 * H + j] = dn;
         dgh[2 * H + j] = dn * r[j]!;
         dgi[j] = dgh[j] = dn * ghn[j]! * r[j]! * (1 - r[j]!);
-        dgi[H + j] = dgh[H + j] = dh[j]! * (n[j]! - h[j]!) * z[j]! * (1 - z[j]!);
+        dgi[H + j] = dgh[H + j] = dh[j]! * (h[j]! - n[j]!) * z[j]! * (1 - z[j]!);
       }
       const dhPrev = affineT(w.wHh, 0, GH, dgh);
       for (let j = 0; j < H; j++) dhPrev[j]! += dh[j]! * z[j]!;

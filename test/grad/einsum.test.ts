@@ -6,6 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { differentiate } from "../../compiler/autodiff/reverse.ts";
 import { Dim } from "../../compiler/ir/dims.ts";
+import type { Value } from "../../compiler/ir/graph.ts";
+import { einsumTerm } from "../../compiler/ops/einsum.ts";
+import type { LowerCtx } from "../../compiler/ops/op.ts";
 import { interpret } from "../../compiler/reference/interpreter.ts";
 import { TestModel, randomTensor, t, type JsArg } from "../support/build.ts";
 import { expectJsMatchesReference } from "../support/conformance.ts";
@@ -116,6 +119,53 @@ describe("einsum gradients", () => {
     const feeds = { x: randomTensor([3, 3], 1), dy: t([1, 2, 3]) };
     expect(Array.from(interpret(m.graph, feeds, {}).outputs.dx!.data)).toEqual([1, 0, 0, 0, 2, 0, 0, 0, 3]);
     expectJsMatchesReference(m.graph, feeds);
+  });
+});
+
+describe("index notation gradients (einsumTerm)", () => {
+  function ctxFor(m: TestModel): LowerCtx {
+    const ctx: LowerCtx = {
+      graph: m.graph,
+      callee: "index notation",
+      layerName: () => "z",
+      emit: (opName, inputs, attrs = {}) => m.s.emitOp(opName, inputs, attrs, undefined, "index notation 'z'", "z"),
+      emit1: (opName, inputs, attrs = {}) => ctx.emit(opName, inputs, attrs)[0]!,
+      param: () => {
+        throw new Error("no params");
+      },
+      constant: (v, dtype) => m.s.constant(v, dtype),
+      fail: (code, message, opts = {}) => m.s.fail(code, `index notation 'z': ${message}`, undefined, opts),
+      describe: (v) => m.s.describe(v),
+    };
+    return ctx;
+  }
+  function check(build: (m: TestModel, ctx: LowerCtx) => Value, inputs: Record<string, ReturnType<typeof randomTensor>>) {
+    const m = new TestModel();
+    m.output("z", build(m, ctxFor(m)));
+    const gg = checkGradients(m.graph, inputs);
+    expectJsMatchesReference(gg.graph, gg.inputs);
+  }
+
+  it("z[col, row] = x[row, inner] * w[inner, col] over a symbolic row count", () => {
+    check(
+      (m, ctx) => {
+        const x = m.input("x", "f32", ["N", 5]);
+        const w = m.input("w", "f32", [5, 3]);
+        return einsumTerm(ctx, [{ value: x, indices: ["row", "inner"] }, { value: w, indices: ["inner", "col"] }], ["col", "row"]);
+      },
+      { x: randomTensor([4, 5], 1), w: randomTensor([5, 3], 2) },
+    );
+  });
+
+  it("z[col] = x[row, row] * w[row, col] (a diagonal factor)", () => {
+    check(
+      (m, ctx) => {
+        const x = m.input("x", "f32", [4, 4]);
+        const w = m.input("w", "f32", [4, 3]);
+        return einsumTerm(ctx, [{ value: x, indices: ["row", "row"] }, { value: w, indices: ["row", "col"] }], ["col"]);
+      },
+      { x: randomTensor([4, 4], 3), w: randomTensor([4, 3], 4) },
+    );
   });
 });
 

@@ -442,7 +442,7 @@ function emitBackStep(p: Plan, w: DirectionNames): string {
       lines.push(`  for (let j = 0; j < ${H}; j++) dfh[j] += g * ${w.wHh}[wRow + j];`, `}`);
       lines.push(`for (let j = 0; j < ${H}; j++) {`, `  const fj = gs[gRow + j], hp = hs[hRow + j], nj = gs[gRow + ${H} + j];`);
       lines.push(`  dA[j] = (dh[j] * (nj - hp) + dfh[j] * hp) * fj * (1 - fj);`);
-      lines.push(`  dhn[j] = dh[j] * (1 - fj) - dfh[j] * fj;`, `  fh[j] = fj * hp; // W_hn's input, for its gradient`, `}`);
+      lines.push(`  dhn[j] = dh[j] * (1 - fj) + dfh[j] * fj;`, `  fh[j] = fj * hp; // W_hn's input, for its gradient`, `}`);
       break;
   }
   return lines.join("\n");

@@ -410,7 +410,7 @@ function emitUpsampleGrad(ctx: JsEmitCtx): string {
       const i = `i${j}`;
       w.open(`for (let ${i} = 0; ${i} < ${inSizes[j]}; ${i}++)`);
       const s = scale[j] === 1 ? "" : ` * ${scale[j]}`;
-      w.line(`const from${j} = ${i} > 0 ? (${i} - 1)${s} : 0, to${j} = Math.min((${i} + 1)${s}, ${outSizes[j]});`);
+      w.line(`const from${j} = ${i} > 0 ? (${i} - 1)${s} : 0, to${j} = Math.min((${i} + 2)${s}, ${outSizes[j]});`);
       if (j < d - 1) inputLevel(j + 1);
       else {
         w.line("let acc = 0;");

@@ -406,7 +406,8 @@ function emitReduceGrad(ctx: WgslEmitCtx): WgslKernelResult {
     elements,
     (w) => {
       const [g] = broadcastOffsets(w, x.shape, [{ shape: kept }]);
-      w.line(`${DX}[i] = select(0.0, ${G}[${g}], t0[${g}] == i);`);
+      w.line(`let g = ${g};`);
+      w.line(`${DX}[i] = select(0.0, ${G}[g], t0[g] == i);`);
     },
     { scratch: [{ type: "u32", size: groupsJs }] },
   );

@@ -793,7 +793,7 @@ function emitReversePass(ctx: WgslEmitCtx, p: GradPlan, d: number, w: DirNames):
   const gather = (from: number, to: number, shift: number) =>
     `for (var r = LOOP0 + ${from}u; r < ${to}u; r++) { acc += ${w.wHh}[r * ${H}u + j] * t0[db + r${shift ? ` + ${shift}u` : ""}]; }`;
   const back: string[] = [`var acc = dd[k];`];
-  if (a.cell === "gru") back.push(gather(0, 2 * H, 0), gather(2 * H, GH, 0));
+  if (a.cell === "gru") back.push(gather(0, 2 * H, 0), gather(2 * H, GH, H));
   else back.push(gather(0, a.cell === "mgu" ? H : GH, 0));
   back.push(`dh[k] = acc;`);
 
