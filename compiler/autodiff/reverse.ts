@@ -126,6 +126,7 @@ export function gradients(g: Graph, y: Value, wrt: readonly Value[], opts: Diffe
     for (const v of n.outputs) {
       if (isReachable) reachable.add(v);
       if (isActive && v.type.dtype === "f32") active.add(v);
+      else if (isActive) cutBy.set(v, n); // an integer or bool result (cast, comparison) ends the path here
       else if (cut) cutBy.set(v, cut);
     }
   }
