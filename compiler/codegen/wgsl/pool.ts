@@ -141,7 +141,7 @@ function emitPool(ctx: WgslEmitCtx, mode: "forward" | "winner" | "share" = "forw
   c.line(ms ? `if (x1[${mo}] != 0u) { ${update}cnt++; }` : `${update}cnt++;`);
   for (const _ of dims) c.close();
 
-  const divisor = mode === "share" ? "cnt" : divideByPadded ? "padded" : "cnt";
+  const divisor = divideByPadded ? "padded" : "cnt";
   if (mode === "winner") c.line("t0[i] = at;");
   else if (mode === "share") c.line(`t0[i] = select(0.0, x${dyIn}[i] / f32(${divisor}), cnt > 0);`);
   else {
