@@ -560,7 +560,7 @@ function emitConvGradInput(ctx: JsEmitCtx): string {
       fb = bindLocal(code, `u${low[i]}`, sum(fb, prod(a.padBegin[i] || a.padEnd[i] ? wrapped : v, xStride[i]!)));
       pa = bindLocal(code, `p${low[i]}`, sum(pa, prod(v, aStride[i]!)));
     }
-    code.line(`fold[${fb}] += acc[${pa}];`);
+    code.line(`fold[${fb}] = acc[${pa}];`);
     for (let i = 0; i < d; i++) code.close();
     code.line(`for (let i = 0; i < ${xPlane}; i++) y0[${sum(xb, "i")}] = fold[i];`);
   } else if (padded) {
