@@ -24,8 +24,6 @@ export interface GpuModelSpec extends Omit<ModelSpec, "run" | "evaluate" | "trai
   readonly run: GpuEntrySpec;
   /** Training step (models with a loss); see TrainEntrySpec. */
   readonly train?: GpuEntrySpec & Omit<TrainEntrySpec, "forward">;
-  /** Why this module has no training step on WebGPU, when it has a loss but no `train`. */
-  readonly trainUnsupported?: string;
   /** Outputs and losses; run() uses it when the losses' inputs are given. */
   readonly evaluate?: GpuEntrySpec;
 }
@@ -68,7 +66,7 @@ export async function createGpuModel(spec: GpuModelSpec, options: GpuCreateOptio
       live();
       const train = await trainReady;
       if (!spec.train || !train) {
-        throw new CnncRunError(`${spec.name}: ${spec.trainUnsupported ?? "the model declares no loss, so it has no trainStep"}`);
+        throw new CnncRunError(`${spec.name}: the model declares no loss, so it has no trainStep`);
       }
       const lr = stepLearningRate(spec.name, spec.train, options);
       const scalars = new Map<number, number>();

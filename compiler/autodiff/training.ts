@@ -6,6 +6,12 @@
 // moments) and batchnorm running statistics; the runtime swaps them in after
 // the step. `lr` and the step count are run-time scalars (`@lr`, `@step`), so
 // they change without recompiling.
+//
+// Random ops (dropout, gaussian_noise) also read `@step`: it is appended as an
+// extra, last input of each of them (an f32 scalar, non-differentiable), so a
+// kernel that has no run context (WGSL) can seed its per-step draws from it.
+// The reference and JS semantics ignore that input: they draw from the run's
+// seeded streams (seed = step), as before.
 
 import { CompileError, diag } from "../diagnostics.ts";
 import type { Graph, Node, OptimizerInfo, OutputInfo, Value } from "../ir/graph.ts";
@@ -40,6 +46,9 @@ export const STEP_INPUT = "@step";
 /** Ops whose training behaviour differs from inference. */
 export const TRAINING_FORM = new Set(["batchnorm", "dropout", "gaussian_noise"]);
 
+/** Ops that draw random numbers in training; the training graph feeds them `@step` (see the header). */
+export const RANDOM_OPS = new Set(["dropout", "gaussian_noise"]);
+
 export const DEFAULT_OPTIMIZER: OptimizerInfo = { kind: "sgd", options: { lr: 0.01 } };
 
 /** The training graph of `g`, or undefined when the model declares no loss. */
@@ -47,9 +56,24 @@ export function buildTrainingGraph(forward: Graph): TrainingGraph | undefined {
   const lossOuts = forward.outputs.filter((o) => o.kind === "loss");
   if (lossOuts.length === 0) return undefined;
   const g = forward.clone();
+  const scalar = tensorType("f32", []);
+  const hidden = (name: string) => {
+    const v = g.addNode("input", [], { name }, [scalar], { label: name }).outputs[0]!;
+    g.inputs.set(name, v);
+    return v;
+  };
   // Kernels that cannot read the run's training flag (WGSL) pick their training form by attribute.
   for (const n of g.nodes) {
     if (TRAINING_FORM.has(n.op)) (n as { attrs: Node["attrs"] }).attrs = { ...n.attrs, training: true };
+  }
+  // Random ops get the step number as a last input: the WGSL kernels' per-step seed.
+  const random = g.nodes.filter((n) => RANDOM_OPS.has(n.op));
+  let step: Value | undefined;
+  if (random.length > 0) {
+    step = hidden(STEP_INPUT);
+    // The new input node goes first, so the node list stays in topological order (ids are unchanged).
+    g.nodes.unshift(g.nodes.pop()!);
+    for (const n of random) (n as { inputs: Node["inputs"] }).inputs = [...n.inputs, step];
   }
   const losses = g.outputs.filter((o) => o.kind === "loss");
   const meta = { label: "loss" };
@@ -65,14 +89,8 @@ export function buildTrainingGraph(forward: Graph): TrainingGraph | undefined {
   const grads = gradients(g, total, params.map((p) => p.value), { what: "training" });
   const optimizer = g.optimizer ?? DEFAULT_OPTIMIZER;
   const opt = optimizer.options;
-  const scalar = tensorType("f32", []);
-  const hidden = (name: string) => {
-    const v = g.addNode("input", [], { name }, [scalar], { label: name }).outputs[0]!;
-    g.inputs.set(name, v);
-    return v;
-  };
   const lr = hidden(LR_INPUT);
-  const step = optimizer.kind === "adam" ? hidden(STEP_INPUT) : undefined;
+  if (optimizer.kind === "adam") step ??= hidden(STEP_INPUT);
   const stateParam = (name: string, like: Value) => {
     const v = g.addNode("param", [], { name }, [like.type], { label: name }).outputs[0]!;
     g.params.set(name, { name, value: v, init: { kind: "zeros" }, trainable: false });

@@ -179,8 +179,7 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   const evaluate = g.outputs.some((o) => o.kind === "loss") ? entry(g, "evaluate", g.outputs) : undefined;
   // `train`: forward in training mode, backward and optimizer update, as one graph.
   const training = buildTrainingGraph(g);
-  const noGpuTraining = target === "webgpu" && training ? gpuTrainingGap(training) : undefined;
-  const train = training && !noGpuTraining ? entry(training.graph, "train", training.losses, training) : undefined;
+  const train = training ? entry(training.graph, "train", training.losses, training) : undefined;
   const factory = factoryName(g.name);
   const create = target === "js" ? "createModel" : "createGpuModel";
   const runtimeModule = target === "js" ? "model" : "webgpu-model";
@@ -197,7 +196,7 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   }
   lines.push("");
   lines.push(`// ---- ${target === "js" ? "kernels" : "WGSL kernels"} ----`);
-  const decls = new Map([...run.decls, ...(evaluate?.decls ?? []), ...(train?.decls ?? [])]);
+  const decls = mergeDecls([run, evaluate, train]);
   lines.push([...decls.values()].join("\n\n"));
   lines.push("");
   lines.push("const SPEC = {");
@@ -212,7 +211,6 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   lines.push(run.text);
   if (evaluate) lines.push(evaluate.text);
   if (train) lines.push(train.text);
-  if (noGpuTraining) lines.push(`  trainUnsupported: ${JSON.stringify(noGpuTraining)},`);
   lines.push("};");
   lines.push("");
   lines.push(`/** Create a ${commentSafe(g.name)} model: parameters from \`weights\` (safetensors) or initialised from \`seed\`${target === "webgpu" ? "; \`device\` to use your own GPUDevice" : ""}. */`);
@@ -225,10 +223,20 @@ export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
   return { base: moduleBase(g.name), js: lines.join("\n") + "\n", dts: emitDts(g, factory, target, training), kernelCount: run.kernelCount, trainKernelCount: train?.kernelCount };
 }
 
-/** Why a training graph cannot run on WebGPU yet (random draws in training need a device RNG), or undefined. */
-function gpuTrainingGap(t: TrainingGraph): string | undefined {
-  const n = t.graph.nodes.find((x) => x.op === "dropout" || x.op === "gaussian_noise");
-  return n ? `trainStep on WebGPU does not support ${n.op}${n.label ? ` '${n.label}'` : ""} yet (it needs a device random generator); train on the JS target` : undefined;
+/**
+ * The entries' declarations by name, each once. Entries share a declaration
+ * only when they share the IR node (the same text); kernel names tell a node's
+ * training form apart (`_train`, see kernelName), so a name with two texts is a bug.
+ */
+function mergeDecls(entries: readonly (Entry | undefined)[]): Map<string, string> {
+  const decls = new Map<string, string>();
+  for (const e of entries) {
+    for (const [name, text] of e?.decls ?? []) {
+      if (decls.has(name) && decls.get(name) !== text) throw new Error(`internal: two different declarations named ${name}`);
+      decls.set(name, text);
+    }
+  }
+  return decls;
 }
 
 /** The shared runtime file for `--runtime=import`. */

@@ -565,7 +565,7 @@ const convGradWeightOp = defineOp<ConvGradWeightAttrs>({
     const f = dy.shape[1]!.constValue();
     const c = x.shape[1]!.constValue();
     if (f === undefined || c === undefined || f % a.groups !== 0 || c % a.groups !== 0) {
-      ctx.fail("E202", `conv_grad_weight needs static channel counts divisible by groups=${a.groups}, found ${typeToString(x)}, ${typeToString(dy)}`);
+      return ctx.fail("E202", `conv_grad_weight needs static channel counts divisible by groups=${a.groups}, found ${typeToString(x)}, ${typeToString(dy)}`);
     }
     return [{ dtype: "f32", shape: [Dim.of(f), Dim.of(c / a.groups), ...a.kernel.map((k) => Dim.of(k))] }];
   },

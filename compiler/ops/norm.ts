@@ -18,6 +18,11 @@
 //    already scaled: 0 for a dropped element, 1/(1 − p) for a survivor (all
 //    ones in inference), so y = x·mask and the backward pass is dy·mask.
 //  * gaussian_noise: y = x + std·N(0, 1) in training, y = x in inference.
+//  * dropout and gaussian_noise take an optional second input, an f32 scalar:
+//    the training graph (compiler/autodiff/training.ts) feeds them the step
+//    number `@step`, the per-step seed of the WGSL training kernels, which have
+//    no run context. The reference and JS semantics ignore it (their draws come
+//    from the run's seeded stream for the node); it carries no gradient.
 //
 // Gradients (compiler/autodiff; docs/gradients.md "## norm"):
 //  * batchnorm → the backward op `batchnorm_grad` (dx, dweight, dbias), which
@@ -360,11 +365,22 @@ const layernormBuiltin: BuiltinDef = {
 
 // ---------------------------------------------------------------- dropout and noise
 
+/** The optional seed input of dropout/gaussian_noise (input 1): an f32 scalar, the training step (see the header). */
+function checkSeedInput(inputs: readonly TensorType[], what: string, ctx: InferCtx): void {
+  if (inputs.length > 2) ctx.fail("E210", `${what} takes at most 2 inputs (x and the step seed), found ${inputs.length}`);
+  const seed = inputs[1];
+  if (!seed) return;
+  requireF32(seed, 1, `${what} step seed`, ctx);
+  if (seed.shape.length !== 0) ctx.fail("E210", `${what} step seed must be a scalar, found ${typeToString(seed)}`, { notes: [ctx.describeInput(1)] });
+}
+
 const dropoutOp = defineOp<{ p: number }>({
   name: "dropout",
+  nondifferentiable: [1],
   infer(inputs, a, ctx) {
     const x = inputs[0]!;
     requireF32(x, 0, "dropout input", ctx);
+    checkSeedInput(inputs, "dropout", ctx);
     if (!(a.p >= 0 && a.p < 1)) ctx.fail("E404", `dropout probability must be in [0, 1), found ${a.p}`);
     return [x, x];
   },
@@ -380,9 +396,11 @@ const dropoutOp = defineOp<{ p: number }>({
 
 const noiseOp = defineOp<{ std: number }>({
   name: "gaussian_noise",
+  nondifferentiable: [1],
   infer(inputs, a, ctx) {
     const x = inputs[0]!;
     requireF32(x, 0, "gaussian_noise input", ctx);
+    checkSeedInput(inputs, "gaussian_noise", ctx);
     if (!(a.std >= 0)) ctx.fail("E404", `noise std must be non-negative, found ${a.std}`);
     return [x];
   },

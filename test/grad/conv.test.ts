@@ -87,8 +87,10 @@ describe("conv1d gradients", () => {
     await check("conv1d", L, { filters: 4, kernel: 3, bias: false, dilation: 2 }, runs);
     await check("conv1d", L, { filters: 3, kernel: 3, bias: false, flip: true, stride: 2 }, runs);
   });
-  it("a long kernel with flip and stride; pointwise kernel 1", async () => {
-    await check("conv1d", ["N", 2, "L"], { filters: 3, kernel: 12, padding: 3, flip: true, stride: 2 }, [[2, 2, 16], [1, 2, 13]]);
+  it("long kernels: 12 taps (unrolled), 30 taps (tap loops) with flip and stride; pointwise kernel 1", async () => {
+    await check("conv1d", ["N", 2, "L"], { filters: 3, kernel: 12, padding: 3, flip: true }, [[2, 2, 16], [1, 2, 13]]);
+    await check("conv1d", ["N", 2, "L"], { filters: 3, kernel: 30, padding: 3, flip: true, stride: 2 }, [[2, 2, 40], [1, 2, 31]], { wgsl: true });
+    await check("conv1d", ["N", 2, "L"], { filters: 2, kernel: 30, padding: [[1, 2]] }, [[1, 2, 33]]);
     await check("conv1d", L, { filters: 5, kernel: 1 }, runs);
   });
 });

@@ -461,6 +461,12 @@ function emitConvTranspose(ctx: JsEmitCtx): string {
 // conv_grad_input: d loss / d x of conv
 // ---------------------------------------------------------------------------
 
+/** Code-shape knobs of the input-gradient template. */
+export const gradInputTuning = {
+  /** Most weights (channels per block × taps of the last dim) held in locals by the sliding inner loop. */
+  maxSlidingWeights: 32,
+};
+
 /**
  * dx of conv, per (sample, group, block of CB input channels): the block's
  * gradient is accumulated in float64 over the *padded* input planes
@@ -470,7 +476,8 @@ function emitConvTranspose(ctx: JsEmitCtx): string {
  * padded position q is input position (q − padBegin) mod S, wrapping any
  * number of times). The planes belong to this loop iteration, so the scatter
  * of a tap's output rows into them is deterministic, and its inner loop runs
- * along a contiguous dy row with the CB weights of the tap held in locals.
+ * along a contiguous dy row with the CB weights of the tap held in locals
+ * (with stride 1 and dilation 1, the whole last kernel row and its running sums).
  */
 function emitConvGradInput(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
@@ -518,15 +525,22 @@ function emitConvGradInput(ctx: JsEmitCtx): string {
   const dyf = bindLocal(code, "dyf", prod(sum(prod("n", F), f), oPlane));
   code.line(`const ${range(CB, (j) => `wb${j} = ${j ? sum("wb0", j * KV) : prod(sum(prod(f, Cg), "cl"), KV)}`).join(", ")};`);
   // every tap: output o lands on padded position o·stride + k·dilation
+  // With stride 1 and dilation 1 along the last dim, that dim's taps are unrolled: output ow
+  // adds to positions ow .. ow + KW − 1 of the row, so KW − 1 running sums per channel ride
+  // along in locals and each position is written once (when its last contribution arrives).
+  const sliding = a.stride[last] === 1 && a.dilation[last] === 1 && K[last]! > 1 && K[last]! * CB <= gradInputTuning.maxSlidingWeights;
+  const loopDims = sliding ? last : d;
   let wt = "0";
   let at = "0";
-  for (let i = 0; i < d; i++) {
+  for (let i = 0; i < loopDims; i++) {
     const k = `k${low[i]}`;
     code.open(`for (let ${k} = 0; ${k} < ${K[i]}; ${k}++)`);
     wt = bindLocal(code, `wt${low[i]}`, sum(wt, prod(a.flip ? `${K[i]! - 1} - ${k}` : k, kStride[i]!)));
     at = bindLocal(code, `at${low[i]}`, sum(at, prod(k, a.dilation[i]!, aStride[i]!)));
   }
-  code.line(`const ${range(CB, (j) => `w${j} = x1[${sum(`wb${j}`, wt)}]`).join(", ")};`);
+  const KW = sliding ? K[last]! : 1;
+  const tapW = (kw: number) => (sliding ? (a.flip ? K[last]! - 1 - kw : kw) : 0);
+  code.line(`const ${range(CB, (j) => range(KW, (kw) => `w${j}_${kw} = x1[${sum(`wb${j}`, wt, tapW(kw))}]`)).flat().join(", ")};`);
   let yr = dyf;
   let ar = at;
   for (let i = 0; i < last; i++) {
@@ -536,13 +550,26 @@ function emitConvGradInput(ctx: JsEmitCtx): string {
     ar = bindLocal(code, `a${low[i]}`, sum(ar, prod(o, a.stride[i]!, aStride[i]!)));
   }
   const ow = `o${low[last]}`;
+  const regs = (j: number) => range(KW - 1, (m) => `r${j}_${m}`);
+  if (sliding) code.line(`let ${range(CB, (j) => regs(j).map((r) => `${r} = 0`)).flat().join(", ")};`);
   code.open(`for (let ${ow} = 0; ${ow} < ${O[last]}; ${ow}++)`);
   code.line(`const v = x0[${sum(yr, ow)}];`);
   const q = bindLocal(code, "q", sum(ar, prod(ow, a.stride[last]!)));
-  for (let j = 0; j < CB; j++) code.line(`acc[${sum(aOff[j]!, q)}] += w${j} * v;`);
+  for (let j = 0; j < CB; j++) {
+    if (!sliding) {
+      code.line(`acc[${sum(aOff[j]!, q)}] += w${j}_0 * v;`);
+      continue;
+    }
+    code.line(`acc[${sum(aOff[j]!, q)}] += r${j}_0 + w${j}_0 * v;`);
+    code.line(range(KW - 1, (m) => `r${j}_${m} = ${m < KW - 2 ? `r${j}_${m + 1} + ` : ""}w${j}_${m + 1} * v;`).join(" "));
+  }
   code.close();
+  if (sliding) {
+    const tail = bindLocal(code, "tail", sum(ar, O[last]!));
+    for (let j = 0; j < CB; j++) code.line(range(KW - 1, (m) => `acc[${sum(aOff[j]!, tail, m)}] += r${j}_${m};`).join(" "));
+  }
   for (let i = 0; i < last; i++) code.close();
-  for (let i = 0; i < d; i++) code.close(); // taps
+  for (let i = 0; i < loopDims; i++) code.close(); // taps
   code.close(); // filters
   // write the block's planes out
   code.open(`for (let j = 0; j < ${CB}; j++)`);
@@ -560,7 +587,7 @@ function emitConvGradInput(ctx: JsEmitCtx): string {
       fb = bindLocal(code, `u${low[i]}`, sum(fb, prod(a.padBegin[i] || a.padEnd[i] ? wrapped : v, xStride[i]!)));
       pa = bindLocal(code, `p${low[i]}`, sum(pa, prod(v, aStride[i]!)));
     }
-    code.line(`fold[${fb}] = acc[${pa}];`);
+    code.line(`fold[${fb}] += acc[${pa}];`);
     for (let i = 0; i < d; i++) code.close();
     code.line(`for (let i = 0; i < ${xPlane}; i++) y0[${sum(xb, "i")}] = fold[i];`);
   } else if (padded) {
@@ -590,13 +617,15 @@ function emitConvGradInput(ctx: JsEmitCtx): string {
 
 /**
  * dw of conv: the whole weight gradient is accumulated in float64; per
- * (sample, filter, channel, tap) one dot product of the filter's dy plane with
- * the input cells the tap reads, over the range of outputs whose sample
- * position is inside the input (computed once per tap and dim, so no
- * per-element tests; dy's sizes are taken as given, as conv_transpose's
- * weight gradient calls this op with x and dy swapped). Circular padding reads
- * a circularly padded copy of the sample instead, where every tap is in range.
- * The inner loop runs along a contiguous dy row (the x row with the stride).
+ * (sample, filter, channel, tap of the leading kernel dims) one pass over the
+ * filter's dy plane, each dy value multiplied with the KW input cells of the
+ * last kernel dim's taps into KW running sums (with stride 1 and dilation 1
+ * those cells slide through locals: one new load per step). A padded copy of
+ * the sample (zero or circular, as the forward template) makes every tap read
+ * inside it, so the loops carry no tests. dy's sizes are taken as given (never
+ * beyond conv's output size, so still inside the padded copy): conv_transpose's
+ * weight gradient calls this op with x and dy swapped. A kernel row longer than
+ * convTuning.maxUnrolledTaps gets a tap loop with one running sum instead.
  */
 function emitConvGradWeight(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs & { kernel: number[] };
@@ -615,7 +644,8 @@ function emitConvGradWeight(ctx: JsEmitCtx): string {
   const C = Cg * G;
   const KV = K.reduce((p, k) => p * k, 1);
   const kStride = K.map((_, i) => K.slice(i + 1).reduce((p, k) => p * k, 1));
-  const circular = a.paddingMode === "circular" && (a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0));
+  const padded = a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0);
+  const circular = padded && a.paddingMode === "circular";
   const xShape = ctx.inShape(0);
   const dyShape = ctx.inShape(1);
   code.line(
@@ -625,57 +655,66 @@ function emitConvGradWeight(ctx: JsEmitCtx): string {
   const N = sizes.bind(xShape[0]!, "N");
   const X = names.map((nm, i) => sizes.bind(xShape[2 + i]!, nm));
   const O = names.map((nm, i) => sizes.bind(dyShape[2 + i]!, `O${nm}`));
-  // circular: read a padded copy, as an unpadded input of the padded size
-  const XP = circular ? names.map((nm, i) => sizes.bind(sum(X[i]!, a.padBegin[i]! + a.padEnd[i]!), `${nm}P`)) : X;
-  const pb = circular ? a.padBegin.map(() => 0) : a.padBegin;
+  const XP = padded ? names.map((nm, i) => sizes.bind(sum(X[i]!, a.padBegin[i]! + a.padEnd[i]!), `${nm}P`)) : X;
   const { strides: xStride, total: xPlane } = stridesOf(XP, sizes, "xStride", "xPlane");
-  const { strides: inStride, total: inPlane } = circular ? stridesOf(X, sizes, "inStride", "inPlane") : { strides: xStride, total: xPlane };
+  const { strides: inStride, total: inPlane } = padded ? stridesOf(X, sizes, "inStride", "inPlane") : { strides: xStride, total: xPlane };
   const { strides: oStride, total: oPlane } = stridesOf(O, sizes, "oStride", "oPlane");
   code.line(`const acc = new Float64Array(${F * Cg * KV});`);
-  if (circular) code.line(`const xp = new Float32Array(${prod(C, xPlane)});`);
+  if (padded) code.line(`const xp = new Float32Array(${prod(C, xPlane)});`);
   code.open(`for (let n = 0; n < ${N}; n++)`);
-  if (circular) {
-    code.line("// the sample, circularly padded: every tap reads inside it");
+  if (padded) {
+    code.line(`// the sample, ${circular ? "circularly" : "zero"}-padded: every tap reads inside it`);
     emitPaddedCopy(code, { d, C, X, XP, xStride, xPlane, inStride, inPlane, padBegin: a.padBegin, padEnd: a.padEnd, circular, names: low });
   }
-  const src = circular ? "xp" : "x0";
-  const xn = circular ? "0" : bindLocal(code, "xn", prod("n", C, xPlane));
+  const src = padded ? "xp" : "x0";
+  const xn = padded ? "0" : bindLocal(code, "xn", prod("n", C, xPlane));
   code.open(`for (let f = 0; f < ${F}; f++)`);
   const g = G > 1 ? bindLocal(code, "g", `Math.floor(f / ${Fg})`) : "0";
   const dyf = bindLocal(code, "dyf", prod(sum(prod("n", F), "f"), oPlane));
   code.open(`for (let cl = 0; cl < ${Cg}; cl++)`);
   const xc = bindLocal(code, "xc", sum(xn, prod(sum(prod(g, Cg), "cl"), xPlane)));
   const ab = bindLocal(code, "ab", prod(sum(prod("f", Cg), "cl"), KV));
-  // taps, each with the range of outputs whose position o·stride − padBegin + k·dilation is inside x
-  const lo: string[] = [];
-  const hi: string[] = [];
+  // taps of the leading kernel dims (and of the last one when its row is too long to unroll)
+  const unrolled = K[last]! <= convTuning.maxUnrolledTaps;
+  const loopDims = unrolled ? last : d;
   let wt = "0";
   let xt = xc;
-  for (let i = 0; i < d; i++) {
+  for (let i = 0; i < loopDims; i++) {
     const k = `k${low[i]}`;
     code.open(`for (let ${k} = 0; ${k} < ${K[i]}; ${k}++)`);
-    const st = a.stride[i]!;
-    const shift = pb[i] ? `${pb[i]} - ${prod(k, a.dilation[i]!)}` : `-${prod(k, a.dilation[i]!)}`;
-    const lastIn = `${sum(XP[i]!, pb[i]! - 1)} - ${prod(k, a.dilation[i]!)}`;
-    lo.push(bindLocal(code, `${low[i]}Lo`, st === 1 ? `Math.max(0, ${shift})` : `Math.max(0, Math.ceil((${shift}) / ${st}))`));
-    hi.push(bindLocal(code, `${low[i]}Hi`, st === 1 ? `Math.min(${O[i]}, ${lastIn} + 1)` : `Math.min(${O[i]}, Math.floor((${lastIn}) / ${st}) + 1)`));
     wt = bindLocal(code, `wt${low[i]}`, sum(wt, prod(a.flip ? `${K[i]! - 1} - ${k}` : k, kStride[i]!)));
-    xt = bindLocal(code, `xt${low[i]}`, sum(xt, prod(sum(prod(k, a.dilation[i]!), -pb[i]!), xStride[i]!)));
+    xt = bindLocal(code, `xt${low[i]}`, sum(xt, prod(k, a.dilation[i]!, xStride[i]!)));
   }
-  code.line("let s = 0;");
+  const KW = unrolled ? K[last]! : 1;
+  const dl = a.dilation[last]!;
+  const st = a.stride[last]!;
+  const sliding = unrolled && KW > 1 && st === 1 && dl === 1;
+  code.line(`let ${range(KW, (kw) => `s${kw} = 0`).join(", ")};`);
   let yr = dyf;
   let xr = xt;
   for (let i = 0; i < last; i++) {
     const o = `o${low[i]}`;
-    code.open(`for (let ${o} = ${lo[i]}; ${o} < ${hi[i]}; ${o}++)`);
+    code.open(`for (let ${o} = 0; ${o} < ${O[i]}; ${o}++)`);
     yr = bindLocal(code, `y${low[i]}`, sum(yr, prod(o, oStride[i]!)));
     xr = bindLocal(code, `x${low[i]}`, sum(xr, prod(o, a.stride[i]!, xStride[i]!)));
   }
   const ow = `o${low[last]}`;
-  code.line(`for (let ${ow} = ${lo[last]}; ${ow} < ${hi[last]}; ${ow}++) s += x1[${sum(yr, ow)}] * ${src}[${sum(xr, prod(ow, a.stride[last]!))}];`);
+  if (sliding) code.line(`let ${range(KW - 1, (kw) => `p${kw} = ${src}[${sum(xr, kw)}]`).join(", ")};`);
+  code.open(`for (let ${ow} = 0; ${ow} < ${O[last]}; ${ow}++)`);
+  code.line(`const v = x1[${sum(yr, ow)}];`);
+  if (sliding) {
+    code.line(`const p${KW - 1} = ${src}[${sum(xr, ow, KW - 1)}];`);
+    code.line(range(KW, (kw) => `s${kw} += v * p${kw};`).join(" "));
+    code.line(range(KW - 1, (kw) => `p${kw} = p${kw + 1};`).join(" "));
+  } else {
+    const q = bindLocal(code, "q", sum(xr, prod(ow, st)));
+    code.line(range(KW, (kw) => `s${kw} += v * ${src}[${sum(q, kw * dl)}];`).join(" "));
+  }
+  code.close();
   for (let i = 0; i < last; i++) code.close();
-  code.line(`acc[${sum(ab, wt)}] += s;`);
-  for (let i = 0; i < d; i++) code.close(); // taps
+  const tap = (kw: number) => (unrolled ? (a.flip ? K[last]! - 1 - kw : kw) : 0);
+  code.line(range(KW, (kw) => `acc[${sum(ab, wt, tap(kw))}] += s${kw};`).join(" "));
+  for (let i = 0; i < loopDims; i++) code.close(); // taps
   code.close(); // channels
   code.close(); // filters
   code.close(); // samples

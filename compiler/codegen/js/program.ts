@@ -55,8 +55,15 @@ function emitCtx(node: Node): JsEmitCtx {
   };
 }
 
+/**
+ * `k<node>_<op>_<label>`, plus `_train` for a node in training form (attribute
+ * `training: true`, set by the training graph): the training graph's copy of a
+ * forward node keeps its id but may differ (dropout/noise gain the `@step`
+ * input), and a module holds the run's and the training step's kernels side by
+ * side, by name.
+ */
 export function kernelName(node: Node): string {
-  return `k${node.id}_${node.op}${node.label ? `_${mangle(node.label)}` : ""}`;
+  return `k${node.id}_${node.op}${node.label ? `_${mangle(node.label)}` : ""}${node.attrs.training === true ? "_train" : ""}`;
 }
 
 export function emitProgram(g: Graph, roots: readonly Value[] = [...g.outputs.map((o) => o.value), ...g.bufferUpdates.map((u) => u.value)]): JsProgram {

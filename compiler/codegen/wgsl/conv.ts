@@ -839,7 +839,7 @@ function emitConvGradInput(ctx: WgslEmitCtx): WgslKernelResult {
     if (circular && (pb[k]! > 0 || pe[k]! > 0)) {
       // the first image of p at or after −padBegin, then every S cells up to S + padEnd
       const r0 = letLocal(c, `${nm}0`, `${p[k]} - ${paren(div(sum(p[k]!, pb[k]!), X[k]!))} * ${X[k]}`);
-      c.open(`for (var ${nm}r = ${r0}; ${nm}r < ${X[k]!}; ${nm}r += ${X[k]})`);
+      c.open(`for (var ${nm}r = ${r0}; ${nm}r < ${sum(X[k]!, pe[k]!)}; ${nm}r += ${X[k]})`);
       loops++;
       r = `${nm}r`;
     }

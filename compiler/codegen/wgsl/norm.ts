@@ -2,17 +2,43 @@
 // layernorm, dropout, gaussian_noise, and the backward op batchnorm_grad.
 //
 // Training vs inference. The WebGPU `run` is inference: the runtime's run
-// context (training flag, random streams) does not exist in WGSL, so the
-// registered kernels emit the INFERENCE form:
+// context (training flag, random streams) does not exist in WGSL, so a kernel
+// picks its form by the node attribute `training: true`, which the training
+// graph (compiler/autodiff/training.ts, trainStep) sets on batchnorm, dropout
+// and gaussian_noise. Without it (inference):
 //  * batchnorm normalises with the running statistics and passes them through
 //    unchanged as its second and third outputs;
 //  * dropout is the identity with an all-ones mask; gaussian_noise the identity.
-// Training arrives with trainStep (the autodiff issue), which emits separate
-// training kernels. The batchnorm one is already here: `emitBatchnormTraining`
-// (batch statistics, momentum update of the running statistics, a runtime
-// error for one value per channel), also selected by the node attribute
-// `training: true`. Training dropout/noise need a device RNG and are left to
-// that issue.
+// With it: `emitBatchnormTraining` (batch statistics, momentum update of the
+// running statistics, a runtime error for one value per channel), and dropout
+// and gaussian_noise drawing from the device RNG below.
+//
+// Device RNG (training dropout and noise). A counter-based hash, no state:
+// every element draws from pcg3d (Jarzynski & Olano, "Hash Functions for GPU
+// Rendering", JCGT 2020) of the triple (flat element index, step, node id):
+//  * the step is the training graph's `@step` scalar (1, 2, ... per trainStep),
+//    fed as the node's last input, so every step draws fresh masks;
+//  * the node id is a compile-time constant, so two dropout nodes of a model
+//    draw independent masks (the training graph keeps the forward's ids);
+//  * the element index makes the draw independent of the dispatch layout
+//    (cpu/gpu variants, workgroup sizes): the same (step, node) gives the same
+//    mask on every adapter.
+// pcg3d mixes all three words into each of its three outputs. A uniform in
+// [0, 1) is the top 24 bits of output .x over 2^24 (exact in f32).
+//  * dropout keeps an element when u ≥ p: mask = 1/(1 − p) (the op's scaled-mask
+//    convention, so the gradient dy·mask reuses the forward's own draw), else 0;
+//    y = x·mask.
+//  * gaussian_noise: y = x + std·z, z = √(−2 ln u1)·cos(π(2·u2 − 1)) (Box–Muller,
+//    the cosine's argument kept in [−π, π), where WGSL bounds its error), with
+//    u1 = (top 24 bits of .x + 1)/2^24 in (0, 1] (so ln u1 is finite, |z| ≤ 5.8)
+//    and u2 the uniform of output .y.
+// These draws are NOT the reference's or the JS target's: those walk one
+// sequential mulberry32 stream per node in row-major order (runtime/init.ts),
+// which a parallel kernel cannot reproduce without a sequential scan. Masks
+// therefore differ between targets for the same step (same distribution); the
+// training step is still exact for its own draw, because the backward reads
+// the mask the forward kernel wrote. A dropout/noise node without the step
+// input (a hand-built graph marked `training: true`) uses step 0.
 //
 // Statistics are computed in f32 with two passes over the data (mean, then
 // squared deviations from it), as stable as the reference's float64 order
@@ -472,10 +498,36 @@ ${treeReduce("part", threads)}
 
 // ---------------------------------------------------------------- dropout and noise
 
-/** Inference dropout: y = x and the mask is all ones (see the header). */
+/** The device RNG of the header: pcg3d, uniforms from its outputs. */
+const RNG = `// pcg3d (Jarzynski & Olano 2020): a counter-based hash of (element, step, node).
+fn pcg3d(seed: vec3u) -> vec3u {
+  var v = seed * 1664525u + 1013904223u;
+  v.x += v.y * v.z;
+  v.y += v.z * v.x;
+  v.z += v.x * v.y;
+  v ^= v >> vec3u(16u);
+  v.x += v.y * v.z;
+  v.y += v.z * v.x;
+  v.z += v.x * v.y;
+  return v;
+}
+
+// The top 24 bits as a float in [0, 1) (exact in f32).
+fn unit(h: u32) -> f32 { return f32(h >> 8u) / 16777216.0; }`;
+
+/** The draw of element `i` (a WGSL u32) for this node: `let h = pcg3d(...)`; the step is the node's last input. */
+function draw(ctx: WgslEmitCtx, i: string): string {
+  // The step is an f32 scalar (exact up to 2^24 steps); absent (hand-built training graphs): 0.
+  const step = ctx.node.inputs.length > 1 ? `u32(${ctx.input(ctx.node.inputs.length - 1)}[0])` : "0u";
+  return `let h = pcg3d(vec3u(${i}, ${step}, ${ctx.node.id}u));`;
+}
+
+/** Dropout: in training y = x·mask with mask = 1/(1 − p) or 0 from the device RNG; in inference y = x and a mask of ones. */
 function emitDropout(ctx: WgslEmitCtx): WgslKernelResult {
+  const p = ctx.node.attrs.p as number;
   const f = flatDispatch(ctx.inSizeJs(0));
-  const code = `// inference: identity, mask of ones (training dropout comes with trainStep)
+  if (ctx.node.attrs.training !== true || p === 0) {
+    const code = `// ${ctx.node.attrs.training === true ? "training with p = 0" : "inference"}: identity, mask of ones
 @compute @workgroup_size(64) fn main(${ENTRY}) {
 ${KEEP_PARAMS}
   let i = ${f.index};
@@ -483,18 +535,49 @@ ${KEEP_PARAMS}
   y0[i] = x0[i];
   y1[i] = 1.0;
 }`;
+    return { passes: [{ code, dispatch: f.dispatch }] };
+  }
+  const code = `${RNG}
+
+// training: drop with probability p = ${p}, survivors scaled by 1/(1 − p)
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
+  let i = ${f.index};
+  if (i >= ${ctx.inSize(0)}) { return; }
+  ${draw(ctx, "i")}
+  let m = select(0.0, ${f32(1 / (1 - p))}, unit(h.x) >= ${f32(p)});
+  y1[i] = m;
+  y0[i] = x0[i] * m;
+}`;
   return { passes: [{ code, dispatch: f.dispatch }] };
 }
 
-/** Inference gaussian_noise: the identity (see the header). */
+/** gaussian_noise: in training y = x + std·N(0, 1) from the device RNG (Box–Muller); in inference the identity. */
 function emitNoise(ctx: WgslEmitCtx): WgslKernelResult {
+  const std = ctx.node.attrs.std as number;
   const f = flatDispatch(ctx.inSizeJs(0));
-  const code = `// inference: identity (training noise comes with trainStep)
+  if (ctx.node.attrs.training !== true || std === 0) {
+    const code = `// ${ctx.node.attrs.training === true ? "training with std = 0" : "inference"}: identity
 @compute @workgroup_size(64) fn main(${ENTRY}) {
 ${KEEP_PARAMS}
   let i = ${f.index};
   if (i >= ${ctx.inSize(0)}) { return; }
   y0[i] = x0[i];
+}`;
+    return { passes: [{ code, dispatch: f.dispatch }] };
+  }
+  const code = `${RNG}
+
+// training: y = x + std·N(0, 1), Box–Muller from two uniforms of one hash
+@compute @workgroup_size(64) fn main(${ENTRY}) {
+${KEEP_PARAMS}
+  let i = ${f.index};
+  if (i >= ${ctx.inSize(0)}) { return; }
+  ${draw(ctx, "i")}
+  let u1 = (f32(h.x >> 8u) + 1.0) / 16777216.0; // (0, 1]: ln u1 is finite
+  // cos over [-π, π) (WGSL's accuracy range): cos(π(2u2 − 1)) = −cos(2π u2), the same distribution.
+  let z = sqrt(-2.0 * log(u1)) * cos(${f32(Math.PI)} * (2.0 * unit(h.y) - 1.0));
+  y0[i] = x0[i] + ${f32(std)} * z;
 }`;
   return { passes: [{ code, dispatch: f.dispatch }] };
 }

@@ -90,8 +90,15 @@ function declarations(g: Graph, node: Node, pass: WgslPass, inputs: readonly num
   return lines.join("\n");
 }
 
+/**
+ * `k<node>_<op>_<label>[_train][_p<pass>]`. `_train` marks a node in training
+ * form (attribute `training: true`, set by the training graph): it keeps the
+ * forward node's id but has another kernel (batchnorm on batch statistics,
+ * dropout/noise drawing), and a module holds the run's and the training step's
+ * kernels side by side, by name.
+ */
 export function kernelName(node: Node, pass: number, passes: number): string {
-  return `k${node.id}_${node.op}${node.label ? `_${mangle(node.label)}` : ""}${passes > 1 ? `_p${pass}` : ""}`;
+  return `k${node.id}_${node.op}${node.label ? `_${mangle(node.label)}` : ""}${node.attrs.training === true ? "_train" : ""}${passes > 1 ? `_p${pass}` : ""}`;
 }
 
 export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram {
