@@ -4,7 +4,11 @@
 // training: the reconstruction error (mean squared, per pixel) of held-out
 // images corrupted with the same masking noise, against the clean images.
 //
-//   npm run train:dae -- --epochs=3   (JS target: WebGPU trainStep has no dropout yet)
+//   npm run train:dae -- --epochs=3 [--target=js|webgpu]
+//
+// On WebGPU the dropout masks come from the device RNG (a hash of element,
+// step and node; docs/gradients.md), not the JS target's seeded streams: the
+// same distribution, other draws, so the two targets' runs differ slightly.
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,6 +20,9 @@ import type { EpochSummary } from "./progress.ts";
 
 export interface DaeOptions {
   readonly epochs: number;
+  /** Default "js". */
+  readonly target?: "js" | "webgpu";
+  readonly device?: GPUDevice;
   readonly trainImages?: number;
   readonly batchSize?: number;
   readonly lr?: number;
@@ -52,7 +59,8 @@ export async function trainDae(opts: DaeOptions): Promise<DaeResult> {
   const data = loadMnist({ seed: opts.seed ?? 0 });
   const train = take(data.train, opts.trainImages);
   const g = compileFile(join(import.meta.dirname, "..", "dsl-examples", "denoising_ae.cnn"));
-  const model = await loadModel(g, { target: "js", seed: opts.seed ?? 0 });
+  const target = opts.target ?? "js";
+  const model = await loadModel(g, { target, seed: opts.seed ?? 0, device: opts.device });
   const errorBefore = await reconstructionError(model, data.test);
   const flat = (set: ImageSet, epoch: number) => {
     const out = [];
@@ -63,16 +71,18 @@ export async function trainDae(opts: DaeOptions): Promise<DaeResult> {
     epochs: opts.epochs,
     batches: (epoch) => flat(train, epoch),
     lr: opts.lr,
-    progress: opts.quiet ? false : "denoising-ae (js)",
+    progress: opts.quiet ? false : `denoising-ae (${target})`,
     afterEpoch: async () => ({ noisy_mse: await reconstructionError(model, data.test) }),
   });
   return { model, epochs, errorBefore, errorAfter: await reconstructionError(model, data.test) };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { epochs: { type: "string", default: "3" }, seed: { type: "string", default: "0" } } });
-  const r = await trainDae({ epochs: Number(values.epochs), seed: Number(values.seed) });
-  process.stderr.write(`denoising-ae: reconstruction MSE on noisy held-out digits ${r.errorBefore.toFixed(4)} -> ${r.errorAfter.toFixed(4)}\n`);
+  const { values } = parseArgs({ options: { epochs: { type: "string", default: "3" }, seed: { type: "string", default: "0" }, target: { type: "string", default: "js" } } });
+  const target = values.target as "js" | "webgpu";
+  if (target !== "js" && target !== "webgpu") throw new Error(`--target must be js or webgpu, not ${values.target}`);
+  const r = await trainDae({ epochs: Number(values.epochs), seed: Number(values.seed), target });
+  process.stderr.write(`denoising-ae (${target}): reconstruction MSE on noisy held-out digits ${r.errorBefore.toFixed(4)} -> ${r.errorAfter.toFixed(4)}\n`);
   r.model.dispose();
 }
 

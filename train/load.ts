@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import { emitModule, factoryName } from "../compiler/codegen/module.ts";
 import { compileSource, formatDiagnostics } from "../compiler/compile.ts";
 import type { Graph } from "../compiler/ir/graph.ts";
+import { acquireDevice } from "../runtime/webgpu.ts";
 
 export type Feed = { readonly data: Float32Array | Int32Array | Uint8Array; readonly shape: readonly number[] };
 export type Feeds = Record<string, Feed>;
@@ -41,15 +42,31 @@ export function compileFile(path: string, model?: string): Graph {
   return g;
 }
 
-/** Compile `g` for a target into a temporary folder and create the model from the emitted module. */
+/**
+ * Compile `g` for a target into a temporary folder and create the model from the emitted module.
+ * WebGPU without `device`: the device is acquired here (the module in the temporary folder could
+ * not resolve the `webgpu` package itself) and destroyed by the model's dispose().
+ */
 export async function loadModel(g: Graph, opts: LoadOptions): Promise<TrainableModel> {
   const m = emitModule(g, { target: opts.target, runtime: "inline" });
+  const own = opts.target === "webgpu" && !opts.device ? (await acquireDevice()).device : undefined;
   const dir = mkdtempSync(join(tmpdir(), "cnnc-train-"));
   try {
     const path = join(dir, `${m.base}.mjs`);
     writeFileSync(path, m.js);
     const mod = (await import(pathToFileURL(path).href)) as Record<string, (o: object) => Promise<TrainableModel>>;
-    return await mod[factoryName(g.name)]!({ seed: opts.seed, weights: opts.weights, device: opts.device });
+    const model = await mod[factoryName(g.name)]!({ seed: opts.seed, weights: opts.weights, device: opts.device ?? own });
+    if (!own) return model;
+    return {
+      ...model,
+      dispose() {
+        model.dispose();
+        own.destroy();
+      },
+    };
+  } catch (e) {
+    own?.destroy();
+    throw e;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

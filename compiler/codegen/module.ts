@@ -317,7 +317,7 @@ function emitDts(g: Graph, factory: string, target: "js" | "webgpu", training?: 
             name: "trainStep",
             parameters: [{ name: "inputs", type: `${prefix}TrainInputs` }, { name: "options", hasQuestionToken: true, type: "{ lr?: number }" }],
             returnType: `Promise<${prefix}Losses>`,
-            docs: [`One training step: forward (training mode), backward and a ${training.optimizer.kind} update of every parameter; returns the losses. lr defaults to ${defaultLearningRate(training)}.`],
+            docs: [`One training step: forward (training mode), backward and ${training.optimizer.kind === "adam" ? "an" : "a"} ${training.optimizer.kind} update of every parameter; returns the losses. lr defaults to ${defaultLearningRate(training)}.`],
           }]
         : []),
       { name: "parameters", returnType: `${prefix}Parameters` },

@@ -17,11 +17,13 @@ import { entrySpec, modelSpecOf } from "../../compiler/codegen/wgsl/execute.ts";
 import { emitWgslProgram } from "../../compiler/codegen/wgsl/program.ts";
 import { compileSource } from "../../compiler/compile.ts";
 import { neededInputs, type Graph, type Node, type Value } from "../../compiler/ir/graph.ts";
-import { initialParams } from "../../compiler/reference/interpreter.ts";
+import { initialParams, interpret } from "../../compiler/reference/interpreter.ts";
+import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { GpuEntry, uploadBuffer, watchLoss } from "../../runtime/webgpu.ts";
 import { compileFile, loadModel, type TrainableModel } from "../../train/load.ts";
 import { batches, loadMnist, type ImageSet } from "../../train/mnist.ts";
 import { randomTensor } from "../support/build.ts";
+import { expectAllClose } from "../support/conformance.ts";
 import { gpuDevice } from "../support/webgpu.ts";
 
 function compile(source: string): Graph {
@@ -220,12 +222,13 @@ model Noise {
         expect(Math.abs(within(1) - 0.6827)).toBeLessThan(binomialTol(0.6827, n));
         expect(Math.abs(within(2) - 0.9545)).toBeLessThan(binomialTol(0.9545, n));
         expect(Math.max(...z.map(Math.abs))).toBeLessThan(5.8);
-        // The documented formula (to f32 accuracy of log/cos/sqrt and of y − x).
+        // The documented formula, to WGSL's accuracy: log near 1 has an absolute error bound (2^-21), which
+        // √(−2 ln u1) turns into ≤ ~1.5e-3 where z is near 0; elsewhere f32 rounding (and of y − x).
         for (let i = 0; i < n; i++) {
           const [hx, hy] = pcg3d(i, step, node.id);
           const u1 = ((hx >>> 8) + 1) / 16777216;
           const want = Math.sqrt(-2 * Math.log(u1)) * Math.cos(Math.PI * (2 * unit(hy) - 1));
-          if (Math.abs(z[i]! - want) > 1e-4 * (1 + Math.abs(want))) expect.fail(`step ${step}: z[${i}] = ${z[i]}, want ${want}`);
+          if (Math.abs(z[i]! - want) > 2e-3 + 1e-4 * Math.abs(want)) expect.fail(`step ${step}: z[${i}] = ${z[i]}, want ${want}`);
         }
       }
       // Steps 1 and 2 draw independent noise.
@@ -276,6 +279,41 @@ model M {
         }
         expect(masks[1]).not.toEqual(masks[0]);
         expect(masks[2]).not.toEqual(masks[1]);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+});
+
+describe("a module holds inference and training kernels of the same nodes side by side", () => {
+  // The training graph's batchnorm/dropout keep their forward node ids but have other kernels (and dropout an
+  // extra input): kernel names tell them apart (`_train`), so run() stays inference before and after trainStep.
+  const g = compile(`
+model BD {
+  input x: f32[6, 4]
+  param w: f32[4] = ones
+  h = batchnorm(x * w)
+  y = dropout(h, p=0.5)
+  output o = y
+  loss l = sum(y * y)
+}`);
+  const x = randomTensor([6, 4], 11, -2, 3);
+  for (const target of ["js", "webgpu"] as const) {
+    it(`${target}: run() matches the reference in inference, before and after a trainStep`, async () => {
+      const device = target === "webgpu" ? (await gpuDevice()).device : undefined;
+      const m = await loadModel(g, { target, seed: 0, device });
+      const feeds = { x: { data: Float32Array.from(x.data), shape: [6, 4] } };
+      try {
+        for (let s = 0; s < 2; s++) {
+          const params = Object.fromEntries(Object.entries(m.parameters()).map(([k, v]) => [k, new RefTensor("f32", v.shape, Float64Array.from(v.data))]));
+          const want = interpret(g, { x: x.map((v) => Math.fround(v)) }, params).outputs.o!;
+          const got = (await m.run(feeds)).o!;
+          expectAllClose(new RefTensor("f32", got.shape, Float64Array.from(got.data)), want, `${target} run after ${s} steps`);
+          await m.trainStep(feeds);
+        }
+        // The step moved the running statistics, so the second run() checked inference with new buffers.
+        expect(Array.from(m.parameters()["h.running_mean"]!.data)).not.toEqual([0, 0, 0, 0]);
       } finally {
         m.dispose();
       }

@@ -539,7 +539,7 @@ ${KEEP_PARAMS}
   }
   const code = `${RNG}
 
-// training: drop with probability p = ${p}, survivors scaled by 1/(1 − p)
+// training: drop with probability p = ${p}, survivors scaled by 1/(1 - p)
 @compute @workgroup_size(64) fn main(${ENTRY}) {
 ${KEEP_PARAMS}
   let i = ${f.index};
@@ -568,15 +568,16 @@ ${KEEP_PARAMS}
   }
   const code = `${RNG}
 
-// training: y = x + std·N(0, 1), Box–Muller from two uniforms of one hash
+// training: y = x + std * N(0, 1), Box-Muller from two uniforms of one hash
 @compute @workgroup_size(64) fn main(${ENTRY}) {
 ${KEEP_PARAMS}
   let i = ${f.index};
   if (i >= ${ctx.inSize(0)}) { return; }
   ${draw(ctx, "i")}
   let u1 = (f32(h.x >> 8u) + 1.0) / 16777216.0; // (0, 1]: ln u1 is finite
-  // cos over [-π, π) (WGSL's accuracy range): cos(π(2u2 − 1)) = −cos(2π u2), the same distribution.
-  let z = sqrt(-2.0 * log(u1)) * cos(${f32(Math.PI)} * (2.0 * unit(h.y) - 1.0));
+  // cos over [-pi, pi) (where WGSL bounds its error): cos(pi (2 u2 - 1)) = -cos(2 pi u2), the same distribution.
+  // max(.., 0): WGSL bounds log's error near 1 only absolutely (2^-21), so log(u1) may come out just above 0.
+  let z = sqrt(max(-2.0 * log(u1), 0.0)) * cos(${f32(Math.PI)} * (2.0 * unit(h.y) - 1.0));
   y0[i] = x0[i] + ${f32(std)} * z;
 }`;
   return { passes: [{ code, dispatch: f.dispatch }] };

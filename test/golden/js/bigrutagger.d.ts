@@ -11,6 +11,19 @@ export interface BiGRUTaggerOutputs {
   "predicted": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface BiGRUTaggerTrainInputs {
+  "words": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
+  "lengths": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+  "mask": { readonly data: Uint8Array; readonly shape: readonly [number /* N */, number /* L */] };
+  "tags": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface BiGRUTaggerLosses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface BiGRUTaggerParameters {
   "x.weight": { shape: readonly [5000, 64]; data: Float32Array };
@@ -34,6 +47,8 @@ export interface BiGRUTaggerSymbols {
 
 export interface BiGRUTaggerModel {
   run(inputs: BiGRUTaggerInputs): Promise<BiGRUTaggerOutputs>;
+  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  trainStep(inputs: BiGRUTaggerTrainInputs, options?: { lr?: number }): Promise<BiGRUTaggerLosses>;
   parameters(): BiGRUTaggerParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

@@ -9,6 +9,17 @@ export interface CharLSTMOutputs {
   "probs": { readonly data: Float32Array; readonly shape: readonly [number /* N */, number /* L */, 65] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface CharLSTMTrainInputs {
+  "chars": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
+  "next_chars": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface CharLSTMLosses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface CharLSTMParameters {
   "x.weight": { shape: readonly [65, 32]; data: Float32Array };
@@ -28,6 +39,8 @@ export interface CharLSTMSymbols {
 
 export interface CharLSTMModel {
   run(inputs: CharLSTMInputs): Promise<CharLSTMOutputs>;
+  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.002. */
+  trainStep(inputs: CharLSTMTrainInputs, options?: { lr?: number }): Promise<CharLSTMLosses>;
   parameters(): CharLSTMParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

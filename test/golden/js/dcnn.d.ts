@@ -9,6 +9,17 @@ export interface DCNNOutputs {
   "probs": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 5] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface DCNNTrainInputs {
+  "tokens": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
+  "labels": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface DCNNLosses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface DCNNParameters {
   "words.weight": { shape: readonly [5000, 48]; data: Float32Array };
@@ -28,6 +39,8 @@ export interface DCNNSymbols {
 
 export interface DCNNModel {
   run(inputs: DCNNInputs): Promise<DCNNOutputs>;
+  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  trainStep(inputs: DCNNTrainInputs, options?: { lr?: number }): Promise<DCNNLosses>;
   parameters(): DCNNParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

@@ -8,6 +8,16 @@ export interface DenoisingAEOutputs {
   "recon": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 784] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface DenoisingAETrainInputs {
+  "x": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 784] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface DenoisingAELosses {
+  "bce": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface DenoisingAEParameters {
   "enc.weight": { shape: readonly [256, 784]; data: Float32Array };
@@ -22,6 +32,8 @@ export interface DenoisingAESymbols {
 
 export interface DenoisingAEModel {
   run(inputs: DenoisingAEInputs): Promise<DenoisingAEOutputs>;
+  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 0.1. */
+  trainStep(inputs: DenoisingAETrainInputs, options?: { lr?: number }): Promise<DenoisingAELosses>;
   parameters(): DenoisingAEParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

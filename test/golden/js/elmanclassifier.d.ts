@@ -10,6 +10,18 @@ export interface ElmanClassifierOutputs {
   "probs": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 2] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface ElmanClassifierTrainInputs {
+  "tokens": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
+  "lengths": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+  "labels": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface ElmanClassifierLosses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface ElmanClassifierParameters {
   "x.weight": { shape: readonly [1000, 32]; data: Float32Array };
@@ -29,6 +41,8 @@ export interface ElmanClassifierSymbols {
 
 export interface ElmanClassifierModel {
   run(inputs: ElmanClassifierInputs): Promise<ElmanClassifierOutputs>;
+  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 0.05. */
+  trainStep(inputs: ElmanClassifierTrainInputs, options?: { lr?: number }): Promise<ElmanClassifierLosses>;
   parameters(): ElmanClassifierParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

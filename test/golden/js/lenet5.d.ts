@@ -9,6 +9,17 @@ export interface LeNet5Outputs {
   "probs": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 10] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface LeNet5TrainInputs {
+  "x": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 1, 28, 28] };
+  "labels": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface LeNet5Losses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface LeNet5Parameters {
   "c1.weight": { shape: readonly [6, 1, 5, 5]; data: Float32Array };
@@ -30,6 +41,8 @@ export interface LeNet5Symbols {
 
 export interface LeNet5Model {
   run(inputs: LeNet5Inputs): Promise<LeNet5Outputs>;
+  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  trainStep(inputs: LeNet5TrainInputs, options?: { lr?: number }): Promise<LeNet5Losses>;
   parameters(): LeNet5Parameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

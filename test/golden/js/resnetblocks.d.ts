@@ -9,6 +9,17 @@ export interface ResNetBlocksOutputs {
   "probs": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 10] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface ResNetBlocksTrainInputs {
+  "x": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 3, 32, 32] };
+  "labels": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface ResNetBlocksLosses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface ResNetBlocksParameters {
   "stem.weight": { shape: readonly [16, 3, 3, 3]; data: Float32Array };
@@ -52,6 +63,8 @@ export interface ResNetBlocksSymbols {
 
 export interface ResNetBlocksModel {
   run(inputs: ResNetBlocksInputs): Promise<ResNetBlocksOutputs>;
+  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 0.1. */
+  trainStep(inputs: ResNetBlocksTrainInputs, options?: { lr?: number }): Promise<ResNetBlocksLosses>;
   parameters(): ResNetBlocksParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

@@ -10,6 +10,18 @@ export interface SkipGramOutputs {
   "similarity": { readonly data: Float32Array; readonly shape: readonly [number /* N */] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface SkipGramTrainInputs {
+  "center": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+  "context": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+  "negatives": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* K */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface SkipGramLosses {
+  "sgns": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface SkipGramParameters {
   "in_embed.weight": { shape: readonly [5000, 100]; data: Float32Array };
@@ -24,6 +36,8 @@ export interface SkipGramSymbols {
 
 export interface SkipGramModel {
   run(inputs: SkipGramInputs): Promise<SkipGramOutputs>;
+  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 0.025. */
+  trainStep(inputs: SkipGramTrainInputs, options?: { lr?: number }): Promise<SkipGramLosses>;
   parameters(): SkipGramParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

@@ -9,6 +9,17 @@ export interface TextCNNOutputs {
   "probs": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 5] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface TextCNNTrainInputs {
+  "tokens": { readonly data: Int32Array; readonly shape: readonly [number /* N */, number /* L */] };
+  "labels": { readonly data: Int32Array; readonly shape: readonly [number /* N */] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface TextCNNLosses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface TextCNNParameters {
   "words.weight": { shape: readonly [5000, 64]; data: Float32Array };
@@ -30,6 +41,8 @@ export interface TextCNNSymbols {
 
 export interface TextCNNModel {
   run(inputs: TextCNNInputs): Promise<TextCNNOutputs>;
+  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  trainStep(inputs: TextCNNTrainInputs, options?: { lr?: number }): Promise<TextCNNLosses>;
   parameters(): TextCNNParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;

@@ -9,6 +9,17 @@ export interface UNetOutputs {
   "segmentation": { readonly data: Int32Array; readonly shape: readonly [number /* N */, 16, 16] };
 }
 
+/** Inputs of `trainStep`: everything the losses need. */
+export interface UNetTrainInputs {
+  "x": { readonly data: Float32Array; readonly shape: readonly [number /* N */, 1, 16, 16] };
+  "target": { readonly data: Int32Array; readonly shape: readonly [number /* N */, 16, 16] };
+}
+
+/** The losses of one training step (computed before the update), as scalars; each also converts to a number. */
+export interface UNetLosses {
+  "xent": { readonly data: Float32Array; readonly shape: readonly []; valueOf(): number };
+}
+
 /** Trainable parameters and buffers, by their DSL names. */
 export interface UNetParameters {
   "enc1.a.weight": { shape: readonly [16, 1, 3, 3]; data: Float32Array };
@@ -46,6 +57,8 @@ export interface UNetSymbols {
 
 export interface UNetModel {
   run(inputs: UNetInputs): Promise<UNetOutputs>;
+  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  trainStep(inputs: UNetTrainInputs, options?: { lr?: number }): Promise<UNetLosses>;
   parameters(): UNetParameters;
   /** All parameters and buffers as a safetensors file. */
   saveWeights(): Uint8Array;
