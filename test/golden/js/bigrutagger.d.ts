@@ -47,7 +47,7 @@ export interface BiGRUTaggerSymbols {
 
 export interface BiGRUTaggerModel {
   run(inputs: BiGRUTaggerInputs): Promise<BiGRUTaggerOutputs>;
-  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  /** One training step: forward (training mode), backward and an adam update of every parameter; returns the losses. lr defaults to 0.001. */
   trainStep(inputs: BiGRUTaggerTrainInputs, options?: { lr?: number }): Promise<BiGRUTaggerLosses>;
   parameters(): BiGRUTaggerParameters;
   /** All parameters and buffers as a safetensors file. */

@@ -39,7 +39,7 @@ export interface CharLSTMSymbols {
 
 export interface CharLSTMModel {
   run(inputs: CharLSTMInputs): Promise<CharLSTMOutputs>;
-  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.002. */
+  /** One training step: forward (training mode), backward and an adam update of every parameter; returns the losses. lr defaults to 0.002. */
   trainStep(inputs: CharLSTMTrainInputs, options?: { lr?: number }): Promise<CharLSTMLosses>;
   parameters(): CharLSTMParameters;
   /** All parameters and buffers as a safetensors file. */

@@ -39,7 +39,7 @@ export interface DCNNSymbols {
 
 export interface DCNNModel {
   run(inputs: DCNNInputs): Promise<DCNNOutputs>;
-  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  /** One training step: forward (training mode), backward and an adam update of every parameter; returns the losses. lr defaults to 0.001. */
   trainStep(inputs: DCNNTrainInputs, options?: { lr?: number }): Promise<DCNNLosses>;
   parameters(): DCNNParameters;
   /** All parameters and buffers as a safetensors file. */

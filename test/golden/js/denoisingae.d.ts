@@ -32,7 +32,7 @@ export interface DenoisingAESymbols {
 
 export interface DenoisingAEModel {
   run(inputs: DenoisingAEInputs): Promise<DenoisingAEOutputs>;
-  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 0.1. */
+  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 5. */
   trainStep(inputs: DenoisingAETrainInputs, options?: { lr?: number }): Promise<DenoisingAELosses>;
   parameters(): DenoisingAEParameters;
   /** All parameters and buffers as a safetensors file. */

@@ -495,7 +495,7 @@ const SPEC = {
     ],
     state: [],
     hyper: { lr: 26, step: 0 },
-    defaultLr: 0.1,
+    defaultLr: 5,
     frozen: [],
     forward: train_forward,
   },

@@ -41,7 +41,7 @@ export interface LeNet5Symbols {
 
 export interface LeNet5Model {
   run(inputs: LeNet5Inputs): Promise<LeNet5Outputs>;
-  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  /** One training step: forward (training mode), backward and an adam update of every parameter; returns the losses. lr defaults to 0.001. */
   trainStep(inputs: LeNet5TrainInputs, options?: { lr?: number }): Promise<LeNet5Losses>;
   parameters(): LeNet5Parameters;
   /** All parameters and buffers as a safetensors file. */

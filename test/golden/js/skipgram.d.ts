@@ -36,7 +36,7 @@ export interface SkipGramSymbols {
 
 export interface SkipGramModel {
   run(inputs: SkipGramInputs): Promise<SkipGramOutputs>;
-  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 0.025. */
+  /** One training step: forward (training mode), backward and a sgd update of every parameter; returns the losses. lr defaults to 5. */
   trainStep(inputs: SkipGramTrainInputs, options?: { lr?: number }): Promise<SkipGramLosses>;
   parameters(): SkipGramParameters;
   /** All parameters and buffers as a safetensors file. */

@@ -568,7 +568,7 @@ const SPEC = {
     ],
     state: [],
     hyper: { lr: 37, step: null },
-    defaultLr: 0.025,
+    defaultLr: 5,
     frozen: [],
     forward: train_forward,
   },

@@ -41,7 +41,7 @@ export interface TextCNNSymbols {
 
 export interface TextCNNModel {
   run(inputs: TextCNNInputs): Promise<TextCNNOutputs>;
-  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  /** One training step: forward (training mode), backward and an adam update of every parameter; returns the losses. lr defaults to 0.001. */
   trainStep(inputs: TextCNNTrainInputs, options?: { lr?: number }): Promise<TextCNNLosses>;
   parameters(): TextCNNParameters;
   /** All parameters and buffers as a safetensors file. */

@@ -57,7 +57,7 @@ export interface UNetSymbols {
 
 export interface UNetModel {
   run(inputs: UNetInputs): Promise<UNetOutputs>;
-  /** One training step: forward (training mode), backward and a adam update of every parameter; returns the losses. lr defaults to 0.001. */
+  /** One training step: forward (training mode), backward and an adam update of every parameter; returns the losses. lr defaults to 0.001. */
   trainStep(inputs: UNetTrainInputs, options?: { lr?: number }): Promise<UNetLosses>;
   parameters(): UNetParameters;
   /** All parameters and buffers as a safetensors file. */

@@ -1102,7 +1102,7 @@ fn pcg3d(seed: vec3u) -> vec3u {
 // The top 24 bits as a float in [0, 1) (exact in f32).
 fn unit(h: u32) -> f32 { return f32(h >> 8u) / 16777216.0; }
 
-// training: drop with probability p = 0.5, survivors scaled by 1/(1 − p)
+// training: drop with probability p = 0.5, survivors scaled by 1/(1 - p)
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   _ = P;
   let i = gid.x + gid.y * (nwg.x * 64u);

@@ -1354,7 +1354,7 @@ const SPEC = {
     ],
     state: [],
     hyper: { lr: 37, step: null },
-    defaultLr: 0.025,
+    defaultLr: 5,
     frozen: [],
     passes: [
       {
