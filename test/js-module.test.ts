@@ -103,7 +103,7 @@ describe("compiled module API (DSL.md §9)", () => {
 });
 
 describe("typed .d.ts", () => {
-  it("types inputs, outputs, params and symbols: a correct consumer compiles, a wrong input name or a missing input does not", () => {
+  it("types inputs, outputs, params, symbols and trainStep: a correct consumer compiles, a wrong input name or a missing input does not", () => {
     const dir = join(out, "typecheck");
     mkdirSync(dir, { recursive: true });
     copyFileSync(join(out, "lenet5.js"), join(dir, "lenet5.js"));
@@ -118,7 +118,9 @@ const rows: number = probs.shape[0];
 const cols: 10 = probs.shape[1];
 const w: readonly [6, 1, 5, 5] = m.parameters()["c1.weight"].shape;
 const s: LeNet5Symbols = { N: 3 };
-export { rows, cols, w, s };
+const { xent } = await m.trainStep({ x: { data: new Float32Array(784), shape: [1, 1, 28, 28] }, labels: { data: new Int32Array(1), shape: [1] } }, { lr: 0.01 });
+const loss: number = +xent;
+export { rows, cols, w, s, loss };
 `,
     );
     const bad = join(dir, "bad.ts");
@@ -131,6 +133,7 @@ await m.run({});
 await m.run({ x: { data: new Int32Array(784), shape: [1, 1, 28, 28] } });
 await m.run({ x: { data: new Float32Array(784), shape: [1, 3, 28, 28] } });
 m.parameters()["c9.weight"];
+await m.trainStep({ x: { data: new Float32Array(784), shape: [1, 1, 28, 28] } });
 `,
     );
     const options: ts.CompilerOptions = { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: false, types: [] };
@@ -144,7 +147,8 @@ m.parameters()["c9.weight"];
     writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
     expect(diagnosticsOf(good).map((d) => `${d.line}: ${d.text}`)).toEqual([]);
     const errs = diagnosticsOf(bad);
-    expect(errs.map((e) => e.line).sort()).toEqual([3, 4, 5, 6, 7]);
+    expect(errs.map((e) => e.line).sort()).toEqual([3, 4, 5, 6, 7, 8]);
+    expect(errs.find((e) => e.line === 8)!.text).toMatch(/Property '"?labels"?' is missing/);
     expect(errs.find((e) => e.line === 3)!.text).toMatch(/'xx' does not exist/);
     expect(errs.find((e) => e.line === 4)!.text).toMatch(/Property '"?x"?' is missing/);
   });

@@ -115,6 +115,22 @@ describe("trainStep against the reference", () => {
   it("Adam with weight decay (bias-corrected steps 1..4)", async () => {
     await expectTrainingMatches(FIT("optimizer adam(lr=0.01, beta1=0.8, weight_decay=0.001)"), fitInputs, [undefined, undefined, undefined, 0.05]);
   });
+  it("a small CNN with batchnorm, pooling and cross-entropy: parameters and running statistics after each step", async () => {
+    const source = `
+model Small {
+  input x: f32[N, 2, 6, 6]
+  input labels: i32[N]
+  c = conv2d(x, filters=3, kernel=3, padding=1) |> batchnorm |> relu
+  p = maxpool2d(c, window=2)
+  logits = dense(flatten(p), 4)
+  loss xent = cross_entropy(logits, labels)
+  optimizer sgd(lr=0.1, momentum=0.5)
+}
+`;
+    const inputs = { x: randomTensor([3, 2, 6, 6], 5), labels: RefTensor.from([0, 3, 1], [3], "i32") };
+    await expectTrainingMatches(source, inputs, [undefined, undefined, undefined]);
+  });
+
   it("a model without an optimizer trains with SGD lr 0.01", () => {
     const t = buildTrainingGraph(compile(FIT("")))!;
     expect(t.optimizer).toEqual({ kind: "sgd", options: { lr: 0.01 } });
