@@ -8,9 +8,10 @@
 // WGSL: `run` is inference, so the WGSL checks of batchnorm's training
 // gradient set the node attribute `training: true` on batchnorm and
 // batchnorm_grad (what trainStep will do) and compare with the reference in
-// training mode. WGSL dropout has no training kernel (no device RNG yet), so
-// dropout's gradient is checked in training on the reference and JS only, and
-// in inference (mask of ones) on WGSL.
+// training mode. WGSL training dropout draws its masks from a device RNG that
+// differs from the reference's streams, so here dropout's gradient is checked in
+// training on the reference and JS, and in inference on WGSL; the WGSL training
+// form is checked through its own masks in test/train/gpu-dropout.test.ts.
 
 import { describe, expect, it } from "vitest";
 import { differentiate } from "../../compiler/autodiff/reverse.ts";
