@@ -12,6 +12,7 @@ import { neededInputs, type Graph } from "./ir/graph.ts";
 import { graphToJson, printGraph, printParamSummary } from "./ir/printer.ts";
 import { graphStats, formatStats, trainStats } from "./passes/stats.ts";
 import { buildTrainingGraph } from "./autodiff/training.ts";
+import { optimize, type PassLevel } from "./passes/pipeline.ts";
 import { initialParams, interpret, RunError } from "./reference/interpreter.ts";
 import { RefTensor } from "./reference/tensor.ts";
 import { decodeSafetensors, encodeSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
@@ -199,14 +200,15 @@ export function buildProgram(io: Io): Command {
     .addOption(new Option("--target <target>", "code generator").choices(["webgpu", "js"]).default("js"))
     .option("-o, --out-dir <dir>", "output folder", ".")
     .addOption(new Option("--runtime <mode>", "inline the runtime (self-contained module) or import it from the package").choices(["inline", "import"]).default("inline"))
+    .addOption(new Option("--passes <which>", "optimizing passes (fusion, simplification); none emits the graph as lowered").choices(["none", "all"]).default("all"))
     .addHelpText(
       "after",
       `
 Usage:
-  cnnc model.cnn --target=js|webgpu [-o outdir] [--runtime=inline|import]
+  cnnc model.cnn --target=js|webgpu [-o outdir] [--runtime=inline|import] [--passes=all|none]
                                              compile: writes <model>.js (ES module) and <model>.d.ts per model
   cnnc check model.cnn                       parse and type-check only
-  cnnc ir model.cnn [--grad] [--stats] [--json] [--bind N=64]
+  cnnc ir model.cnn [--grad] [--passes=all|none] [--stats] [--json] [--bind N=64]
                                              print the IR, shapes and parameter counts; --grad: the training
                                              step's graph (backward and optimizer updates in IR)
   cnnc run model.cnn --target=reference|js|webgpu --inputs in.safetensors --out out.safetensors
@@ -215,7 +217,7 @@ Usage:
 Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 runtime error.
 `,
     )
-    .action(async (file: string | undefined, opts: { target: string; outDir: string; runtime: "inline" | "import" }) => {
+    .action(async (file: string | undefined, opts: { target: string; outDir: string; runtime: "inline" | "import"; passes: PassLevel }) => {
       if (!file) {
         program.outputHelp();
         throw new Exit(EXIT.usage, "");
@@ -225,7 +227,7 @@ Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 
       // Code generation (and ts-morph) is loaded only when compiling, keeping check/ir fast.
       const { emitModule, runtimeFile, runtimeFileName } = await import("./codegen/module.ts");
       // Emit everything first, then write: a failure leaves no partial output.
-      const files = r.graphs.map((g) => emitModule(g, { target, runtime: opts.runtime, sourceFile: basename(file) }));
+      const files = r.graphs.map((g) => emitModule(g, { target, runtime: opts.runtime, passes: opts.passes, sourceFile: basename(file) }));
       for (const m of files) {
         writeAtomically(join(opts.outDir, `${m.base}.js`), m.js);
         writeAtomically(join(opts.outDir, `${m.base}.d.ts`), m.dts);
@@ -253,11 +255,11 @@ Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 
     .option("--stats", "print statistics (kernels, FLOPs, memory)")
     .option("--json", "print JSON")
     .option("--bind <sym=n...>", "symbol sizes for --stats (default 1 each)")
-    .action((file: string, opts: { model?: string; grad?: boolean; stats?: boolean; json?: boolean; bind?: string[] }) => {
+    .action((file: string, opts: { model?: string; grad?: boolean; passes: PassLevel; stats?: boolean; json?: boolean; bind?: string[] }) => {
       const r = compileOrExit(file, io);
       const chosen = opts.model ? [pickModel(r, opts.model)] : r.graphs;
       // --grad: the training step's graph (forward in training mode, backward, optimizer updates).
-      const graphs = opts.grad ? chosen.map((g) => trainingOrExit(g, io)) : chosen;
+      const graphs = (opts.grad ? chosen.map((g) => trainingOrExit(g, io)) : chosen).map((g) => optimize(g, opts.passes));
       const bind = parseBindings(opts.bind ?? []);
       const pick = <T>(items: T[]): T | T[] => (items.length === 1 ? items[0]! : items);
       if (opts.json) {

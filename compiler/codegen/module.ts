@@ -16,10 +16,13 @@ import { dimToJs } from "./js/kernel.ts";
 import { emitProgram, type BufferSpec } from "./js/program.ts";
 import { emitWgslProgram } from "./wgsl/program.ts";
 import { runtimeBundle } from "./runtime-bundle.ts";
+import { optimize, optimizeInPlace, type PassLevel } from "../passes/pipeline.ts";
 import { buildTrainingGraph, defaultLearningRate, LR_INPUT, STEP_INPUT, type TrainingGraph } from "../autodiff/training.ts";
 
 export interface EmitOptions {
   readonly target?: "js" | "webgpu";
+  /** Optimizing passes (default "all"; "none" emits the graph as lowered). */
+  readonly passes?: PassLevel;
   readonly runtime: "inline" | "import";
   /** The .cnn file, for the header comment. */
   readonly sourceFile?: string;
@@ -170,15 +173,16 @@ function wgslEntry(g: Graph, name: string, values: Named, train?: TrainingGraph)
   return { text, decls, kernelCount: program.passes.length };
 }
 
-export function emitModule(g: Graph, opts: EmitOptions): EmittedModule {
+export function emitModule(source: Graph, opts: EmitOptions): EmittedModule {
   const target = opts.target ?? "js";
+  const g = optimize(source, opts.passes);
   const entry = target === "js" ? jsEntry : wgslEntry;
   const outputs = g.outputs.filter((o) => o.kind === "output");
   const run = entry(g, "run", outputs);
   // `evaluate` also computes the losses; run() uses it when the loss inputs (labels) are given.
   const evaluate = g.outputs.some((o) => o.kind === "loss") ? entry(g, "evaluate", g.outputs) : undefined;
   // `train`: forward in training mode, backward and optimizer update, as one graph.
-  const training = buildTrainingGraph(g);
+  const training = optimizeTraining(buildTrainingGraph(source), opts.passes);
   const train = training ? entry(training.graph, "train", training.losses, training) : undefined;
   const factory = factoryName(g.name);
   const create = target === "js" ? "createModel" : "createGpuModel";
@@ -237,6 +241,13 @@ function mergeDecls(entries: readonly (Entry | undefined)[]): Map<string, string
     }
   }
   return decls;
+}
+
+/** The training graph after the passes, with its losses and updates re-read from the rewritten graph. */
+function optimizeTraining(t: TrainingGraph | undefined, level: PassLevel | undefined): TrainingGraph | undefined {
+  if (!t || level === "none") return t;
+  const graph = optimizeInPlace(t.graph, level);
+  return { ...t, graph, losses: graph.outputs.filter((o) => o.kind === "loss"), updates: [...graph.bufferUpdates] };
 }
 
 /** The shared runtime file for `--runtime=import`. */

@@ -1,0 +1,38 @@
+// The optimizing pipeline: graph-to-graph passes run before code generation,
+// on forward and training graphs alike (`cnnc ir --passes=none|all` shows the
+// graph before/after; `--passes=none` on the compile command turns them off).
+//
+// Contract of a pass: it rewrites the graph IN PLACE (callers hand it a copy
+// when the original must survive), keeps the ids of the nodes it leaves alone
+// (random streams are keyed by node id), keeps every name the outside sees
+// (inputs, params, outputs, buffer updates — redirect them with replaceUses),
+// and leaves the graph verifiable: every node's shape rule still holds.
+
+import type { Graph } from "../ir/graph.ts";
+import { verifyGraph } from "../ir/verifier.ts";
+
+export type PassLevel = "none" | "all";
+
+export interface Pass {
+  readonly name: string;
+  run(g: Graph): void;
+}
+
+/** The passes, in the order they run. */
+export const PASSES: Pass[] = [];
+
+/** Runs the pipeline on `g` in place (a no-op for "none") and verifies the result. */
+export function optimizeInPlace(g: Graph, level: PassLevel = "all"): Graph {
+  if (level === "none") return g;
+  for (const p of PASSES) {
+    p.run(g);
+    const problems = verifyGraph(g);
+    if (problems.length) throw new Error(`internal: pass ${p.name} left ${g.name} invalid:\n  ${problems.join("\n  ")}`);
+  }
+  return g;
+}
+
+/** An optimized copy of `g` ("none": `g` itself). */
+export function optimize(g: Graph, level: PassLevel = "all"): Graph {
+  return level === "none" ? g : optimizeInPlace(g.clone(), level);
+}
