@@ -72,14 +72,18 @@ describe("LeNet-5 on MNIST", () => {
     const sal = interpret(g, { x, target }, params).outputs.saliency!;
     // Central differences of the score in float64 at 60 pixels spread over the image.
     const scoreOf = (img: RefTensor) => interpret(g, { x: img, target }, params, { outputs: ["score"] }).outputs.score!.data[0]!;
+    // Pixels on the digit's strokes: in the blank background neighbouring activations are equal, so
+    // max pooling sits on a tie there, where the function has one-sided derivatives only (finite
+    // differences then average the two, while the gradient routes to the first maximum).
+    const strokes = Array.from({ length: 784 }, (_, k) => k).filter((k) => x.data[k]! > 0.2);
     let checked = 0;
-    for (let k = 0; k < 784; k += 13) {
+    for (const k of strokes.filter((_, i) => i % 2 === 0)) {
       const at = (d: number) => scoreOf(x.map((v, i) => (i === k ? v + d : v)));
       const fd = (at(1e-5) - at(-1e-5)) / 2e-5;
       expect(Math.abs(sal.data[k]! - fd), `pixel ${k}: saliency ${sal.data[k]} vs finite difference ${fd}`).toBeLessThanOrEqual(1e-6 + 1e-4 * Math.abs(fd));
       checked++;
     }
-    expect(checked).toBeGreaterThan(50);
+    expect(checked).toBeGreaterThan(40);
     expect(Math.max(...Array.from(sal.data, Math.abs))).toBeGreaterThan(1e-3); // not trivially zero
     // The compiled JS module computes the same map.
     const m = await loadModel(g, { target: "js", weights: trainedLenet });
