@@ -4,6 +4,8 @@
 //   modules, imported as a user would), TensorFlow.js's pure-JS CPU backend
 //   (same model, same weights, as a peer), and the float64 reference
 //   interpreter; time from create…() to the first result.
+//   LeNet-5 training step at batch 64 (forward, backward, Adam) on both targets
+//   and TensorFlow.js (its own autodiff and tf.train.adam).
 //   One large convolution (8×64×56×56, 64 filters 3×3, padding 1) on both
 //   targets and TensorFlow.js, with GFLOP/s.
 //
@@ -151,6 +153,62 @@ async function lenet(tf: Tf | undefined) {
   line("create → first result (cnnc JS)", createToFirst);
 }
 
+/** One LeNet-5 training step (forward, backward, Adam) at batch 64: cnnc JS and WebGPU, and TensorFlow.js with tf.train.adam. */
+async function lenetTraining(tf: Tf | undefined) {
+  const N = 64;
+  const src = readFileSync(join(root, "dsl-examples/lenet5.cnn"), "utf8");
+  const x = { data: randomF32(N * 784, 3).map((v) => v + 0.5), shape: [N, 1, 28, 28] };
+  const labels = { data: Int32Array.from({ length: N }, (_, i) => i % 10), shape: [N] };
+  const reps = quick ? 5 : 15;
+  console.log(`LeNet-5 training step (forward, backward, Adam), batch ${N}`);
+  type Trainer = Model & { trainStep(i: object): Promise<unknown>; dispose(): void };
+  const { create } = await compileToModule(src, "lenet5.cnn");
+  const model = (await create({ seed: 0 })) as Trainer;
+  const js = await time(() => model.trainStep({ x, labels }), reps);
+  line("cnnc JS target", js);
+  results.lenetTrainJsMs = js;
+  if (gpu) {
+    const w = await compileToModule(src, "lenet5.cnn", "webgpu");
+    const gm = (await w.create({ seed: 0, device: gpu.device })) as Trainer;
+    const gMs = await time(() => gm.trainStep({ x, labels }), reps);
+    line(`cnnc WebGPU (${gpu.adapterClass} kernels)`, gMs, `   ${(js / gMs).toFixed(2)}x the JS target`);
+    results.lenetTrainWebgpuMs = gMs;
+    gm.dispose();
+  }
+  if (tf) {
+    // The same network in TensorFlow.js, trained with its own autodiff and Adam (NHWC).
+    const p = model.parameters();
+    const v = (name: string, perm?: number[]) => {
+      const t = tf.tensor(p[name]!.data, p[name]!.shape);
+      return tf.variable(perm ? tf.transpose(t, perm) : t);
+    };
+    const w1 = v("c1.weight", [2, 3, 1, 0]), b1 = v("c1.bias"), w3 = v("c3.weight", [2, 3, 1, 0]), b3 = v("c3.bias");
+    const w5 = v("f5.weight", [1, 0]), b5 = v("f5.bias"), w6 = v("f6.weight", [1, 0]), b6 = v("f6.bias"), w7 = v("logits.weight", [1, 0]), b7 = v("logits.bias");
+    const xt = tf.transpose(tf.tensor4d(x.data, [N, 1, 28, 28]), [0, 2, 3, 1]);
+    const yt = tf.oneHot(tf.tensor1d(labels.data, "int32"), 10);
+    const opt = tf.train.adam(0.001);
+    const step = () => {
+      const loss = opt.minimize(() => {
+        let h = tf.relu(tf.add(tf.conv2d(xt as never, w1 as never, 1, "same"), b1));
+        h = tf.maxPool(h as never, 2, 2, "valid");
+        h = tf.relu(tf.add(tf.conv2d(h as never, w3 as never, 1, "valid"), b3));
+        h = tf.maxPool(h as never, 2, 2, "valid");
+        const flat = tf.reshape(tf.transpose(h, [0, 3, 1, 2]), [N, 400]);
+        const a5 = tf.relu(tf.add(tf.matMul(flat, w5), b5));
+        const a6 = tf.relu(tf.add(tf.matMul(a5, w6), b6));
+        const logits = tf.add(tf.matMul(a6, w7), b7);
+        return tf.mean(tf.neg(tf.sum(tf.mul(yt, tf.logSoftmax(logits)), 1))) as never;
+      }, true);
+      (loss as unknown as { dataSync(): unknown; dispose(): void }).dataSync();
+      (loss as unknown as { dispose(): void }).dispose();
+    };
+    const tfMs = await time(step, reps);
+    line("TensorFlow.js (cpu backend, tf.train.adam)", tfMs, `   cnnc JS is ${(tfMs / js).toFixed(2)}x as fast`);
+    results.lenetTrainTfjsMs = tfMs;
+  }
+  model.dispose();
+}
+
 async function bigConv(tf: Tf | undefined) {
   const src = `model Conv { input x: f32[N, 64, 56, 56]\n  output y = conv2d(x, filters=64, kernel=3, padding=1) }\n`;
   const { create } = await compileToModule(src, "conv.cnn");
@@ -190,6 +248,7 @@ console.log(`machine: ${(await import("node:os")).cpus().length} CPUs; WebGPU ad
 const tf = await loadTf();
 if (!tf) console.log("(TensorFlow.js is not installed: peer columns skipped)");
 await lenet(tf);
+await lenetTraining(tf);
 await bigConv(tf);
 if (asJson) console.log(JSON.stringify(results));
 gpu?.device.destroy();
