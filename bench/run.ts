@@ -8,6 +8,9 @@
 //   and TensorFlow.js (its own autodiff and tf.train.adam).
 //   One large convolution (8×64×56×56, 64 filters 3×3, padding 1) on both
 //   targets and TensorFlow.js, with GFLOP/s.
+//   einsum 4-operand chain: the n-ary einsum as lowered (--passes=none), the
+//   chain left to right, and the einsum in the order the contraction-order
+//   pass picks (the n-ary nest on the JS target only: it takes seconds).
 //
 // Options: --quick (fewer repetitions), --json (machine-readable summary).
 
@@ -35,11 +38,11 @@ const root = join(import.meta.dirname, "..");
 
 type Model = { run(i: Record<string, { data: Float32Array | Int32Array; shape: number[] }>): Promise<Record<string, { data: Float32Array }>>; parameters(): Record<string, { shape: number[]; data: Float32Array }> };
 
-async function compileToModule(src: string, file: string, target: "js" | "webgpu" = "js"): Promise<{ g: Graph; create: (o?: object) => Promise<Model & { dispose(): void }> }> {
+async function compileToModule(src: string, file: string, target: "js" | "webgpu" = "js", passes: "none" | "all" = "all"): Promise<{ g: Graph; create: (o?: object) => Promise<Model & { dispose(): void }> }> {
   const r = compileSource(src, file);
   if (r.diagnostics.length) throw new Error(`${file}: ${r.diagnostics[0]!.message}`);
   const g = r.graphs[0]!;
-  const m = emitModule(g, { target, runtime: "inline", sourceFile: file });
+  const m = emitModule(g, { target, runtime: "inline", sourceFile: file, passes });
   const dir = mkdtempSync(join(tmpdir(), "cnnc-bench-"));
   const path = join(dir, `${m.base}.mjs`);
   writeFileSync(path, m.js);
@@ -73,8 +76,8 @@ function randomF32(n: number, seed: number): Float32Array {
 type Tf = typeof import("@tensorflow/tfjs-core");
 async function loadTf(): Promise<Tf | undefined> {
   try {
-    const tf = await import("@tensorflow/tfjs-core");
-    await import("@tensorflow/tfjs-backend-cpu");
+    // The union package: tfjs-core, the pure-JS CPU backend, and the gradient registrations training needs.
+    const tf = (await import("@tensorflow/tfjs")) as unknown as Tf;
     await tf.setBackend("cpu");
     return tf;
   } catch {
@@ -244,11 +247,63 @@ async function bigConv(tf: Tf | undefined) {
   }
 }
 
+/**
+ * einsum 4-operand chain A·B·C·D (64×128 · 128×4 · 4×128 · 128×64): the same
+ * einsum with --passes=none (one n-ary loop nest over i, j, k, l, m, as
+ * lowered), the chain written left to right ((A @ B) @ C) @ D, and the
+ * einsum with the passes (the contraction-order pass picks (A·B)·(C·D)).
+ * The n-ary nest runs once, on the JS target only (about a second).
+ */
+async function einsumChain() {
+  const t0 = performance.now();
+  const [I, J, K, L, M] = [64, 128, 4, 128, 64];
+  const decl = `input a: f32[${I}, ${J}]\n  input b: f32[${J}, ${K}]\n  input c: f32[${K}, ${L}]\n  input d: f32[${L}, ${M}]`;
+  const einsumSrc = `model Chain { ${decl}\n  output y = einsum("ij,jk,kl,lm->im", a, b, c, d) }\n`;
+  const leftSrc = `model Chain { ${decl}\n  output y = ((a @ b) @ c) @ d }\n`;
+  const feeds = {
+    a: { data: randomF32(I * J, 3), shape: [I, J] },
+    b: { data: randomF32(J * K, 4), shape: [J, K] },
+    c: { data: randomF32(K * L, 5), shape: [K, L] },
+    d: { data: randomF32(L * M, 6), shape: [L, M] },
+  };
+  const flops = { nary: 2 * I * J * K * L * M, left: 2 * (I * J * K + I * K * L + I * L * M), best: 2 * (I * J * K + K * L * M + I * K * M) };
+  console.log(`einsum 4-operand chain ${I}×${J} · ${J}×${K} · ${K}×${L} · ${L}×${M} (MFLOP: n-ary ${(flops.nary / 1e6).toFixed(0)}, left-to-right ${(flops.left / 1e6).toFixed(2)}, (AB)(CD) ${(flops.best / 1e6).toFixed(2)})`);
+  const targets: ("js" | "webgpu")[] = gpu ? ["js", "webgpu"] : ["js"];
+  for (const target of targets) {
+    const make = async (src: string, passes: "none" | "all") => (await compileToModule(src, "chain.cnn", target, passes)).create({ seed: 0, device: gpu?.device });
+    const name = target === "js" ? "cnnc JS target" : `cnnc WebGPU (${gpu!.adapterClass} kernels)`;
+    const key = target === "js" ? "einsumChainJs" : "einsumChainWebgpu";
+    const [left, best] = [await make(leftSrc, "none"), await make(einsumSrc, "all")];
+    const want = (await left.run(feeds)).y!.data;
+    const maxRelDiff = (o: Record<string, { data: Float32Array }>) => Math.max(...Array.from(o.y!.data, (v, i) => Math.abs(v - want[i]!) / (Math.abs(want[i]!) + 1e-3)));
+    // The n-ary nest takes seconds: one run, on the JS target only.
+    let naryMs: number | undefined;
+    if (target === "js") {
+      const nary = await make(einsumSrc, "none");
+      naryMs = await time(() => nary.run(feeds), 1, 0);
+      line(`${name}, --passes=none (n-ary nest)`, naryMs);
+      results[`${key}NaryMs`] = naryMs;
+      nary.dispose();
+    }
+    const leftMs = await time(() => left.run(feeds), quick ? 20 : 100, 5);
+    const bestMs = await time(() => best.run(feeds), quick ? 20 : 100, 5);
+    line(`${name}, left to right ((A@B)@C)@D`, leftMs);
+    const vsNary = naryMs === undefined ? "" : `${(naryMs / bestMs).toFixed(0)}x the n-ary, `;
+    line(`${name}, optimized einsum (AB)(CD)`, bestMs, `   ${vsNary}${(leftMs / bestMs).toFixed(2)}x left-to-right (max rel Δ ${maxRelDiff(await best.run(feeds)).toExponential(1)})`);
+    results[`${key}LeftToRightMs`] = leftMs;
+    results[`${key}OptimizedMs`] = bestMs;
+    left.dispose();
+    best.dispose();
+  }
+  results.einsumChainCaseSeconds = (performance.now() - t0) / 1000;
+}
+
 console.log(`machine: ${(await import("node:os")).cpus().length} CPUs; WebGPU adapter: ${adapterName}`);
 const tf = await loadTf();
 if (!tf) console.log("(TensorFlow.js is not installed: peer columns skipped)");
 await lenet(tf);
 await lenetTraining(tf);
 await bigConv(tf);
+await einsumChain();
 if (asJson) console.log(JSON.stringify(results));
 gpu?.device.destroy();
