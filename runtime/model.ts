@@ -6,6 +6,7 @@
 import { initParam, type InitSpec } from "./init.ts";
 import { CnncRunError, makeRunContext } from "./run-context.ts";
 import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "./safetensors.ts";
+import { planArenas } from "./memory-plan.ts";
 
 export type DTypeName = "f32" | "i32" | "bool";
 type TypedArray = Float32Array | Int32Array | Uint8Array;
@@ -28,7 +29,21 @@ export interface BufferSpecRt {
   readonly dtype: DTypeName;
   /** Element count for the bound symbols. */
   readonly size: (S: Record<string, number>) => number;
-  readonly source: "computed" | { input: string } | { param: string } | { const: readonly number[] } | { alias: number };
+  /** `planned`: placed by the memory plan (item k of the entry's `memory`); "computed": a buffer of its own. */
+  readonly source: "computed" | { planned: number } | { input: string } | { param: string } | { const: readonly number[] } | { alias: number };
+}
+
+/** A region of the memory plan: occupied for schedule steps [def, last], in another arena than the items in `avoid`. */
+export interface MemoryItemRt {
+  readonly size: (S: Record<string, number>) => number;
+  readonly def: number;
+  readonly last: number;
+  readonly avoid: readonly number[];
+}
+
+/** The memory plan placed for bound sizes (runtime/memory-plan.ts). */
+export function placeMemory(items: readonly MemoryItemRt[] | undefined, S: Record<string, number>) {
+  return planArenas((items ?? []).map((it) => ({ size: it.size(S), def: it.def, last: it.last, avoid: it.avoid })));
 }
 
 /** One compiled entry point (the forward pass for `run`; later `trainStep`). */
@@ -36,6 +51,7 @@ export interface EntrySpec {
   readonly inputs: readonly string[];
   readonly outputs: readonly { readonly name: string; readonly buffer: number; readonly spec: TensorSpec }[];
   readonly buffers: readonly BufferSpecRt[];
+  readonly memory?: readonly MemoryItemRt[];
   readonly forward: (S: Record<string, number>, T: unknown, B: TypedArray[]) => void;
 }
 
@@ -225,10 +241,14 @@ export function createModel(spec: ModelSpec, options: CreateOptions = {}): Compi
     const key = `${entry === spec.run ? "run" : entry === spec.train ? "train" : "evaluate"}:${spec.symbols.map((s) => S[s]).join(",")}`;
     const hit = cache.get(key);
     if (hit) return hit;
+    // Intermediate values: views of exactly their size into the arenas of the memory plan.
+    const layout = placeMemory(entry.memory, S);
+    const arenas = layout.arenaSizes.map((n) => new ArrayBuffer(n * 4));
     const B: TypedArray[] = [];
     entry.buffers.forEach((b, i) => {
       const src = b.source;
       if (typeof src === "object" && "alias" in src) B[i] = B[src.alias]!;
+      else if (typeof src === "object" && "planned" in src) B[i] = new ARRAYS[b.dtype](arenas[layout.arena[src.planned]!]!, layout.offset[src.planned]! * 4, b.size(S));
       else if (typeof src === "object" && "param" in src) B[i] = live().get(src.param)!;
       else if (typeof src === "object" && "const" in src) B[i] = ARRAYS[b.dtype].from(src.const);
       else B[i] = new ARRAYS[b.dtype](b.size(S));

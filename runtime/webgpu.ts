@@ -7,7 +7,7 @@
 // No Node APIs are used directly (Dawn is loaded by dynamic import), so it is
 // inlined into modules that run in browsers too.
 
-import { bindInputs, type BufferSpecRt, type DTypeName, type ModelSpec, type TensorSpec, type TensorValue } from "./model.ts";
+import { bindInputs, placeMemory, type BufferSpecRt, type DTypeName, type MemoryItemRt, type ModelSpec, type TensorSpec, type TensorValue } from "./model.ts";
 import { CnncRunError } from "./run-context.ts";
 
 export type AdapterClass = "cpu" | "gpu";
@@ -39,6 +39,8 @@ export interface GpuEntrySpec {
   readonly inputs: readonly string[];
   readonly outputs: readonly { readonly name: string; readonly buffer: number; readonly spec: TensorSpec }[];
   readonly buffers: readonly BufferSpecRt[];
+  /** The memory plan's items (`planned` buffers); placed in arenas per bound shape, a pass binds exactly its value's range. */
+  readonly memory?: readonly MemoryItemRt[];
   readonly passes: readonly GpuPassSpec[];
   /** Training entries: new values copied over parameters/state after the passes (in the same submit). */
   readonly updates?: readonly { readonly name: string; readonly buffer: number; readonly state: boolean }[];
@@ -145,6 +147,9 @@ async function compilePipelines(device: GPUDevice, passes: readonly GpuPassSpec[
 
 interface Bound {
   readonly buffers: GPUBuffer[];
+  /** Byte range to bind of each buffer that lives in an arena (undefined: the whole buffer). */
+  readonly ranges: ({ offset: number; size: number } | undefined)[];
+  readonly arenas: GPUBuffer[];
   readonly scratch: GPUBuffer[][];
   readonly uniform: GPUBuffer;
   readonly bindGroups: GPUBindGroup[];
@@ -182,11 +187,20 @@ export class GpuEntry {
     if (hit) return hit;
     const d = this.device;
     const sizes = this.entry.buffers.map((b) => b.size(S));
+    const layout = placeMemory(this.entry.memory, S);
+    const arenas = layout.arenaSizes.map((n) => d.createBuffer({ size: n * 4, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST }));
     const buffers: GPUBuffer[] = [];
+    const ranges: ({ offset: number; size: number } | undefined)[] = [];
     this.entry.buffers.forEach((b, i) => {
       const src = b.source;
-      if (typeof src === "object" && "alias" in src) buffers[i] = buffers[src.alias]!;
-      else if (typeof src === "object" && "param" in src) buffers[i] = this.params.get(src.param)!;
+      if (typeof src === "object" && "alias" in src) {
+        buffers[i] = buffers[src.alias]!;
+        ranges[i] = ranges[src.alias];
+      } else if (typeof src === "object" && "planned" in src) {
+        // Items are reserved in whole 256-byte blocks, so bytesOf (at least 16) fits.
+        buffers[i] = arenas[layout.arena[src.planned]!]!;
+        ranges[i] = { offset: layout.offset[src.planned]! * 4, size: bytesOf(sizes[i]!) };
+      } else if (typeof src === "object" && "param" in src) buffers[i] = this.params.get(src.param)!;
       else {
         buffers[i] = d.createBuffer({ size: bytesOf(sizes[i]!), usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
         if (typeof src === "object" && "const" in src) {
@@ -210,7 +224,7 @@ export class GpuEntry {
     const scratch = this.entry.passes.map((p) => groupBuffers.get(p.group)!.slice(0, p.scratch.length));
     const bindGroups = this.entry.passes.map((p, k) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
-      for (const i of [...p.inputs, ...p.outputs]) entries.push({ binding: entries.length, resource: { buffer: buffers[i]! } });
+      for (const i of [...p.inputs, ...p.outputs]) entries.push({ binding: entries.length, resource: { buffer: buffers[i]!, ...ranges[i] } });
       for (const t of scratch[k]!) entries.push({ binding: entries.length, resource: { buffer: t } });
       if (p.usesError) entries.push({ binding: entries.length, resource: { buffer: this.errBuffer } });
       return d.createBindGroup({ layout: this.pipelines[k]!.getBindGroupLayout(0), entries, label: p.name });
@@ -221,7 +235,7 @@ export class GpuEntry {
       if (!readback.has(i)) readback.set(i, d.createBuffer({ size: bytesOf(sizes[i]!), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
     }
     const dispatch = this.entry.passes.map((p) => p.dispatch[this.cls].map((f) => f(S)));
-    const bound = { buffers, scratch, uniform, bindGroups, readback, dispatch, sizes };
+    const bound = { buffers, ranges, arenas, scratch, uniform, bindGroups, readback, dispatch, sizes };
     if (this.cache.size >= 4) {
       const [oldKey, old] = this.cache.entries().next().value!;
       this.cache.delete(oldKey);
@@ -234,8 +248,9 @@ export class GpuEntry {
   private release(b: Bound): void {
     b.buffers.forEach((buf, i) => {
       const src = this.entry.buffers[i]!.source;
-      if (!(typeof src === "object" && ("alias" in src || "param" in src))) buf.destroy();
+      if (!(typeof src === "object" && ("alias" in src || "param" in src || "planned" in src))) buf.destroy();
     });
+    b.arenas.forEach((a) => a.destroy());
     new Set(b.scratch.flat()).forEach((t) => t.destroy());
     b.readback.forEach((r) => r.destroy());
     b.uniform.destroy();
@@ -270,8 +285,10 @@ export class GpuEntry {
     });
     pass.end();
     // The step's new parameter/state values replace the old ones on the device.
+    // (Updates written in place are the parameter's own buffer: nothing to copy.)
     for (const u of this.entry.updates ?? []) {
-      encoder.copyBufferToBuffer(b.buffers[u.buffer]!, 0, this.params.get(u.name)!, 0, bytesOf(b.sizes[u.buffer]!));
+      const target = this.params.get(u.name)!;
+      if (b.buffers[u.buffer] !== target) encoder.copyBufferToBuffer(b.buffers[u.buffer]!, 0, target, 0, bytesOf(b.sizes[u.buffer]!));
     }
     for (const [i, rb] of b.readback) encoder.copyBufferToBuffer(b.buffers[i]!, 0, rb, 0, rb.size);
     if (usesError) encoder.copyBufferToBuffer(this.errBuffer, 0, this.errReadback, 0, 32);

@@ -58,7 +58,7 @@ export function buildTrainingGraph(forward: Graph): TrainingGraph | undefined {
   const g = forward.clone();
   const scalar = tensorType("f32", []);
   const hidden = (name: string) => {
-    const v = g.addNode("input", [], { name }, [scalar], { label: name }).outputs[0]!;
+    const v = g.addNode("input", [], { name, dtype: scalar.dtype, shape: scalar.shape }, [scalar], { label: name }).outputs[0]!;
     g.inputs.set(name, v);
     return v;
   };
@@ -92,7 +92,7 @@ export function buildTrainingGraph(forward: Graph): TrainingGraph | undefined {
   const lr = hidden(LR_INPUT);
   if (optimizer.kind === "adam") step ??= hidden(STEP_INPUT);
   const stateParam = (name: string, like: Value) => {
-    const v = g.addNode("param", [], { name }, [like.type], { label: name }).outputs[0]!;
+    const v = g.addNode("param", [], { name, dtype: like.type.dtype, shape: like.type.shape }, [like.type], { label: name }).outputs[0]!;
     g.params.set(name, { name, value: v, init: { kind: "zeros" }, trainable: false });
     state.push(name);
     return v;

@@ -13,7 +13,7 @@ import type { Dim } from "../ir/dims.ts";
 import { neededInputs, type Graph, type Value } from "../ir/graph.ts";
 import type { TensorType } from "../ir/types.ts";
 import { dimToJs } from "./js/kernel.ts";
-import { emitProgram, type BufferSpec } from "./js/program.ts";
+import { emitProgram, type BufferSpec, type MemoryItemSpec } from "./js/program.ts";
 import { emitWgslProgram } from "./wgsl/program.ts";
 import { runtimeBundle } from "./runtime-bundle.ts";
 import { optimize, optimizeInPlace, type PassLevel } from "../passes/pipeline.ts";
@@ -78,6 +78,7 @@ function buffersJs(buffers: readonly BufferSpec[]): string {
       const src = b.source;
       const source =
         src.kind === "computed" ? '"computed"'
+        : src.kind === "planned" ? `{ planned: ${src.item} }`
         : src.kind === "input" ? `{ input: ${JSON.stringify(src.name)} }`
         : src.kind === "param" ? `{ param: ${JSON.stringify(src.name)} }`
         : src.kind === "const" ? `{ const: [${src.values.map((v) => JSON.stringify(v)).join(", ")}] }`
@@ -99,12 +100,18 @@ interface Entry {
   readonly kernelCount: number;
 }
 
-function entryHead(g: Graph, name: string, values: readonly { name: string; value: Value }[], bufferOf: ReadonlyMap<Value, number>, buffers: readonly BufferSpec[]): string[] {
+/** The memory plan's items (a `{ planned: k }` buffer lives in item k), placed per bound shape by the runtime. */
+function memoryJs(items: readonly MemoryItemSpec[]): string {
+  return items.map((it, k) => `      { size: (S) => ${it.size}, def: ${it.def}, last: ${it.last}, avoid: ${JSON.stringify(it.avoid)} }, // ${k}`).join("\n");
+}
+
+function entryHead(g: Graph, name: string, values: readonly { name: string; value: Value }[], bufferOf: ReadonlyMap<Value, number>, buffers: readonly BufferSpec[], memory: readonly MemoryItemSpec[]): string[] {
   return [
     `  ${name}: {`,
     `    inputs: ${JSON.stringify(neededInputs(g, values.map((o) => o.value)).filter((n) => !n.startsWith("@")))},`,
     `    outputs: [\n${values.map((o) => `      { name: ${JSON.stringify(o.name)}, buffer: ${bufferOf.get(o.value)}, spec: ${tensorSpecJs(o.name, o.value.type)} },`).join("\n")}\n    ],`,
     `    buffers: [\n${buffersJs(buffers)}\n    ],`,
+    `    memory: [${memory.length ? `\n${memoryJs(memory)}\n    ` : ""}],`,
   ];
 }
 
@@ -129,7 +136,7 @@ function jsEntry(g: Graph, name: string, values: Named, train?: TrainingGraph): 
   const decls = new Map(program.kernels.map((k) => [/function (\w+)\(/.exec(k)![1]!, k]));
   decls.set(`${name}_forward`, program.forward.replace(/\bfunction forward\(/, `function ${name}_forward(`));
   const text = [
-    ...entryHead(g, name, values, program.bufferOf, program.buffers),
+    ...entryHead(g, name, values, program.bufferOf, program.buffers, program.memory),
     ...(train ? trainFields(train, program.bufferOf) : []),
     `    forward: ${name}_forward,`,
     "  },",
@@ -165,7 +172,7 @@ function wgslEntry(g: Graph, name: string, values: Named, train?: TrainingGraph)
     ].join("\n");
   });
   const text = [
-    ...entryHead(g, name, values, program.bufferOf, program.buffers),
+    ...entryHead(g, name, values, program.bufferOf, program.buffers, program.memory),
     ...(train ? trainFields(train, program.bufferOf) : []),
     `    passes: [\n${passes.join("\n")}\n    ],`,
     "  },",

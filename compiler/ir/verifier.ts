@@ -45,7 +45,8 @@ export function verifyGraph(g: Graph): string[] {
   for (const u of g.bufferUpdates) {
     if (!defined.has(u.value)) problems.push(`update of '${u.name}' refers to an undefined value`);
     const p = g.params.get(u.name);
-    if (!p || p.trainable) problems.push(`update of '${u.name}' is not a buffer`);
+    // Forward graphs update buffers; training graphs (autodiff/training.ts) also parameters and optimizer state.
+    if (!p) problems.push(`update of '${u.name}' is not a parameter or buffer of the graph`);
     else if (!typesEqual(p.value.type, u.value.type)) problems.push(`update of '${u.name}' has type ${typeToString(u.value.type)}, buffer is ${typeToString(p.value.type)}`);
   }
   for (const [name, p] of g.params) if (!defined.has(p.value) || p.value.node.op !== "param" || p.value.node.attrs.name !== name) problems.push(`param '${name}' is not a param node of the graph`);

@@ -14,8 +14,9 @@ import * as loss from "./loss.ts";
 import * as source from "./source.ts";
 import * as gradient from "./grad.ts";
 import * as optim from "./optim.ts";
+import * as fused from "./fused.ts";
 
-const families = [source, conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss, gradient, optim];
+const families = [source, conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss, gradient, optim, fused];
 
 const opTable = new Map<string, OpDef>();
 const builtinTable = new Map<string, BuiltinDef>();

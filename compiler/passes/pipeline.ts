@@ -10,6 +10,8 @@
 
 import type { Graph } from "../ir/graph.ts";
 import { verifyGraph } from "../ir/verifier.ts";
+import { einsumPathPass } from "./einsum-path.ts";
+import { SIMPLIFY_PASSES } from "./simplify/index.ts";
 
 export type PassLevel = "none" | "all";
 
@@ -19,7 +21,10 @@ export interface Pass {
 }
 
 /** The passes, in the order they run. */
-export const PASSES: Pass[] = [];
+export const PASSES: Pass[] = [
+  ...SIMPLIFY_PASSES, // fold, identities, cse, dce (compiler/passes/simplify)
+  einsumPathPass, // n-ary einsums → pairwise, FLOP-optimal order (before fusion: it fuses into the contractions)
+];
 
 /** Runs the pipeline on `g` in place (a no-op for "none") and verifies the result. */
 export function optimizeInPlace(g: Graph, level: PassLevel = "all"): Graph {

@@ -1,10 +1,13 @@
 // Static statistics of a graph for `cnnc ir --stats`: parameter count, kernel
-// count, FLOPs and memory (peak of live tensors by liveness vs. the naive sum
-// of every tensor), with symbols bound to given sizes (default 1).
+// count, FLOPs and memory (the bytes the memory plan allocates — pinned
+// buffers plus the shared slots, compiler/passes/memory.ts — vs. the naive
+// one buffer per value), with symbols bound to given sizes (default 1).
 
 import type { Dim } from "../ir/dims.ts";
 import { neededNodes, parameterCount, type Graph, type Node, type Value } from "../ir/graph.ts";
 import { buildTrainingGraph } from "../autodiff/training.ts";
+import { planProgramMemory } from "../codegen/js/program.ts";
+import { planBytes } from "./memory.ts";
 
 export interface GraphStats {
   params: number;
@@ -12,7 +15,7 @@ export interface GraphStats {
   /** Kernels launched per forward run (every compute node; reshapes are views). */
   kernels: number;
   flops: number;
-  /** Peak bytes of tensors live at once, tensors freed after their last use. */
+  /** Bytes the memory plan allocates for a forward run: inputs, parameters, results and the shared slots. */
   peakBytes: number;
   /** Bytes if every tensor had its own buffer for the whole run. */
   naivePeakBytes: number;
@@ -22,8 +25,6 @@ export interface GraphStats {
 
 /** Ops that produce no kernel: sources and views. */
 const NO_KERNEL = new Set(["input", "param", "const", "reshape"]);
-
-const BYTES = { f32: 4, i32: 4, bool: 4 } as const;
 
 function symbolEnv(g: Graph, bind: Record<string, number>): Record<string, number> {
   const env: Record<string, number> = {};
@@ -44,50 +45,37 @@ function work(nodes: readonly Node[], env: Record<string, number>): { kernels: n
   return { kernels, flops };
 }
 
-/** Per training step (models with a loss): kernels and FLOPs of forward + backward + update. */
-export function trainStats(g: Graph, bind: Record<string, number> = {}): { trainKernels?: number; trainFlops?: number } {
+/** Planned and naive bytes of the program that computes `roots` (what emitProgram allocates). */
+export function memoryStats(g: Graph, roots: readonly Value[], env: Record<string, number>): { planned: number; naive: number } {
+  return planBytes(planProgramMemory(neededNodes(g, roots), roots), env);
+}
+
+export interface TrainStats {
+  trainKernels?: number;
+  trainFlops?: number;
+  trainPeakBytes?: number;
+  trainNaivePeakBytes?: number;
+}
+
+/** Per training step (models with a loss): kernels, FLOPs and memory of forward + backward + update. */
+export function trainStats(g: Graph, bind: Record<string, number> = {}): TrainStats {
   const t = buildTrainingGraph(g);
   if (!t) return {};
-  const nodes = neededNodes(t.graph, [...t.losses.map((o) => o.value), ...t.updates.map((u) => u.value)]);
-  const w = work(nodes, symbolEnv(g, bind));
-  return { trainKernels: w.kernels, trainFlops: w.flops };
+  const roots = [...t.losses.map((o) => o.value), ...t.updates.map((u) => u.value)];
+  const nodes = neededNodes(t.graph, roots);
+  const env = symbolEnv(g, bind);
+  const w = work(nodes, env);
+  const m = memoryStats(t.graph, roots, env);
+  return { trainKernels: w.kernels, trainFlops: w.flops, trainPeakBytes: m.planned, trainNaivePeakBytes: m.naive };
 }
 
 export function graphStats(g: Graph, bind: Record<string, number> = {}): GraphStats {
   const env = symbolEnv(g, bind);
-  const size = (v: Value) => v.type.shape.reduce((p, d: Dim) => p * d.evaluate(env), 1);
-  const bytes = (v: Value) => size(v) * BYTES[v.type.dtype];
   const { kernels, flops } = work(g.nodes, env);
-
-  // Liveness: a reshape aliases its input, so it extends the input's life.
-  const root = new Map<Value, Value>();
-  const rootOf = (v: Value): Value => root.get(v) ?? v;
-  for (const n of g.nodes) if (n.op === "reshape") root.set(n.outputs[0]!, rootOf(n.inputs[0]!));
-  const lastUse = new Map<Value, number>();
-  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(rootOf(v), i)));
-  const end = g.nodes.length;
-  for (const o of g.outputs) lastUse.set(rootOf(o.value), end);
-  for (const u of g.bufferUpdates) lastUse.set(rootOf(u.value), end);
-  for (const p of g.params.values()) lastUse.set(p.value, end);
-
-  let live = 0;
-  let peak = 0;
-  let naive = 0;
-  const dying = new Map<number, number>();
-  g.nodes.forEach((n, i) => {
-    for (const v of n.outputs) {
-      if (root.has(v)) continue;
-      const b = bytes(v);
-      naive += b;
-      live += b;
-      const last = lastUse.get(v) ?? i; // unused values die at once
-      dying.set(last, (dying.get(last) ?? 0) + b);
-    }
-    peak = Math.max(peak, live);
-    live -= dying.get(i) ?? 0;
-  });
+  // The forward program's memory, as emitProgram plans it (roots: outputs and buffer updates).
+  const m = memoryStats(g, [...g.outputs.map((o) => o.value), ...g.bufferUpdates.map((u) => u.value)], env);
   const { total } = parameterCount(g);
-  return { params: total, buffers: g.buffers().length, kernels, flops, peakBytes: peak, naivePeakBytes: naive, symbols: env };
+  return { params: total, buffers: g.buffers().length, kernels, flops, peakBytes: m.planned, naivePeakBytes: m.naive, symbols: env };
 }
 
 /** Multiply-adds count as two FLOPs; elementwise ops one per output element. */
@@ -126,16 +114,19 @@ function nodeFlops(n: Node, size: (v: Value) => number, env: Record<string, numb
   }
 }
 
-export function formatStats(g: Graph, s: GraphStats & { trainKernels?: number; trainFlops?: number }): string {
+export function formatStats(g: Graph, s: GraphStats & TrainStats): string {
   const syms = Object.entries(s.symbols).map(([k, v]) => `${k}=${v}`).join(", ");
   return [
     `statistics of ${g.name}${syms ? ` (${syms})` : ""}:`,
     `  kernels per forward   ${s.kernels}`,
     `  FLOPs per forward     ${s.flops.toLocaleString("en-US")}`,
-    `  peak bytes (liveness) ${s.peakBytes.toLocaleString("en-US")}`,
+    `  peak bytes (planned)  ${s.peakBytes.toLocaleString("en-US")}`,
     `  naive peak bytes      ${s.naivePeakBytes.toLocaleString("en-US")}`,
     ...(s.trainKernels !== undefined
       ? [`  kernels per train step ${s.trainKernels}`, `  FLOPs per train step  ${s.trainFlops!.toLocaleString("en-US")}`]
+      : []),
+    ...(s.trainPeakBytes !== undefined
+      ? [`  train peak bytes (planned) ${s.trainPeakBytes.toLocaleString("en-US")}`, `  train naive peak bytes     ${s.trainNaivePeakBytes!.toLocaleString("en-US")}`]
       : []),
   ].join("\n");
 }

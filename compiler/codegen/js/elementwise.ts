@@ -171,6 +171,8 @@ export interface MapBody {
   readonly value: string;
   /** Printed once above the loop. */
   readonly comment?: string;
+  /** Values stored at the same index into further outputs (`y1`, ...; same shape as the output). */
+  readonly also?: readonly { readonly output: string; readonly value: string }[];
 }
 
 /** Produces the body given, for each operand, the JS expression of its value. */
@@ -217,9 +219,9 @@ export function emitMap(w: KernelWriter, outShape: readonly Dim[], output: strin
   if (axes.length <= 1) {
     const access = operands.map((op, k) => (isScalar[k] ? values[k]! : `${op.buffer}[i]`));
     if (axes.length === 0) {
-      emitStore(w, `${output}[0]`, operands, f, access, isScalar);
+      emitStore(w, output, "0", operands, f, access, isScalar);
     } else {
-      emitStore(w, `${output}[i]`, operands, f, access, isScalar, `for (let i = 0; i < ${sizes[0]}; i++)`);
+      emitStore(w, output, "i", operands, f, access, isScalar, `for (let i = 0; i < ${sizes[0]}; i++)`);
     }
     return;
   }
@@ -274,18 +276,18 @@ export function emitMap(w: KernelWriter, outShape: readonly Dim[], output: strin
     return `${op.buffer}[${plus(offsets[k]!, i)}]`;
   });
   const bound = operands.map((_, k) => isScalar[k]! || strides[k]![last] === null);
-  emitStore(w, `${output}[${plus(outOffset, i)}]`, operands, f, access, bound, `for (let ${i} = 0; ${i} < ${sizes[last]}; ${i}++)`);
+  emitStore(w, output, plus(outOffset, i), operands, f, access, bound, `for (let ${i} = 0; ${i} < ${sizes[last]}; ${i}++)`);
   for (let j = 0; j < last; j++) w.close();
 }
 
 /**
- * `target = value;`, inside `loop` when given. An operand read once is
+ * `output[index] = value;` (and the body's further stores), inside `loop` when given. An operand read once is
  * inlined; one read several times (or by the template's statements) is
  * bound to a const first. `bound[k]`: operand k is already a variable.
  */
-function emitStore(w: KernelWriter, target: string, operands: readonly MapOperand[], f: MapTemplate, access: readonly string[], bound: readonly boolean[], loop?: string): void {
+function emitStore(w: KernelWriter, output: string, index: string, operands: readonly MapOperand[], f: MapTemplate, access: readonly string[], bound: readonly boolean[], loop?: string): void {
   const probe = f(operands.map((op) => op.name));
-  const text = [...(probe.pre ?? []), probe.value].join("\n");
+  const text = [...(probe.pre ?? []), ...(probe.also ?? []).map((s) => s.value), probe.value].join("\n");
   const stmts: string[] = [];
   const args = operands.map((op, k) => {
     if (bound[k]) return access[k]!;
@@ -294,7 +296,7 @@ function emitStore(w: KernelWriter, target: string, operands: readonly MapOperan
     return op.name;
   });
   const body = f(args);
-  stmts.push(...(body.pre ?? []), `${target} = ${body.value};`);
+  stmts.push(...(body.pre ?? []), ...(body.also ?? []).map((s) => `${s.output}[${index}] = ${s.value};`), `${output}[${index}] = ${body.value};`);
   if (!loop) {
     for (const s of stmts) w.line(s);
   } else if (stmts.length === 1) {
@@ -313,9 +315,9 @@ function shapeText(shape: readonly Dim[]): string {
 // ---------------------------------------------------------------------------
 // Op templates
 
-type Binary = (a: string, b: string, dtype: DType) => string;
+export type Binary = (a: string, b: string, dtype: DType) => string;
 
-const BINARY: Record<string, Binary> = {
+export const BINARY: Record<string, Binary> = {
   add: (a, b, t) => (t === "i32" ? `(${a} + ${b}) | 0` : `${a} + ${b}`),
   sub: (a, b, t) => (t === "i32" ? `(${a} - ${b}) | 0` : `${a} - ${b}`),
   mul: (a, b, t) => (t === "i32" ? `Math.imul(${a}, ${b})` : `${a} * ${b}`),
@@ -331,9 +333,9 @@ const BINARY: Record<string, Binary> = {
 const ERFC_POLY =
   "-az * az - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))";
 
-type Unary = (v: string, attrs: Attrs, dtype: DType) => MapBody;
+export type Unary = (v: string, attrs: Attrs, dtype: DType) => MapBody;
 
-const UNARY: Record<string, Unary> = {
+export const UNARY: Record<string, Unary> = {
   neg: (v, _a, t) => ({ value: t === "i32" ? `-${v} | 0` : `-${v}` }),
   abs: (v, _a, t) => ({ value: t === "i32" ? `Math.abs(${v}) | 0` : `Math.abs(${v})` }),
   relu: (v) => ({ value: `${v} > 0 || ${v} !== ${v} ? ${v} : 0` }),
@@ -362,7 +364,7 @@ const UNARY: Record<string, Unary> = {
 };
 
 /** Conversion of one value, as castValue in the reference. */
-function castTemplate(from: DType, to: DType): Unary {
+export function castTemplate(from: DType, to: DType): Unary {
   if (to === "bool") return (v) => ({ value: from === "f32" ? `${v} !== 0 && ${v} === ${v} ? 1 : 0` : `${v} !== 0 ? 1 : 0` });
   // ToInt32 truncates toward zero, wraps out-of-range values and sends NaN/±Infinity to 0.
   if (to === "i32" && from === "f32") return (v) => ({ value: `${v} | 0` });
@@ -416,7 +418,7 @@ const whereKernel: JsKernel = {
 // Backward ops: maps like the forward ones, over (x, y, dy) and (a, b, dy)
 
 /** dx of each activation from x (`v`), its output `y` and dy (`g`), as the reference's unaryGradValue. */
-const UNARY_GRAD: Record<string, (v: string, y: string, g: string, a: Attrs) => MapBody> = {
+export const UNARY_GRAD: Record<string, (v: string, y: string, g: string, a: Attrs) => MapBody> = {
   abs: (v, _y, g) => ({ value: `${v} > 0 ? ${g} : ${v} < 0 ? -${g} : 0` }),
   relu: (v, _y, g) => ({ value: `${v} > 0 ? ${g} : 0` }),
   sigmoid: (_v, y, g) => ({ value: `${g} * ${y} * (1 - ${y})` }),
@@ -456,7 +458,7 @@ const unaryGradKernel: JsKernel = {
 };
 
 /** The share of dy (`g`) owed to operand `wrt` of fn(a, b), as the reference's binaryGradValue. */
-function binaryGradValueJs(fn: string, wrt: number, a: string, b: string, g: string): string {
+export function binaryGradValueJs(fn: string, wrt: number, a: string, b: string, g: string): string {
   const toA = wrt === 0;
   switch (fn) {
     case "maximum":

@@ -5,6 +5,7 @@ import type { Graph } from "../../ir/graph.ts";
 import { RefTensor } from "../../reference/tensor.ts";
 import { makeRunContext } from "../../../runtime/run-context.ts";
 import { ARRAY_TYPE, emitProgram, type JsProgram } from "./program.ts";
+import { planArenas } from "../../../runtime/memory-plan.ts";
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 
@@ -26,9 +27,21 @@ export function jsExecutor(g: Graph, outputNames?: readonly string[]): JsExecuto
     run(inputs, params, opts = {}) {
       const S = opts.symbols ?? {};
       const sizeOf = (expr: string) => new Function("S", `return ${expr};`)(S) as number;
+      const ctorOf = (dtype: keyof typeof ARRAY_TYPE) =>
+        globalThis[ARRAY_TYPE[dtype] as "Float32Array"] as unknown as { new (n: number | ArrayLike<number>): TypedArray; new (b: ArrayBuffer, offset: number, n: number): TypedArray };
+      // Poison fresh buffers so a kernel that skips an element is caught by tests.
+      const poisoned = (dtype: keyof typeof ARRAY_TYPE, n: number) => {
+        const a = new (ctorOf(dtype))(n);
+        if (dtype === "f32") (a as Float32Array).fill(NaN);
+        else (a as Int32Array).fill(dtype === "i32" ? -123456789 : 77);
+        return a;
+      };
+      // The memory plan, placed for these sizes; arenas poisoned too (as f32 NaN).
+      const layout = planArenas(program.memory.map((it) => ({ size: sizeOf(it.size), def: it.def, last: it.last, avoid: it.avoid })));
+      const arenas = layout.arenaSizes.map((n) => new Float32Array(n).fill(NaN).buffer);
       const B: TypedArray[] = [];
       program.buffers.forEach((b, i) => {
-        const Ctor = globalThis[ARRAY_TYPE[b.dtype] as "Float32Array"] as unknown as new (n: number | ArrayLike<number>) => TypedArray;
+        const Ctor = ctorOf(b.dtype);
         switch (b.source.kind) {
           case "input":
             B[i] = new Ctor(inputs[b.source.name]!.data);
@@ -43,11 +56,14 @@ export function jsExecutor(g: Graph, outputNames?: readonly string[]): JsExecuto
             B[i] = B[b.source.of]!;
             break;
           case "computed":
-            // Poison fresh buffers so a kernel that skips an element is caught by tests.
-            B[i] = new Ctor(sizeOf(b.size));
-            if (b.dtype === "f32") (B[i] as Float32Array).fill(NaN);
-            else (B[i] as Int32Array).fill(b.dtype === "i32" ? -123456789 : 77);
+            B[i] = poisoned(b.dtype, sizeOf(b.size));
             break;
+          case "planned": {
+            // Exactly the value's length, at its item's place.
+            const item = b.source.item;
+            B[i] = new Ctor(arenas[layout.arena[item]!]!, layout.offset[item]! * 4, sizeOf(b.size));
+            break;
+          }
         }
       });
       forward(S, makeRunContext(opts.training ?? false, opts.seed ?? 0), B);

@@ -451,9 +451,9 @@ export function mapPass(ctx: WgslEmitCtx, operands: readonly MapOperand[], f: (n
 // ---------------------------------------------------------------------------
 // Op templates
 
-type Binary = (a: string, b: string, dtype: DType) => string;
+export type Binary = (a: string, b: string, dtype: DType) => string;
 
-const BINARY: Record<string, Binary> = {
+export const BINARY: Record<string, Binary> = {
   add: (a, b) => `${a} + ${b}`,
   sub: (a, b) => `${a} - ${b}`,
   mul: (a, b) => `${a} * ${b}`,
@@ -463,9 +463,9 @@ const BINARY: Record<string, Binary> = {
   pow: (a, b) => `pow_js(${a}, ${b})`,
 };
 
-type Unary = (v: string, attrs: Attrs, dtype: DType) => string;
+export type Unary = (v: string, attrs: Attrs, dtype: DType) => string;
 
-const UNARY: Record<string, Unary> = {
+export const UNARY: Record<string, Unary> = {
   neg: (v) => `-${v}`,
   abs: (v) => `abs(${v})`,
   relu: (v) => `select(0.0, ${v}, ${v} > 0.0 || is_nan(${v}))`,
@@ -494,7 +494,7 @@ const UNARY: Record<string, Unary> = {
   },
 };
 
-function castTemplate(from: DType, to: DType): (v: string) => string {
+export function castTemplate(from: DType, to: DType): (v: string) => string {
   if (from === to) return (v) => v;
   if (to === "bool") return from === "f32" ? (v) => `select(0u, 1u, ${v} != 0.0 && !is_nan(${v}))` : (v) => `select(0u, 1u, ${v} != ${wgslLiteral(0, from)})`;
   if (from === "bool") return (v) => `select(${wgslLiteral(0, to)}, ${wgslLiteral(1, to)}, ${v} != 0u)`;
@@ -538,7 +538,7 @@ const whereKernel: WgslKernel = {
 // Backward ops: maps over (x, y, dy) and (a, b, dy), one invocation per gradient element
 
 /** dx of each activation from x (`v`), its output `y` and dy (`g`), as the reference's unaryGradValue. */
-const UNARY_GRAD: Record<string, (v: string, y: string, g: string, a: Attrs) => string> = {
+export const UNARY_GRAD: Record<string, (v: string, y: string, g: string, a: Attrs) => string> = {
   abs: (v, _y, g) => `select(select(0.0, -${g}, ${v} < 0.0), ${g}, ${v} > 0.0)`,
   relu: (v, _y, g) => `select(0.0, ${g}, ${v} > 0.0)`,
   sigmoid: (_v, y, g) => `${g} * ${y} * (1.0 - ${y})`,
@@ -571,7 +571,7 @@ const unaryGradKernel: WgslKernel = {
 };
 
 /** The share of dy (`g`) owed to operand `wrt` of fn(a, b), as the reference's binaryGradValue. */
-function binaryGradValueWgsl(fn: string, wrt: number, a: string, b: string, g: string): string {
+export function binaryGradValueWgsl(fn: string, wrt: number, a: string, b: string, g: string): string {
   const toA = wrt === 0;
   switch (fn) {
     case "maximum":

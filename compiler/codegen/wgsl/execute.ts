@@ -23,7 +23,7 @@ function dimSpec(d: Dim): DimSpec {
 function bufferRt(b: BufferSpec): BufferSpecRt {
   const s = b.source;
   const source =
-    s.kind === "computed" ? "computed" : s.kind === "input" ? { input: s.name } : s.kind === "param" ? { param: s.name } : s.kind === "const" ? { const: s.values } : { alias: s.of };
+    s.kind === "computed" ? "computed" : s.kind === "planned" ? { planned: s.item } : s.kind === "input" ? { input: s.name } : s.kind === "param" ? { param: s.name } : s.kind === "const" ? { const: s.values } : { alias: s.of };
   return { dtype: b.dtype, size: jsFn(b.size), source } as BufferSpecRt;
 }
 
@@ -33,6 +33,7 @@ export function entrySpec(g: Graph, program: WgslProgram, outputs: readonly { na
     inputs,
     outputs,
     buffers: program.buffers.map(bufferRt),
+    memory: program.memory.map((it) => ({ size: jsFn(it.size), def: it.def, last: it.last, avoid: it.avoid })),
     passes: program.passes.map((p) => ({
       name: p.name,
       implements: `${p.node.op}${p.node.label ? ` '${p.node.label}'` : ""}`,

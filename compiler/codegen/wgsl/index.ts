@@ -12,9 +12,10 @@ import * as shape from "./shape.ts";
 import * as norm from "./norm.ts";
 import * as loss from "./loss.ts";
 import * as optim from "./optim.ts";
+import * as fused from "./fused.ts";
 
 const table = new Map<string, WgslKernel>();
-for (const f of [conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss, optim]) {
+for (const f of [conv, pool, embed, rnn, einsum, elementwise, reduce, shape, norm, loss, optim, fused]) {
   for (const k of f.kernels) {
     if (table.has(k.op)) throw new Error(`WGSL kernel for ${k.op} registered twice`);
     table.set(k.op, k);

@@ -3,9 +3,16 @@
 // target's layout (reshape is a view); and, per pass, which buffers it binds
 // and how many workgroups it dispatches. The runtime (runtime/webgpu.ts) turns
 // this into pipelines, bind groups and one command encoder per run.
+// Intermediate values share arenas by liveness (compiler/passes/memory.ts),
+// the same plan as the JS target; a pass binds exactly its value's range. A
+// node written in place (its output over a dying input, IN_PLACE_OPS, or an
+// optimizer update over its parameter) reads and writes `y<j>`: the input's
+// binding is renamed, since one buffer range
+// cannot be bound read-only and writable in one dispatch (`_inplace` kernels).
 
 import { neededNodes, type Graph, type Node, type Value } from "../../ir/graph.ts";
-import { mangle, VIEW_OPS, type BufferSpec } from "../js/program.ts";
+import { bufferSource, mangle, memoryItemSpecs, planProgramMemory, VIEW_OPS, type BufferSpec, type MemoryItemSpec } from "../js/program.ts";
+import type { MemoryPlan } from "../../passes/memory.ts";
 import { dimToJs, productJs } from "../js/kernel.ts";
 import { getWgslKernel } from "./index.ts";
 import { dimToWgsl, productWgsl, WGSL_TYPE, type AdapterClass, type WgslEmitCtx, type WgslPass } from "./kernel.ts";
@@ -31,6 +38,9 @@ export interface WgslPassPlan {
 export interface WgslProgram {
   readonly symbols: readonly string[];
   readonly buffers: BufferSpec[];
+  /** Items of the `planned` buffers (the memory plan). */
+  readonly memory: MemoryItemSpec[];
+  readonly plan: MemoryPlan;
   readonly bufferOf: ReadonlyMap<Value, number>;
   readonly passes: WgslPassPlan[];
 }
@@ -103,6 +113,7 @@ export function kernelName(node: Node, pass: number, passes: number): string {
 
 export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram {
   const nodes = neededNodes(g, roots);
+  const plan = planProgramMemory(nodes, roots);
   const buffers: BufferSpec[] = [];
   const bufferOf = new Map<Value, number>();
   const passes: WgslPassPlan[] = [];
@@ -116,12 +127,14 @@ export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram 
     else if (node.op === "const") add(node.outputs[0]!, { kind: "const", values: (node.attrs.values as number[] | undefined) ?? [node.attrs.value as number] });
     else if (VIEW_OPS.has(node.op)) add(node.outputs[0]!, { kind: "alias", of: bufferOf.get(node.inputs[0]!)! });
     else {
-      for (const v of node.outputs) add(v, { kind: "computed" });
+      for (const v of node.outputs) add(v, bufferSource(plan, bufferOf, v));
       const result = getWgslKernel(node.op).emit(emitCtx(node));
+      const inPlace = plan.inPlace.get(node);
+      const alias = (code: string) => (inPlace ?? []).reduce((c, [j, k]) => c.replace(new RegExp(`\\bx${k}\\b`, "g"), `y${j}`), code);
       result.passes.forEach((pass, k) => {
-        const name = kernelName(node, k, result.passes.length);
+        const name = kernelName(node, k, result.passes.length) + (inPlace === undefined ? "" : "_inplace");
         const header = `// ${name}: IR node %${node.outputs.map((v) => v.id).join(", %")} = ${node.op}${node.label ? ` (${node.label.replace(/[^\w.]/g, "_")})` : ""}`;
-        const bodies = [pass.variants?.cpu?.code ?? pass.code, pass.variants?.gpu?.code ?? pass.code];
+        const bodies = [pass.variants?.cpu?.code ?? pass.code, pass.variants?.gpu?.code ?? pass.code].map(alias);
         const ins = referenced(bodies, "x", node.inputs.length);
         const outs = referenced(bodies, "y", node.outputs.length);
         const full = (code: string) => `${header}\n${declarations(g, node, pass, ins, outs)}\n\n${code.trim()}\n`;
@@ -142,5 +155,5 @@ export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram 
       });
     }
   }
-  return { symbols: g.symbols, buffers, bufferOf, passes };
+  return { symbols: g.symbols, buffers, memory: memoryItemSpecs(plan), plan, bufferOf, passes };
 }

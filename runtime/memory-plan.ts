@@ -1,0 +1,68 @@
+// Placement of a compiled entry's intermediate tensors in shared arenas, per
+// bound shape (compiler/passes/memory.ts computes what is placed; this runs
+// at run time, when the sizes are known, in both targets' runtimes and in
+// `cnnc ir --stats`). Pure and dependency-free: it is inlined into modules.
+//
+// Each item is a region some values occupy for the schedule steps
+// [def, last]; two items whose step ranges intersect never overlap in memory.
+// `avoid` lists items that must live in another arena: on WebGPU one buffer
+// cannot be bound both read-only (a kernel's input) and writable (its output)
+// in one dispatch, so a node's inputs and outputs go to different arenas.
+// Greedy by size (largest first, ties in schedule order): each item takes the
+// lowest free offset, in the arena it grows least; a new arena only when every
+// arena holds something it must avoid. Offsets are multiples of ALIGN elements
+// (256 bytes: WebGPU's minimum storage-binding offset alignment).
+
+export const ARENA_ALIGN = 64;
+
+export interface ArenaItem {
+  /** Elements (4 bytes each on WebGPU; the JS runtime views its arenas as any typed array). */
+  readonly size: number;
+  readonly def: number;
+  readonly last: number;
+  readonly avoid: readonly number[];
+}
+
+export interface ArenaLayout {
+  /** Arena and element offset of each item. */
+  readonly arena: number[];
+  readonly offset: number[];
+  /** Elements of each arena. */
+  readonly arenaSizes: number[];
+}
+
+export function planArenas(items: readonly ArenaItem[]): ArenaLayout {
+  const n = items.length;
+  const reserve = items.map((it) => Math.ceil(Math.max(it.size, 1) / ARENA_ALIGN) * ARENA_ALIGN);
+  const arena: number[] = new Array(n).fill(-1);
+  const offset: number[] = new Array(n).fill(0);
+  const arenaSizes: number[] = [];
+  const members: number[][] = [];
+  const order = [...items.keys()].sort((a, b) => reserve[b]! - reserve[a]! || items[a]!.def - items[b]!.def || a - b);
+  for (const i of order) {
+    const it = items[i]!;
+    let best: { a: number; off: number; growth: number } | undefined;
+    for (let a = 0; a < arenaSizes.length; a++) {
+      if (it.avoid.some((j) => arena[j] === a)) continue;
+      // Regions in this arena that are live at the same time, by offset; take the first gap that fits.
+      const busy = members[a]!.filter((j) => items[j]!.def <= it.last && it.def <= items[j]!.last).sort((x, y) => offset[x]! - offset[y]!);
+      let off = 0;
+      for (const j of busy) {
+        if (offset[j]! - off >= reserve[i]!) break;
+        off = Math.max(off, offset[j]! + reserve[j]!);
+      }
+      const growth = Math.max(0, off + reserve[i]! - arenaSizes[a]!);
+      if (!best || growth < best.growth) best = { a, off, growth };
+    }
+    if (!best) {
+      arenaSizes.push(0);
+      members.push([]);
+      best = { a: arenaSizes.length - 1, off: 0, growth: reserve[i]! };
+    }
+    arena[i] = best.a;
+    offset[i] = best.off;
+    members[best.a]!.push(i);
+    arenaSizes[best.a] = Math.max(arenaSizes[best.a]!, best.off + reserve[i]!);
+  }
+  return { arena, offset, arenaSizes };
+}
