@@ -8,10 +8,12 @@
 // `avoid` lists items that must live in another arena: on WebGPU one buffer
 // cannot be bound both read-only (a kernel's input) and writable (its output)
 // in one dispatch, so a node's inputs and outputs go to different arenas.
-// Greedy by size (largest first, ties in schedule order): each item takes the
-// lowest free offset, in the arena it grows least; a new arena only when every
-// arena holds something it must avoid. Offsets are multiples of ALIGN elements
-// (256 bytes: WebGPU's minimum storage-binding offset alignment).
+// Greedy: items in a given order each take the lowest free offset, in the
+// arena it grows least; a new arena only when every arena holds something the
+// item must avoid. A few deterministic orders are tried (largest first; most
+// constrained first; largest size × lifetime first; schedule order) and the
+// layout with the fewest bytes is kept. Offsets are multiples of ARENA_ALIGN
+// elements (256 bytes: WebGPU's minimum storage-binding offset alignment).
 
 export const ARENA_ALIGN = 64;
 
@@ -32,13 +34,34 @@ export interface ArenaLayout {
 }
 
 export function planArenas(items: readonly ArenaItem[]): ArenaLayout {
-  const n = items.length;
   const reserve = items.map((it) => Math.ceil(Math.max(it.size, 1) / ARENA_ALIGN) * ARENA_ALIGN);
+  const span = (i: number) => items[i]!.last - items[i]!.def + 1;
+  const keys: ((a: number, b: number) => number)[] = [
+    (a, b) => reserve[b]! - reserve[a]!,
+    (a, b) => items[b]!.avoid.length - items[a]!.avoid.length || reserve[b]! - reserve[a]!,
+    (a, b) => reserve[b]! * span(b) - reserve[a]! * span(a),
+    (a, b) => items[a]!.def - items[b]!.def,
+  ];
+  let best: ArenaLayout | undefined;
+  let bestTotal = Infinity;
+  for (const key of keys) {
+    const order = [...items.keys()].sort((a, b) => key(a, b) || items[a]!.def - items[b]!.def || a - b);
+    const layout = placeInOrder(items, reserve, order);
+    const total = layout.arenaSizes.reduce((p, n) => p + n, 0);
+    if (total < bestTotal) {
+      best = layout;
+      bestTotal = total;
+    }
+  }
+  return best ?? { arena: [], offset: [], arenaSizes: [] };
+}
+
+function placeInOrder(items: readonly ArenaItem[], reserve: readonly number[], order: readonly number[]): ArenaLayout {
+  const n = items.length;
   const arena: number[] = new Array(n).fill(-1);
   const offset: number[] = new Array(n).fill(0);
   const arenaSizes: number[] = [];
   const members: number[][] = [];
-  const order = [...items.keys()].sort((a, b) => reserve[b]! - reserve[a]! || items[a]!.def - items[b]!.def || a - b);
   for (const i of order) {
     const it = items[i]!;
     let best: { a: number; off: number; growth: number } | undefined;

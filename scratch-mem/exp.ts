@@ -51,3 +51,23 @@ for (const f of ["lenet5", "resnet_block", "unet", "char_lstm", "text_cnn", "dcn
   }
   console.log(f, "peak", peak, res.join(" "));
 }
+console.log("random search");
+for (const f of ["lenet5", "dcnn", "text_cnn", "resnet_block"]) {
+  const g = compileSource(readFileSync(`dsl-examples/${f}.cnn`, "utf8"), "l.cnn").graphs[0]!;
+  const t = buildTrainingGraph(g)!;
+  const roots = [...t.losses.map((o) => o.value), ...t.updates.map((u) => u.value)];
+  const plan = planProgramMemory(neededNodes(t.graph, roots), roots);
+  const env = { N: 64, L: 32, H: 32, W: 32 };
+  const items = plan.items.map((it) => ({ size: Math.max(...it.members.map((v) => elementCount(v, env))), def: it.def, last: it.last, avoid: it.avoid }));
+  let s = 12345;
+  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+  let best = Infinity;
+  const t0 = Date.now();
+  for (let r = 0; r < 64; r++) {
+    // size order with random jitter
+    const key = items.map((it) => it.size * (0.5 + rnd()));
+    const o = [...items.keys()].sort((a, b) => key[b]! - key[a]!);
+    best = Math.min(best, place(items, o, "growth"));
+  }
+  console.log(f, best, Date.now() - t0, "ms", items.length);
+}

@@ -6,7 +6,7 @@ const code = `@group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < 64u) { y[g.x] = x[g.x] * 2.0; } }`;
 const module = device.createShaderModule({ code });
-const layout = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: 4, buffer: { type: "read-only-storage" } }, { binding: 1, visibility: 4, buffer: { type: "storage" } }] });
+const layout = device.createBindGroupLayout({ entries: [{ binding: 0, visibility: 4, buffer: { type: "storage" } }, { binding: 1, visibility: 4, buffer: { type: "storage" } }] });
 const pipeline = device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: "main" } });
 const buf = device.createBuffer({ size: 512, usage: 0x80 | 0x4 | 0x8 });
 device.queue.writeBuffer(buf, 0, Float32Array.from({ length: 128 }, (_, i) => i));

@@ -121,9 +121,9 @@ export function planMemory(schedule: readonly Node[], roots: readonly Value[], o
   schedule.forEach((n, i) => {
     if (opts.isView(n) || SOURCE_OPS.has(n.op)) return;
     for (const [j, k] of opts.overwrites?.(n) ?? []) {
-      const out = n.outputs[j]!;
-      const p = n.inputs[k]!;
-      if (p.node.op === "param" && pinned.has(out) && owner.get(out) === out && lifetimes.get(p)!.lastUse === i && readOnce(n, p) && sameShape(p, out)) {
+      const out = n.outputs[j];
+      const p = n.inputs[k];
+      if (out && p && p.node.op === "param" && pinned.has(out) && owner.get(out) === out && lifetimes.get(p)!.lastUse === i && readOnce(n, p) && sameShape(p, out)) {
         overwrites.set(out, p);
         inPlace.set(n, [...(inPlace.get(n) ?? []), [j, k]]);
       }

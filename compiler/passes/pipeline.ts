@@ -12,6 +12,7 @@ import type { Graph } from "../ir/graph.ts";
 import { verifyGraph } from "../ir/verifier.ts";
 import { einsumPathPass } from "./einsum-path.ts";
 import { SIMPLIFY_PASSES } from "./simplify/index.ts";
+import { fuseElementwisePass } from "./fuse-elementwise.ts";
 
 export type PassLevel = "none" | "all";
 
@@ -24,6 +25,7 @@ export interface Pass {
 export const PASSES: Pass[] = [
   ...SIMPLIFY_PASSES, // fold, identities, cse, dce (compiler/passes/simplify)
   einsumPathPass, // n-ary einsums → pairwise, FLOP-optimal order (before fusion: it fuses into the contractions)
+  fuseElementwisePass, // elementwise chains → one fused_elementwise node each (last: sees the simplified graph)
 ];
 
 /** Runs the pipeline on `g` in place (a no-op for "none") and verifies the result. */

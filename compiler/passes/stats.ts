@@ -109,6 +109,9 @@ function nodeFlops(n: Node, size: (v: Value) => number, env: Record<string, numb
       const dirs = a.direction === "bidirectional" ? 2 : 1;
       return dirs * N * L * 2 * GH * (D + H);
     }
+    case "fused_elementwise":
+      // Every step is evaluated once per element of the result (compiler/ops/fused.ts).
+      return size(out) * (a.steps as readonly { op: string }[]).filter((s) => s.op !== "load").length;
     default:
       return Math.max(size(out), ...n.inputs.map(size));
   }

@@ -22,6 +22,7 @@ import { wgslExecutor } from "../../compiler/codegen/wgsl/execute.ts";
 import { emitWgslProgram } from "../../compiler/codegen/wgsl/program.ts";
 import { compileSource } from "../../compiler/compile.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
+import { printGraph } from "../../compiler/ir/printer.ts";
 import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import type { FusedAttrs } from "../../compiler/ops/fused.ts";
 import { fuseElementwise, fuseElementwisePass, MAX_BUFFERS } from "../../compiler/passes/fuse-elementwise.ts";
@@ -69,8 +70,11 @@ function trainingWithGradients(g: Graph): Graph {
   return t;
 }
 
+/** Small sizes: the float64 reference is slow on inception at 16×16. */
+const SMALL = { N: 2, L: 5, H: 8, W: 8 };
+
 function trainingFeeds(g: Graph): Record<string, RefTensor> {
-  return { ...f32(inputsFor(g)), [LR_INPUT]: RefTensor.scalar(0.05), [STEP_INPUT]: RefTensor.scalar(1) };
+  return { ...f32(inputsFor(g, SMALL)), [LR_INPUT]: RefTensor.scalar(0.05), [STEP_INPUT]: RefTensor.scalar(1) };
 }
 
 function expectSame(a: Record<string, RefTensor>, b: Record<string, RefTensor>, what: string): void {
@@ -143,14 +147,16 @@ describe("every dsl-example, fused vs unfused", () => {
       const g = example(file);
       const f = fused(g);
       total += fusedNodes(f).length;
-      const inputs = f32(inputsFor(g));
+      // Nothing to fuse (inception: every activation follows a convolution): the graph is untouched.
+      if (fusedNodes(f).length === 0) return void expect(printGraph(f)).toBe(printGraph(g));
+      const inputs = f32(inputsFor(g, SMALL));
       const params = f32Params(g);
       const refU = interpret(g, inputs, params).outputs;
       const refF = interpret(f, inputs, params).outputs;
       for (const [name, t] of Object.entries(refU)) expect(Array.from(refF[name]!.data), `reference '${name}'`).toEqual(Array.from(t.data));
       expectSame(runJs(g, inputs), runJs(f, inputs), "JS fused vs unfused, output");
       expectSame(await runGpu(g, inputs), await runGpu(f, inputs), "WebGPU fused vs unfused, output");
-    });
+    }, 120_000);
   }
   it("fuses something in the examples", () => {
     expect(total).toBeGreaterThan(0);
@@ -162,10 +168,11 @@ describe("every dsl-example, fused vs unfused", () => {
       if (!g.outputs.some((o) => o.kind === "loss")) return;
       const t = trainingWithGradients(g);
       const f = fused(t);
+      if (fusedNodes(f).length === 0) return void expect(printGraph(f)).toBe(printGraph(t));
       const feeds = trainingFeeds(g);
       expectSame(runJs(t, feeds, true), runJs(f, feeds, true), "JS training, fused vs unfused:");
       expectSame(await runGpu(t, feeds), await runGpu(f, feeds), "WebGPU training, fused vs unfused:");
-    });
+    }, 120_000);
   }
 });
 

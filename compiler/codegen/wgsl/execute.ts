@@ -84,7 +84,12 @@ export async function wgslExecutor(g: Graph, device: GPUDevice, cls: AdapterClas
     program,
     async run(feeds) {
       const typed = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: ARRAY[t.dtype].from(t.data), shape: [...t.shape] }]));
-      const out = await entry.run(typed);
+      // Hidden run-time scalars (`@lr`, `@step` of training graphs) go in as scalars, as the training runtime passes them.
+      const scalars = new Map<number, number>();
+      program.buffers.forEach((b, i) => {
+        if (b.source.kind === "input" && b.source.name.startsWith("@") && feeds[b.source.name]) scalars.set(i, feeds[b.source.name]!.data[0]!);
+      });
+      const out = (await entry.execute(typed, scalars)).outputs;
       return Object.fromEntries(outs.map((o) => [o.name, new RefTensor(o.value.type.dtype, out[o.name]!.shape, Float64Array.from(out[o.name]!.data))]));
     },
     dispose() {
