@@ -10,12 +10,16 @@
 // in one dispatch, so a node's inputs and outputs go to different arenas.
 // Greedy: items in a given order each take the lowest free offset, in the
 // arena it grows least; a new arena only when every arena holds something the
-// item must avoid. A few deterministic orders are tried (largest first; most
-// constrained first; largest size × lifetime first; schedule order) and the
-// layout with the fewest bytes is kept. Offsets are multiples of ARENA_ALIGN
-// elements (256 bytes: WebGPU's minimum storage-binding offset alignment).
+// item must avoid. Several deterministic orders are tried — largest first,
+// most constrained first, largest size × lifetime first, schedule order, and
+// (for up to JITTER_LIMIT items) largest first with sizes jittered by a fixed
+// pseudo-random stream — and the layout with the fewest bytes is kept. Offsets
+// are multiples of ARENA_ALIGN elements (256 bytes: WebGPU's minimum
+// storage-binding offset alignment).
 
 export const ARENA_ALIGN = 64;
+const JITTER_LIMIT = 400;
+const JITTER_ROUNDS = 24;
 
 export interface ArenaItem {
   /** Elements (4 bytes each on WebGPU; the JS runtime views its arenas as any typed array). */
@@ -42,6 +46,13 @@ export function planArenas(items: readonly ArenaItem[]): ArenaLayout {
     (a, b) => reserve[b]! * span(b) - reserve[a]! * span(a),
     (a, b) => items[a]!.def - items[b]!.def,
   ];
+  if (items.length <= JITTER_LIMIT) {
+    let seed = 12345;
+    for (let r = 0; r < JITTER_ROUNDS; r++) {
+      const jittered = reserve.map((n) => n * (0.5 + (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296));
+      keys.push((a, b) => jittered[b]! - jittered[a]!);
+    }
+  }
   let best: ArenaLayout | undefined;
   let bestTotal = Infinity;
   for (const key of keys) {

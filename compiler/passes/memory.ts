@@ -38,7 +38,6 @@
 import type { Dim } from "../ir/dims.ts";
 import type { Node, Value } from "../ir/graph.ts";
 import type { DType } from "../ir/types.ts";
-
 import { planArenas, type ArenaLayout } from "../../runtime/memory-plan.ts";
 
 const SOURCE_OPS = new Set(["input", "param", "const"]);
@@ -129,8 +128,8 @@ export function planMemory(schedule: readonly Node[], roots: readonly Value[], o
       }
     }
     const planned = n.outputs.filter((v) => !pinned.has(v));
-    // In place: the output takes over the item of an input that dies here.
-    if (planned.length === 1 && n.outputs.length === 1 && opts.inPlace?.(n)) {
+    // In place: output 0 takes over the item of an input that dies here.
+    if (!pinned.has(n.outputs[0]!) && opts.inPlace?.(n)) {
       const out = n.outputs[0]!;
       const k = n.inputs.findIndex((x) => {
         const o = ownerOf(x);

@@ -1,6 +1,6 @@
 // Static statistics of a graph for `cnnc ir --stats`: parameter count, kernel
 // count, FLOPs and memory (the bytes the memory plan allocates — pinned
-// buffers plus the shared slots, compiler/passes/memory.ts — vs. the naive
+// buffers plus the shared arenas, compiler/passes/memory.ts — vs. the naive
 // one buffer per value), with symbols bound to given sizes (default 1).
 
 import type { Dim } from "../ir/dims.ts";
@@ -15,7 +15,7 @@ export interface GraphStats {
   /** Kernels launched per forward run (every compute node; reshapes are views). */
   kernels: number;
   flops: number;
-  /** Bytes the memory plan allocates for a forward run: inputs, parameters, results and the shared slots. */
+  /** Bytes the memory plan allocates for a forward run: inputs, parameters, results and the shared arenas. */
   peakBytes: number;
   /** Bytes if every tensor had its own buffer for the whole run. */
   naivePeakBytes: number;

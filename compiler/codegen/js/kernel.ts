@@ -13,7 +13,10 @@
 //    throws the runtime error (message should name what is wrong; the node is added).
 //  * x0, x1, ...: input buffers; y0, y1, ...: output buffers, preallocated but NOT
 //    zeroed (buffers are reused): a kernel must write every output element.
-//    Float32Array for f32, Int32Array for i32, Uint8Array for bool.
+//    Float32Array for f32, Int32Array for i32, Uint8Array for bool. Each is a view
+//    of exactly its tensor's length into a shared arena (the memory plan,
+//    compiler/passes/memory.ts); for ops in IN_PLACE_OPS (program.ts) y0 may be the
+//    same memory as an input of the same shape: read element i before writing it.
 //
 // Templates must emit readable, deterministic code: hoisted index arithmetic,
 // no closures or allocation inside loops, contiguous inner loops.

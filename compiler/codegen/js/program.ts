@@ -41,9 +41,10 @@ export interface BufferSpec {
 
 /**
  * Ops whose kernels (JS and WGSL) may write their output over an input of the same shape and dtype:
- * maps where output element i depends only on the inputs' elements i (read before it is written).
+ * maps where output element i depends only on the inputs' elements i (read before it is written). Output 0 only
+ * (a fused_elementwise node stores its further outputs, same-shaped intermediates, before it).
  */
-export const IN_PLACE_OPS = new Set([...Object.keys(BINARY), ...Object.keys(UNARY), "where", "unary_grad", "binary_grad"]);
+export const IN_PLACE_OPS = new Set([...Object.keys(BINARY), ...Object.keys(UNARY), "where", "unary_grad", "binary_grad", "fused_elementwise"]);
 
 /**
  * Optimizer updates that may write output j over input k ([j, k]): the parameter and its optimizer state, read at

@@ -15,7 +15,10 @@
 // so one module serves every batch size. Dispatch sizes are JS expressions over
 // the bound symbols `S` (`ctx.dimJs(d)`), evaluated by the runtime before each run.
 //
-// Outputs are not zeroed: a kernel must write every element.
+// Outputs are not zeroed: a kernel must write every element. Buffers are ranges of
+// shared arenas (the memory plan); a node written in place (IN_PLACE_OPS of
+// js/program.ts) has the input's name rewritten to `y0`, so a template for such
+// an op must read element i before it writes element i.
 
 import type { Dim } from "../../ir/dims.ts";
 import type { Node } from "../../ir/graph.ts";
