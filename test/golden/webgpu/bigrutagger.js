@@ -580,12 +580,11 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_inde
 }
 `;
 
-const k18_add_logits = `// k18_add_logits: IR node %18 = add (logits)
+const k18_add_logits_inplace = `// k18_add_logits_inplace: IR node %18 = add (logits)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -594,7 +593,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let c1 = i % 17u;
-  let a = x0[i];
+  let a = y0[i];
   let b = x1[c1];
   y0[i] = a + b;
 }
@@ -1752,18 +1751,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 `;
 
-const k35_adam_update_x_weight_update = `// k35_adam_update_x_weight_update: IR node %43, %44, %45 = adam_update (x.weight.update)
+const k35_adam_update_x_weight_update_inplace = `// k35_adam_update_x_weight_update_inplace: IR node %43, %44, %45 = adam_update (x.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1773,26 +1769,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k38_adam_update_states_weight_ih_update = `// k38_adam_update_states_weight_ih_update: IR node %48, %49, %50 = adam_update (states.weight_ih.update)
+const k38_adam_update_states_weight_ih_update_inplace = `// k38_adam_update_states_weight_ih_update_inplace: IR node %48, %49, %50 = adam_update (states.weight_ih.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1802,26 +1795,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k41_adam_update_states_weight_hh_update = `// k41_adam_update_states_weight_hh_update: IR node %53, %54, %55 = adam_update (states.weight_hh.update)
+const k41_adam_update_states_weight_hh_update_inplace = `// k41_adam_update_states_weight_hh_update_inplace: IR node %53, %54, %55 = adam_update (states.weight_hh.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1831,26 +1821,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k44_adam_update_states_bias_ih_update = `// k44_adam_update_states_bias_ih_update: IR node %58, %59, %60 = adam_update (states.bias_ih.update)
+const k44_adam_update_states_bias_ih_update_inplace = `// k44_adam_update_states_bias_ih_update_inplace: IR node %58, %59, %60 = adam_update (states.bias_ih.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1860,26 +1847,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k47_adam_update_states_bias_hh_update = `// k47_adam_update_states_bias_hh_update: IR node %63, %64, %65 = adam_update (states.bias_hh.update)
+const k47_adam_update_states_bias_hh_update_inplace = `// k47_adam_update_states_bias_hh_update_inplace: IR node %63, %64, %65 = adam_update (states.bias_hh.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1889,26 +1873,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k50_adam_update_states_weight_ih_reverse_update = `// k50_adam_update_states_weight_ih_reverse_update: IR node %68, %69, %70 = adam_update (states.weight_ih_reverse.update)
+const k50_adam_update_states_weight_ih_reverse_update_inplace = `// k50_adam_update_states_weight_ih_reverse_update_inplace: IR node %68, %69, %70 = adam_update (states.weight_ih_reverse.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1918,26 +1899,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k53_adam_update_states_weight_hh_reverse_update = `// k53_adam_update_states_weight_hh_reverse_update: IR node %73, %74, %75 = adam_update (states.weight_hh_reverse.update)
+const k53_adam_update_states_weight_hh_reverse_update_inplace = `// k53_adam_update_states_weight_hh_reverse_update_inplace: IR node %73, %74, %75 = adam_update (states.weight_hh_reverse.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1947,26 +1925,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k56_adam_update_states_bias_ih_reverse_update = `// k56_adam_update_states_bias_ih_reverse_update: IR node %78, %79, %80 = adam_update (states.bias_ih_reverse.update)
+const k56_adam_update_states_bias_ih_reverse_update_inplace = `// k56_adam_update_states_bias_ih_reverse_update_inplace: IR node %78, %79, %80 = adam_update (states.bias_ih_reverse.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1976,26 +1951,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k59_adam_update_states_bias_hh_reverse_update = `// k59_adam_update_states_bias_hh_reverse_update: IR node %83, %84, %85 = adam_update (states.bias_hh_reverse.update)
+const k59_adam_update_states_bias_hh_reverse_update_inplace = `// k59_adam_update_states_bias_hh_reverse_update_inplace: IR node %83, %84, %85 = adam_update (states.bias_hh_reverse.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2005,26 +1977,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k62_adam_update_logits_weight_update = `// k62_adam_update_logits_weight_update: IR node %88, %89, %90 = adam_update (logits.weight.update)
+const k62_adam_update_logits_weight_update_inplace = `// k62_adam_update_logits_weight_update_inplace: IR node %88, %89, %90 = adam_update (logits.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2034,26 +2003,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k65_adam_update_logits_bias_update = `// k65_adam_update_logits_bias_update: IR node %93, %94, %95 = adam_update (logits.bias.update)
+const k65_adam_update_logits_bias_update_inplace = `// k65_adam_update_logits_bias_update_inplace: IR node %93, %94, %95 = adam_update (logits.bias.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2063,11 +2029,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
@@ -2102,7 +2068,7 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "words" } },
       { dtype: "i32", size: (S) => S.N, source: { input: "lengths" } },
       { dtype: "f32", size: (S) => 320000, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_ih" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_hh" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_ih" } },
@@ -2111,12 +2077,17 @@ const SPEC = {
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_hh_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_ih_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_hh_reverse" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 2176, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 17, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 2 } },
       { dtype: "i32", size: (S) => S.N * S.L, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 64 * S.N * S.L, def: 3, last: 12, avoid: [1] }, // 0
+      { size: (S) => 128 * S.N * S.L, def: 12, last: 14, avoid: [0,2] }, // 1
+      { size: (S) => 17 * S.N * S.L, def: 14, last: 17, avoid: [1] }, // 2
     ],
     passes: [
       {
@@ -2156,11 +2127,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k18_add_logits",
+        name: "k18_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k18_add_logits, gpu: k18_add_logits },
+        code: { cpu: k18_add_logits_inplace, gpu: k18_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((17 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17 * S.N * S.L) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((17 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17 * S.N * S.L) / 64) / 65535))] },
-        inputs: [14,15], outputs: [16],
+        inputs: [15], outputs: [16],
         scratch: [], group: 18,
         usesError: false, errors: {},
       },
@@ -2187,7 +2158,7 @@ const SPEC = {
       { dtype: "bool", size: (S) => S.N * S.L, source: { input: "mask" } },
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "tags" } },
       { dtype: "f32", size: (S) => 320000, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_ih" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_hh" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_ih" } },
@@ -2196,14 +2167,20 @@ const SPEC = {
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_hh_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_ih_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_hh_reverse" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 2176, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 17, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 2 } },
       { dtype: "i32", size: (S) => S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 3 } },
       { dtype: "f32", size: (S) => 1, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 64 * S.N * S.L, def: 5, last: 14, avoid: [1] }, // 0
+      { size: (S) => 128 * S.N * S.L, def: 14, last: 16, avoid: [0,2] }, // 1
+      { size: (S) => 17 * S.N * S.L, def: 16, last: 20, avoid: [1,3] }, // 2
+      { size: (S) => 17 * S.N * S.L, def: 20, last: 21, avoid: [2] }, // 3
     ],
     passes: [
       {
@@ -2243,11 +2220,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k18_add_logits",
+        name: "k18_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k18_add_logits, gpu: k18_add_logits },
+        code: { cpu: k18_add_logits_inplace, gpu: k18_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((17 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17 * S.N * S.L) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((17 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17 * S.N * S.L) / 64) / 65535))] },
-        inputs: [16,17], outputs: [18],
+        inputs: [17], outputs: [18],
         scratch: [], group: 18,
         usesError: false, errors: {},
       },
@@ -2291,7 +2268,7 @@ const SPEC = {
       { dtype: "bool", size: (S) => S.N * S.L, source: { input: "mask" } },
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "tags" } },
       { dtype: "f32", size: (S) => 320000, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_ih" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_hh" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_ih" } },
@@ -2300,87 +2277,108 @@ const SPEC = {
       { dtype: "f32", size: (S) => 12288, source: { param: "states.weight_hh_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_ih_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "states.bias_hh_reverse" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 2176, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 17, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 2 } },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 3 } },
       { dtype: "f32", size: (S) => 1, source: "computed" },
       { dtype: "f32", size: (S) => 1, source: { const: [1] } },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 17, source: "computed" },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 4 } },
+      { dtype: "f32", size: (S) => 17 * S.N * S.L, source: { planned: 5 } },
+      { dtype: "f32", size: (S) => 17, source: { planned: 6 } },
       { dtype: "f32", size: (S) => 17, source: { alias: 24 } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 2176, source: "computed" },
-      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 320000, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 2176, source: { planned: 8 } },
+      { dtype: "f32", size: (S) => 64 * S.N * S.L, source: { planned: 9 } },
+      { dtype: "f32", size: (S) => 12288, source: { planned: 10 } },
+      { dtype: "f32", size: (S) => 12288, source: { planned: 11 } },
+      { dtype: "f32", size: (S) => 192, source: { planned: 12 } },
+      { dtype: "f32", size: (S) => 192, source: { planned: 13 } },
+      { dtype: "f32", size: (S) => 12288, source: { planned: 14 } },
+      { dtype: "f32", size: (S) => 12288, source: { planned: 15 } },
+      { dtype: "f32", size: (S) => 192, source: { planned: 16 } },
+      { dtype: "f32", size: (S) => 192, source: { planned: 17 } },
+      { dtype: "f32", size: (S) => 320000, source: { planned: 18 } },
       { dtype: "f32", size: (S) => 1, source: { input: "@lr" } },
       { dtype: "f32", size: (S) => 1, source: { input: "@step" } },
       { dtype: "f32", size: (S) => 320000, source: { param: "@adam.m.x.weight" } },
       { dtype: "f32", size: (S) => 320000, source: { param: "@adam.v.x.weight" } },
-      { dtype: "f32", size: (S) => 320000, source: "computed" },
-      { dtype: "f32", size: (S) => 320000, source: "computed" },
-      { dtype: "f32", size: (S) => 320000, source: "computed" },
+      { dtype: "f32", size: (S) => 320000, source: { alias: 4 } },
+      { dtype: "f32", size: (S) => 320000, source: { alias: 40 } },
+      { dtype: "f32", size: (S) => 320000, source: { alias: 41 } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.m.states.weight_ih" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.v.states.weight_ih" } },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 6 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 45 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 46 } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.m.states.weight_hh" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.v.states.weight_hh" } },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 7 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 50 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 51 } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.m.states.bias_ih" } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.v.states.bias_ih" } },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
+      { dtype: "f32", size: (S) => 192, source: { alias: 8 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 55 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 56 } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.m.states.bias_hh" } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.v.states.bias_hh" } },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
+      { dtype: "f32", size: (S) => 192, source: { alias: 9 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 60 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 61 } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.m.states.weight_ih_reverse" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.v.states.weight_ih_reverse" } },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 10 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 65 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 66 } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.m.states.weight_hh_reverse" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "@adam.v.states.weight_hh_reverse" } },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
-      { dtype: "f32", size: (S) => 12288, source: "computed" },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 11 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 70 } },
+      { dtype: "f32", size: (S) => 12288, source: { alias: 71 } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.m.states.bias_ih_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.v.states.bias_ih_reverse" } },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
+      { dtype: "f32", size: (S) => 192, source: { alias: 12 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 75 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 76 } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.m.states.bias_hh_reverse" } },
       { dtype: "f32", size: (S) => 192, source: { param: "@adam.v.states.bias_hh_reverse" } },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
-      { dtype: "f32", size: (S) => 192, source: "computed" },
+      { dtype: "f32", size: (S) => 192, source: { alias: 13 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 80 } },
+      { dtype: "f32", size: (S) => 192, source: { alias: 81 } },
       { dtype: "f32", size: (S) => 2176, source: { param: "@adam.m.logits.weight" } },
       { dtype: "f32", size: (S) => 2176, source: { param: "@adam.v.logits.weight" } },
-      { dtype: "f32", size: (S) => 2176, source: "computed" },
-      { dtype: "f32", size: (S) => 2176, source: "computed" },
-      { dtype: "f32", size: (S) => 2176, source: "computed" },
+      { dtype: "f32", size: (S) => 2176, source: { alias: 15 } },
+      { dtype: "f32", size: (S) => 2176, source: { alias: 85 } },
+      { dtype: "f32", size: (S) => 2176, source: { alias: 86 } },
       { dtype: "f32", size: (S) => 17, source: { param: "@adam.m.logits.bias" } },
       { dtype: "f32", size: (S) => 17, source: { param: "@adam.v.logits.bias" } },
-      { dtype: "f32", size: (S) => 17, source: "computed" },
-      { dtype: "f32", size: (S) => 17, source: "computed" },
-      { dtype: "f32", size: (S) => 17, source: "computed" },
+      { dtype: "f32", size: (S) => 17, source: { alias: 17 } },
+      { dtype: "f32", size: (S) => 17, source: { alias: 90 } },
+      { dtype: "f32", size: (S) => 17, source: { alias: 91 } },
+    ],
+    memory: [
+      { size: (S) => 64 * S.N * S.L, def: 5, last: 28, avoid: [1,9,10,11,12,13,14,15,16,17] }, // 0
+      { size: (S) => 128 * S.N * S.L, def: 14, last: 27, avoid: [0,2,8] }, // 1
+      { size: (S) => 17 * S.N * S.L, def: 16, last: 19, avoid: [1,3] }, // 2
+      { size: (S) => 17 * S.N * S.L, def: 19, last: 22, avoid: [2,4] }, // 3
+      { size: (S) => 17 * S.N * S.L, def: 22, last: 23, avoid: [3,5] }, // 4
+      { size: (S) => 17 * S.N * S.L, def: 23, last: 27, avoid: [4,6,7,8] }, // 5
+      { size: (S) => 17, def: 24, last: 64, avoid: [5] }, // 6
+      { size: (S) => 128 * S.N * S.L, def: 26, last: 28, avoid: [5,9,10,11,12,13,14,15,16,17] }, // 7
+      { size: (S) => 2176, def: 27, last: 61, avoid: [1,5] }, // 8
+      { size: (S) => 64 * S.N * S.L, def: 28, last: 29, avoid: [0,7,18] }, // 9
+      { size: (S) => 12288, def: 28, last: 37, avoid: [0,7] }, // 10
+      { size: (S) => 12288, def: 28, last: 40, avoid: [0,7] }, // 11
+      { size: (S) => 192, def: 28, last: 43, avoid: [0,7] }, // 12
+      { size: (S) => 192, def: 28, last: 46, avoid: [0,7] }, // 13
+      { size: (S) => 12288, def: 28, last: 49, avoid: [0,7] }, // 14
+      { size: (S) => 12288, def: 28, last: 52, avoid: [0,7] }, // 15
+      { size: (S) => 192, def: 28, last: 55, avoid: [0,7] }, // 16
+      { size: (S) => 192, def: 28, last: 58, avoid: [0,7] }, // 17
+      { size: (S) => 320000, def: 29, last: 34, avoid: [9] }, // 18
     ],
     updates: [
       { name: "x.weight", buffer: 42, state: false },
@@ -2459,11 +2457,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k18_add_logits",
+        name: "k18_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k18_add_logits, gpu: k18_add_logits },
+        code: { cpu: k18_add_logits_inplace, gpu: k18_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((17 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17 * S.N * S.L) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((17 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17 * S.N * S.L) / 64) / 65535))] },
-        inputs: [16,17], outputs: [18],
+        inputs: [17], outputs: [18],
         scratch: [], group: 18,
         usesError: false, errors: {},
       },
@@ -2621,101 +2619,101 @@ const SPEC = {
         usesError: false, errors: {"1":"token {a} at flat position {b} is outside the vocabulary [0, 5000)"},
       },
       {
-        name: "k35_adam_update_x_weight_update",
+        name: "k35_adam_update_x_weight_update_inplace",
         implements: "adam_update 'x.weight.update'",
-        code: { cpu: k35_adam_update_x_weight_update, gpu: k35_adam_update_x_weight_update },
+        code: { cpu: k35_adam_update_x_weight_update_inplace, gpu: k35_adam_update_x_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((320000) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((320000) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((320000) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((320000) / 64) / 65535))] },
-        inputs: [4,37,38,39,40,41], outputs: [42,43,44],
+        inputs: [37,38,39], outputs: [42,43,44],
         scratch: [], group: 35,
         usesError: false, errors: {},
       },
       {
-        name: "k38_adam_update_states_weight_ih_update",
+        name: "k38_adam_update_states_weight_ih_update_inplace",
         implements: "adam_update 'states.weight_ih.update'",
-        code: { cpu: k38_adam_update_states_weight_ih_update, gpu: k38_adam_update_states_weight_ih_update },
+        code: { cpu: k38_adam_update_states_weight_ih_update_inplace, gpu: k38_adam_update_states_weight_ih_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))] },
-        inputs: [6,29,38,39,45,46], outputs: [47,48,49],
+        inputs: [29,38,39], outputs: [47,48,49],
         scratch: [], group: 38,
         usesError: false, errors: {},
       },
       {
-        name: "k41_adam_update_states_weight_hh_update",
+        name: "k41_adam_update_states_weight_hh_update_inplace",
         implements: "adam_update 'states.weight_hh.update'",
-        code: { cpu: k41_adam_update_states_weight_hh_update, gpu: k41_adam_update_states_weight_hh_update },
+        code: { cpu: k41_adam_update_states_weight_hh_update_inplace, gpu: k41_adam_update_states_weight_hh_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))] },
-        inputs: [7,30,38,39,50,51], outputs: [52,53,54],
+        inputs: [30,38,39], outputs: [52,53,54],
         scratch: [], group: 41,
         usesError: false, errors: {},
       },
       {
-        name: "k44_adam_update_states_bias_ih_update",
+        name: "k44_adam_update_states_bias_ih_update_inplace",
         implements: "adam_update 'states.bias_ih.update'",
-        code: { cpu: k44_adam_update_states_bias_ih_update, gpu: k44_adam_update_states_bias_ih_update },
+        code: { cpu: k44_adam_update_states_bias_ih_update_inplace, gpu: k44_adam_update_states_bias_ih_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))] },
-        inputs: [8,31,38,39,55,56], outputs: [57,58,59],
+        inputs: [31,38,39], outputs: [57,58,59],
         scratch: [], group: 44,
         usesError: false, errors: {},
       },
       {
-        name: "k47_adam_update_states_bias_hh_update",
+        name: "k47_adam_update_states_bias_hh_update_inplace",
         implements: "adam_update 'states.bias_hh.update'",
-        code: { cpu: k47_adam_update_states_bias_hh_update, gpu: k47_adam_update_states_bias_hh_update },
+        code: { cpu: k47_adam_update_states_bias_hh_update_inplace, gpu: k47_adam_update_states_bias_hh_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))] },
-        inputs: [9,32,38,39,60,61], outputs: [62,63,64],
+        inputs: [32,38,39], outputs: [62,63,64],
         scratch: [], group: 47,
         usesError: false, errors: {},
       },
       {
-        name: "k50_adam_update_states_weight_ih_reverse_update",
+        name: "k50_adam_update_states_weight_ih_reverse_update_inplace",
         implements: "adam_update 'states.weight_ih_reverse.update'",
-        code: { cpu: k50_adam_update_states_weight_ih_reverse_update, gpu: k50_adam_update_states_weight_ih_reverse_update },
+        code: { cpu: k50_adam_update_states_weight_ih_reverse_update_inplace, gpu: k50_adam_update_states_weight_ih_reverse_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))] },
-        inputs: [10,33,38,39,65,66], outputs: [67,68,69],
+        inputs: [33,38,39], outputs: [67,68,69],
         scratch: [], group: 50,
         usesError: false, errors: {},
       },
       {
-        name: "k53_adam_update_states_weight_hh_reverse_update",
+        name: "k53_adam_update_states_weight_hh_reverse_update_inplace",
         implements: "adam_update 'states.weight_hh_reverse.update'",
-        code: { cpu: k53_adam_update_states_weight_hh_reverse_update, gpu: k53_adam_update_states_weight_hh_reverse_update },
+        code: { cpu: k53_adam_update_states_weight_hh_reverse_update_inplace, gpu: k53_adam_update_states_weight_hh_reverse_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((12288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((12288) / 64) / 65535))] },
-        inputs: [11,34,38,39,70,71], outputs: [72,73,74],
+        inputs: [34,38,39], outputs: [72,73,74],
         scratch: [], group: 53,
         usesError: false, errors: {},
       },
       {
-        name: "k56_adam_update_states_bias_ih_reverse_update",
+        name: "k56_adam_update_states_bias_ih_reverse_update_inplace",
         implements: "adam_update 'states.bias_ih_reverse.update'",
-        code: { cpu: k56_adam_update_states_bias_ih_reverse_update, gpu: k56_adam_update_states_bias_ih_reverse_update },
+        code: { cpu: k56_adam_update_states_bias_ih_reverse_update_inplace, gpu: k56_adam_update_states_bias_ih_reverse_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))] },
-        inputs: [12,35,38,39,75,76], outputs: [77,78,79],
+        inputs: [35,38,39], outputs: [77,78,79],
         scratch: [], group: 56,
         usesError: false, errors: {},
       },
       {
-        name: "k59_adam_update_states_bias_hh_reverse_update",
+        name: "k59_adam_update_states_bias_hh_reverse_update_inplace",
         implements: "adam_update 'states.bias_hh_reverse.update'",
-        code: { cpu: k59_adam_update_states_bias_hh_reverse_update, gpu: k59_adam_update_states_bias_hh_reverse_update },
+        code: { cpu: k59_adam_update_states_bias_hh_reverse_update_inplace, gpu: k59_adam_update_states_bias_hh_reverse_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((192) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192) / 64) / 65535))] },
-        inputs: [13,36,38,39,80,81], outputs: [82,83,84],
+        inputs: [36,38,39], outputs: [82,83,84],
         scratch: [], group: 59,
         usesError: false, errors: {},
       },
       {
-        name: "k62_adam_update_logits_weight_update",
+        name: "k62_adam_update_logits_weight_update_inplace",
         implements: "adam_update 'logits.weight.update'",
-        code: { cpu: k62_adam_update_logits_weight_update, gpu: k62_adam_update_logits_weight_update },
+        code: { cpu: k62_adam_update_logits_weight_update_inplace, gpu: k62_adam_update_logits_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2176) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2176) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2176) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2176) / 64) / 65535))] },
-        inputs: [15,27,38,39,85,86], outputs: [87,88,89],
+        inputs: [27,38,39], outputs: [87,88,89],
         scratch: [], group: 62,
         usesError: false, errors: {},
       },
       {
-        name: "k65_adam_update_logits_bias_update",
+        name: "k65_adam_update_logits_bias_update_inplace",
         implements: "adam_update 'logits.bias.update'",
-        code: { cpu: k65_adam_update_logits_bias_update, gpu: k65_adam_update_logits_bias_update },
+        code: { cpu: k65_adam_update_logits_bias_update_inplace, gpu: k65_adam_update_logits_bias_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((17) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((17) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((17) / 64) / 65535))] },
-        inputs: [17,25,38,39,90,91], outputs: [92,93,94],
+        inputs: [25,38,39], outputs: [92,93,94],
         scratch: [], group: 65,
         usesError: false, errors: {},
       },

@@ -393,12 +393,11 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_inde
 }
 `;
 
-const k12_add_logits = `// k12_add_logits: IR node %12 = add (logits)
+const k12_add_logits_inplace = `// k12_add_logits_inplace: IR node %12 = add (logits)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -407,7 +406,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let c1 = i % 65u;
-  let a = x0[i];
+  let a = y0[i];
   let b = x1[c1];
   y0[i] = a + b;
 }
@@ -1333,18 +1332,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 `;
 
-const k27_adam_update_x_weight_update = `// k27_adam_update_x_weight_update: IR node %31, %32, %33 = adam_update (x.weight.update)
+const k27_adam_update_x_weight_update_inplace = `// k27_adam_update_x_weight_update_inplace: IR node %31, %32, %33 = adam_update (x.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1354,26 +1350,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k30_adam_update_h_weight_ih_update = `// k30_adam_update_h_weight_ih_update: IR node %36, %37, %38 = adam_update (h.weight_ih.update)
+const k30_adam_update_h_weight_ih_update_inplace = `// k30_adam_update_h_weight_ih_update_inplace: IR node %36, %37, %38 = adam_update (h.weight_ih.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1383,26 +1376,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k33_adam_update_h_weight_hh_update = `// k33_adam_update_h_weight_hh_update: IR node %41, %42, %43 = adam_update (h.weight_hh.update)
+const k33_adam_update_h_weight_hh_update_inplace = `// k33_adam_update_h_weight_hh_update_inplace: IR node %41, %42, %43 = adam_update (h.weight_hh.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1412,26 +1402,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k36_adam_update_h_bias_ih_update = `// k36_adam_update_h_bias_ih_update: IR node %46, %47, %48 = adam_update (h.bias_ih.update)
+const k36_adam_update_h_bias_ih_update_inplace = `// k36_adam_update_h_bias_ih_update_inplace: IR node %46, %47, %48 = adam_update (h.bias_ih.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1441,26 +1428,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k39_adam_update_h_bias_hh_update = `// k39_adam_update_h_bias_hh_update: IR node %51, %52, %53 = adam_update (h.bias_hh.update)
+const k39_adam_update_h_bias_hh_update_inplace = `// k39_adam_update_h_bias_hh_update_inplace: IR node %51, %52, %53 = adam_update (h.bias_hh.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1470,26 +1454,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k42_adam_update_logits_weight_update = `// k42_adam_update_logits_weight_update: IR node %56, %57, %58 = adam_update (logits.weight.update)
+const k42_adam_update_logits_weight_update_inplace = `// k42_adam_update_logits_weight_update_inplace: IR node %56, %57, %58 = adam_update (logits.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1499,26 +1480,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k45_adam_update_logits_bias_update = `// k45_adam_update_logits_bias_update: IR node %61, %62, %63 = adam_update (logits.bias.update)
+const k45_adam_update_logits_bias_update_inplace = `// k45_adam_update_logits_bias_update_inplace: IR node %61, %62, %63 = adam_update (logits.bias.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -1528,11 +1506,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
@@ -1560,17 +1538,22 @@ const SPEC = {
     buffers: [
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "chars" } },
       { dtype: "f32", size: (S) => 2080, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 16384, source: { param: "h.weight_ih" } },
       { dtype: "f32", size: (S) => 65536, source: { param: "h.weight_hh" } },
       { dtype: "f32", size: (S) => 512, source: { param: "h.bias_ih" } },
       { dtype: "f32", size: (S) => 512, source: { param: "h.bias_hh" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 8320, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 65, source: { param: "logits.bias" } },
+      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 32 * S.N * S.L, def: 2, last: 7, avoid: [1] }, // 0
+      { size: (S) => 128 * S.N * S.L, def: 7, last: 9, avoid: [0,2] }, // 1
+      { size: (S) => 65 * S.N * S.L, def: 9, last: 12, avoid: [1] }, // 2
     ],
     passes: [
       {
@@ -1610,11 +1593,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k12_add_logits",
+        name: "k12_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k12_add_logits, gpu: k12_add_logits },
+        code: { cpu: k12_add_logits_inplace, gpu: k12_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((65 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65 * S.N * S.L) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((65 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65 * S.N * S.L) / 64) / 65535))] },
-        inputs: [9,10], outputs: [11],
+        inputs: [10], outputs: [11],
         scratch: [], group: 12,
         usesError: false, errors: {},
       },
@@ -1639,18 +1622,23 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "chars" } },
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "next_chars" } },
       { dtype: "f32", size: (S) => 2080, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 16384, source: { param: "h.weight_ih" } },
       { dtype: "f32", size: (S) => 65536, source: { param: "h.weight_hh" } },
       { dtype: "f32", size: (S) => 512, source: { param: "h.bias_ih" } },
       { dtype: "f32", size: (S) => 512, source: { param: "h.bias_hh" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 8320, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 65, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
       { dtype: "f32", size: (S) => 1, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 32 * S.N * S.L, def: 3, last: 8, avoid: [1] }, // 0
+      { size: (S) => 128 * S.N * S.L, def: 8, last: 10, avoid: [0,2] }, // 1
+      { size: (S) => 65 * S.N * S.L, def: 10, last: 14, avoid: [1] }, // 2
     ],
     passes: [
       {
@@ -1690,11 +1678,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k12_add_logits",
+        name: "k12_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k12_add_logits, gpu: k12_add_logits },
+        code: { cpu: k12_add_logits_inplace, gpu: k12_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((65 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65 * S.N * S.L) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((65 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65 * S.N * S.L) / 64) / 65535))] },
-        inputs: [10,11], outputs: [12],
+        inputs: [11], outputs: [12],
         scratch: [], group: 12,
         usesError: false, errors: {},
       },
@@ -1727,66 +1715,81 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "chars" } },
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "next_chars" } },
       { dtype: "f32", size: (S) => 2080, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 16384, source: { param: "h.weight_ih" } },
       { dtype: "f32", size: (S) => 65536, source: { param: "h.weight_hh" } },
       { dtype: "f32", size: (S) => 512, source: { param: "h.bias_ih" } },
       { dtype: "f32", size: (S) => 512, source: { param: "h.bias_hh" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 8320, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 65, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 1, source: "computed" },
       { dtype: "f32", size: (S) => 1, source: { const: [1] } },
-      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 65, source: "computed" },
+      { dtype: "f32", size: (S) => 65 * S.N * S.L, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 65, source: { planned: 4 } },
       { dtype: "f32", size: (S) => 65, source: { alias: 16 } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 8320, source: "computed" },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 16384, source: "computed" },
-      { dtype: "f32", size: (S) => 65536, source: "computed" },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
-      { dtype: "f32", size: (S) => 2080, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.L, source: { planned: 5 } },
+      { dtype: "f32", size: (S) => 8320, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 16384, source: { planned: 8 } },
+      { dtype: "f32", size: (S) => 65536, source: { planned: 9 } },
+      { dtype: "f32", size: (S) => 512, source: { planned: 10 } },
+      { dtype: "f32", size: (S) => 512, source: { planned: 11 } },
+      { dtype: "f32", size: (S) => 2080, source: { planned: 12 } },
       { dtype: "f32", size: (S) => 1, source: { input: "@lr" } },
       { dtype: "f32", size: (S) => 1, source: { input: "@step" } },
       { dtype: "f32", size: (S) => 2080, source: { param: "@adam.m.x.weight" } },
       { dtype: "f32", size: (S) => 2080, source: { param: "@adam.v.x.weight" } },
-      { dtype: "f32", size: (S) => 2080, source: "computed" },
-      { dtype: "f32", size: (S) => 2080, source: "computed" },
-      { dtype: "f32", size: (S) => 2080, source: "computed" },
+      { dtype: "f32", size: (S) => 2080, source: { alias: 2 } },
+      { dtype: "f32", size: (S) => 2080, source: { alias: 28 } },
+      { dtype: "f32", size: (S) => 2080, source: { alias: 29 } },
       { dtype: "f32", size: (S) => 16384, source: { param: "@adam.m.h.weight_ih" } },
       { dtype: "f32", size: (S) => 16384, source: { param: "@adam.v.h.weight_ih" } },
-      { dtype: "f32", size: (S) => 16384, source: "computed" },
-      { dtype: "f32", size: (S) => 16384, source: "computed" },
-      { dtype: "f32", size: (S) => 16384, source: "computed" },
+      { dtype: "f32", size: (S) => 16384, source: { alias: 4 } },
+      { dtype: "f32", size: (S) => 16384, source: { alias: 33 } },
+      { dtype: "f32", size: (S) => 16384, source: { alias: 34 } },
       { dtype: "f32", size: (S) => 65536, source: { param: "@adam.m.h.weight_hh" } },
       { dtype: "f32", size: (S) => 65536, source: { param: "@adam.v.h.weight_hh" } },
-      { dtype: "f32", size: (S) => 65536, source: "computed" },
-      { dtype: "f32", size: (S) => 65536, source: "computed" },
-      { dtype: "f32", size: (S) => 65536, source: "computed" },
+      { dtype: "f32", size: (S) => 65536, source: { alias: 5 } },
+      { dtype: "f32", size: (S) => 65536, source: { alias: 38 } },
+      { dtype: "f32", size: (S) => 65536, source: { alias: 39 } },
       { dtype: "f32", size: (S) => 512, source: { param: "@adam.m.h.bias_ih" } },
       { dtype: "f32", size: (S) => 512, source: { param: "@adam.v.h.bias_ih" } },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
+      { dtype: "f32", size: (S) => 512, source: { alias: 6 } },
+      { dtype: "f32", size: (S) => 512, source: { alias: 43 } },
+      { dtype: "f32", size: (S) => 512, source: { alias: 44 } },
       { dtype: "f32", size: (S) => 512, source: { param: "@adam.m.h.bias_hh" } },
       { dtype: "f32", size: (S) => 512, source: { param: "@adam.v.h.bias_hh" } },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
-      { dtype: "f32", size: (S) => 512, source: "computed" },
+      { dtype: "f32", size: (S) => 512, source: { alias: 7 } },
+      { dtype: "f32", size: (S) => 512, source: { alias: 48 } },
+      { dtype: "f32", size: (S) => 512, source: { alias: 49 } },
       { dtype: "f32", size: (S) => 8320, source: { param: "@adam.m.logits.weight" } },
       { dtype: "f32", size: (S) => 8320, source: { param: "@adam.v.logits.weight" } },
-      { dtype: "f32", size: (S) => 8320, source: "computed" },
-      { dtype: "f32", size: (S) => 8320, source: "computed" },
-      { dtype: "f32", size: (S) => 8320, source: "computed" },
+      { dtype: "f32", size: (S) => 8320, source: { alias: 9 } },
+      { dtype: "f32", size: (S) => 8320, source: { alias: 53 } },
+      { dtype: "f32", size: (S) => 8320, source: { alias: 54 } },
       { dtype: "f32", size: (S) => 65, source: { param: "@adam.m.logits.bias" } },
       { dtype: "f32", size: (S) => 65, source: { param: "@adam.v.logits.bias" } },
-      { dtype: "f32", size: (S) => 65, source: "computed" },
-      { dtype: "f32", size: (S) => 65, source: "computed" },
-      { dtype: "f32", size: (S) => 65, source: "computed" },
+      { dtype: "f32", size: (S) => 65, source: { alias: 11 } },
+      { dtype: "f32", size: (S) => 65, source: { alias: 58 } },
+      { dtype: "f32", size: (S) => 65, source: { alias: 59 } },
+    ],
+    memory: [
+      { size: (S) => 32 * S.N * S.L, def: 3, last: 20, avoid: [1,7,8,9,10,11] }, // 0
+      { size: (S) => 128 * S.N * S.L, def: 8, last: 19, avoid: [0,2,6] }, // 1
+      { size: (S) => 65 * S.N * S.L, def: 10, last: 15, avoid: [1,3] }, // 2
+      { size: (S) => 65 * S.N * S.L, def: 15, last: 19, avoid: [2,4,5,6] }, // 3
+      { size: (S) => 65, def: 16, last: 44, avoid: [3] }, // 4
+      { size: (S) => 128 * S.N * S.L, def: 18, last: 20, avoid: [3,7,8,9,10,11] }, // 5
+      { size: (S) => 8320, def: 19, last: 41, avoid: [1,3] }, // 6
+      { size: (S) => 32 * S.N * S.L, def: 20, last: 21, avoid: [0,5,12] }, // 7
+      { size: (S) => 16384, def: 20, last: 29, avoid: [0,5] }, // 8
+      { size: (S) => 65536, def: 20, last: 32, avoid: [0,5] }, // 9
+      { size: (S) => 512, def: 20, last: 35, avoid: [0,5] }, // 10
+      { size: (S) => 512, def: 20, last: 38, avoid: [0,5] }, // 11
+      { size: (S) => 2080, def: 21, last: 26, avoid: [7] }, // 12
     ],
     updates: [
       { name: "x.weight", buffer: 30, state: false },
@@ -1853,11 +1856,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k12_add_logits",
+        name: "k12_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k12_add_logits, gpu: k12_add_logits },
+        code: { cpu: k12_add_logits_inplace, gpu: k12_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((65 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65 * S.N * S.L) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((65 * S.N * S.L) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65 * S.N * S.L) / 64) / 65535))] },
-        inputs: [10,11], outputs: [12],
+        inputs: [11], outputs: [12],
         scratch: [], group: 12,
         usesError: false, errors: {},
       },
@@ -1970,65 +1973,65 @@ const SPEC = {
         usesError: false, errors: {"1":"token {a} at flat position {b} is outside the vocabulary [0, 65)"},
       },
       {
-        name: "k27_adam_update_x_weight_update",
+        name: "k27_adam_update_x_weight_update_inplace",
         implements: "adam_update 'x.weight.update'",
-        code: { cpu: k27_adam_update_x_weight_update, gpu: k27_adam_update_x_weight_update },
+        code: { cpu: k27_adam_update_x_weight_update_inplace, gpu: k27_adam_update_x_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2080) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2080) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2080) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2080) / 64) / 65535))] },
-        inputs: [2,25,26,27,28,29], outputs: [30,31,32],
+        inputs: [25,26,27], outputs: [30,31,32],
         scratch: [], group: 27,
         usesError: false, errors: {},
       },
       {
-        name: "k30_adam_update_h_weight_ih_update",
+        name: "k30_adam_update_h_weight_ih_update_inplace",
         implements: "adam_update 'h.weight_ih.update'",
-        code: { cpu: k30_adam_update_h_weight_ih_update, gpu: k30_adam_update_h_weight_ih_update },
+        code: { cpu: k30_adam_update_h_weight_ih_update_inplace, gpu: k30_adam_update_h_weight_ih_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((16384) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((16384) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((16384) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((16384) / 64) / 65535))] },
-        inputs: [4,21,26,27,33,34], outputs: [35,36,37],
+        inputs: [21,26,27], outputs: [35,36,37],
         scratch: [], group: 30,
         usesError: false, errors: {},
       },
       {
-        name: "k33_adam_update_h_weight_hh_update",
+        name: "k33_adam_update_h_weight_hh_update_inplace",
         implements: "adam_update 'h.weight_hh.update'",
-        code: { cpu: k33_adam_update_h_weight_hh_update, gpu: k33_adam_update_h_weight_hh_update },
+        code: { cpu: k33_adam_update_h_weight_hh_update_inplace, gpu: k33_adam_update_h_weight_hh_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((65536) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65536) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((65536) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65536) / 64) / 65535))] },
-        inputs: [5,22,26,27,38,39], outputs: [40,41,42],
+        inputs: [22,26,27], outputs: [40,41,42],
         scratch: [], group: 33,
         usesError: false, errors: {},
       },
       {
-        name: "k36_adam_update_h_bias_ih_update",
+        name: "k36_adam_update_h_bias_ih_update_inplace",
         implements: "adam_update 'h.bias_ih.update'",
-        code: { cpu: k36_adam_update_h_bias_ih_update, gpu: k36_adam_update_h_bias_ih_update },
+        code: { cpu: k36_adam_update_h_bias_ih_update_inplace, gpu: k36_adam_update_h_bias_ih_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((512) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((512) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((512) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((512) / 64) / 65535))] },
-        inputs: [6,23,26,27,43,44], outputs: [45,46,47],
+        inputs: [23,26,27], outputs: [45,46,47],
         scratch: [], group: 36,
         usesError: false, errors: {},
       },
       {
-        name: "k39_adam_update_h_bias_hh_update",
+        name: "k39_adam_update_h_bias_hh_update_inplace",
         implements: "adam_update 'h.bias_hh.update'",
-        code: { cpu: k39_adam_update_h_bias_hh_update, gpu: k39_adam_update_h_bias_hh_update },
+        code: { cpu: k39_adam_update_h_bias_hh_update_inplace, gpu: k39_adam_update_h_bias_hh_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((512) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((512) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((512) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((512) / 64) / 65535))] },
-        inputs: [7,24,26,27,48,49], outputs: [50,51,52],
+        inputs: [24,26,27], outputs: [50,51,52],
         scratch: [], group: 39,
         usesError: false, errors: {},
       },
       {
-        name: "k42_adam_update_logits_weight_update",
+        name: "k42_adam_update_logits_weight_update_inplace",
         implements: "adam_update 'logits.weight.update'",
-        code: { cpu: k42_adam_update_logits_weight_update, gpu: k42_adam_update_logits_weight_update },
+        code: { cpu: k42_adam_update_logits_weight_update_inplace, gpu: k42_adam_update_logits_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((8320) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((8320) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((8320) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((8320) / 64) / 65535))] },
-        inputs: [9,19,26,27,53,54], outputs: [55,56,57],
+        inputs: [19,26,27], outputs: [55,56,57],
         scratch: [], group: 42,
         usesError: false, errors: {},
       },
       {
-        name: "k45_adam_update_logits_bias_update",
+        name: "k45_adam_update_logits_bias_update_inplace",
         implements: "adam_update 'logits.bias.update'",
-        code: { cpu: k45_adam_update_logits_bias_update, gpu: k45_adam_update_logits_bias_update },
+        code: { cpu: k45_adam_update_logits_bias_update_inplace, gpu: k45_adam_update_logits_bias_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((65) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((65) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((65) / 64) / 65535))] },
-        inputs: [11,17,26,27,58,59], outputs: [60,61,62],
+        inputs: [17,26,27], outputs: [60,61,62],
         scratch: [], group: 45,
         usesError: false, errors: {},
       },

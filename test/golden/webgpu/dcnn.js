@@ -369,11 +369,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 `;
 
-const k9_tanh_p1 = `// k9_tanh_p1: IR node %9 = tanh (p1)
+const k9_tanh_p1_inplace = `// k9_tanh_p1_inplace: IR node %9 = tanh (p1)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 // GPU tanh may be (e^2v - 1) / (e^2v + 1): NaN for large |v|, no digits near 0.
 fn tanh_stable(v: f32) -> f32 {
@@ -392,7 +391,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 1440u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = tanh_stable(v);
 }
 `;
@@ -671,11 +670,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 `;
 
-const k16_tanh_p2 = `// k16_tanh_p2: IR node %16 = tanh (p2)
+const k16_tanh_p2_inplace = `// k16_tanh_p2_inplace: IR node %16 = tanh (p2)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 // GPU tanh may be (e^2v - 1) / (e^2v + 1): NaN for large |v|, no digits near 0.
 fn tanh_stable(v: f32) -> f32 {
@@ -694,7 +692,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 1344u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = tanh_stable(v);
 }
 `;
@@ -859,12 +857,11 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_inde
 }
 `;
 
-const k22_add_logits = `// k22_add_logits: IR node %23 = add (logits)
+const k22_add_logits_inplace = `// k22_add_logits_inplace: IR node %23 = add (logits)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -872,7 +869,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let c1 = i % 5u;
-  let a = x0[i];
+  let a = y0[i];
   let b = x1[c1];
   y0[i] = a + b;
 }
@@ -1075,6 +1072,62 @@ var<workgroup> part_count: array<u32, 256>;
     let counted = part_count[0];
     y0[0] = select(0.0, total / f32(counted), counted > 0u);
   }
+}
+`;
+
+const k9_tanh_p1 = `// k9_tanh_p1: IR node %9 = tanh (p1)
+struct Params { s_N: u32, s_L: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+
+// GPU tanh may be (e^2v - 1) / (e^2v + 1): NaN for large |v|, no digits near 0.
+fn tanh_stable(v: f32) -> f32 {
+  let a = abs(v);
+  if (a < 0.125) {
+    let s = v * v;
+    return v * (1.0 + s * (-0.33333334 + s * (0.13333334 + s * -0.053968254)));
+  }
+  let e = exp(-2.0 * a);
+  let r = (1.0 - e) / (1.0 + e);
+  return select(r, -r, v < 0.0);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let n = 1440u * P.s_N;
+  let i = gid.x + gid.y * (nwg.x * 64u);
+  if (i >= n) { return; }
+  let v = x0[i];
+  y0[i] = tanh_stable(v);
+}
+`;
+
+const k16_tanh_p2 = `// k16_tanh_p2: IR node %16 = tanh (p2)
+struct Params { s_N: u32, s_L: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+
+// GPU tanh may be (e^2v - 1) / (e^2v + 1): NaN for large |v|, no digits near 0.
+fn tanh_stable(v: f32) -> f32 {
+  let a = abs(v);
+  if (a < 0.125) {
+    let s = v * v;
+    return v * (1.0 + s * (-0.33333334 + s * (0.13333334 + s * -0.053968254)));
+  }
+  let e = exp(-2.0 * a);
+  let r = (1.0 - e) / (1.0 + e);
+  return select(r, -r, v < 0.0);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let n = 1344u * P.s_N;
+  let i = gid.x + gid.y * (nwg.x * 64u);
+  if (i >= n) { return; }
+  let v = x0[i];
+  y0[i] = tanh_stable(v);
 }
 `;
 
@@ -1536,11 +1589,28 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_inde
 }
 `;
 
-const k32_mul_logits_grad = `// k32_mul_logits_grad: IR node %33 = mul (logits.grad)
+const k32_mul_logits_grad_inplace = `// k32_mul_logits_grad_inplace: IR node %33 = mul (logits.grad)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let n = 1344u * P.s_N;
+  let i = gid.x + gid.y * (nwg.x * 64u);
+  if (i >= n) { return; }
+  let a = y0[i];
+  let b = x1[i];
+  y0[i] = a * b;
+}
+`;
+
+const k34_unary_grad_p2_grad_inplace = `// k34_unary_grad_p2_grad_inplace: IR node %35 = unary_grad (p2.grad)
+struct Params { s_N: u32, s_L: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y0: array<f32>;
 
 @compute @workgroup_size(64)
@@ -1548,27 +1618,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 1344u * P.s_N;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let a = x0[i];
-  let b = x1[i];
-  y0[i] = a * b;
-}
-`;
-
-const k34_unary_grad_p2_grad = `// k34_unary_grad_p2_grad: IR node %35 = unary_grad (p2.grad)
-struct Params { s_N: u32, s_L: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
-
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let n = 1344u * P.s_N;
-  let i = gid.x + gid.y * (nwg.x * 64u);
-  if (i >= n) { return; }
   // d tanh(x) / dx times dy
-  let v = x0[i];
+  let v = y0[i];
   let y = x1[i];
   let g = x2[i];
   y0[i] = g * (1.0 - y * y);
@@ -1771,13 +1822,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 `;
 
-const k42_unary_grad_p1_grad = `// k42_unary_grad_p1_grad: IR node %43 = unary_grad (p1.grad)
+const k42_unary_grad_p1_grad_inplace = `// k42_unary_grad_p1_grad_inplace: IR node %43 = unary_grad (p1.grad)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -1785,7 +1835,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   // d tanh(x) / dx times dy
-  let v = x0[i];
+  let v = y0[i];
   let y = x1[i];
   let g = x2[i];
   y0[i] = g * (1.0 - y * y);
@@ -2088,18 +2138,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 `;
 
-const k52_adam_update_words_weight_update = `// k52_adam_update_words_weight_update: IR node %53, %54, %55 = adam_update (words.weight.update)
+const k52_adam_update_words_weight_update_inplace = `// k52_adam_update_words_weight_update_inplace: IR node %53, %54, %55 = adam_update (words.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2109,26 +2156,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k55_adam_update_c1_weight_update = `// k55_adam_update_c1_weight_update: IR node %58, %59, %60 = adam_update (c1.weight.update)
+const k55_adam_update_c1_weight_update_inplace = `// k55_adam_update_c1_weight_update_inplace: IR node %58, %59, %60 = adam_update (c1.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2138,26 +2182,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k58_adam_update_c1_bias_update = `// k58_adam_update_c1_bias_update: IR node %63, %64, %65 = adam_update (c1.bias.update)
+const k58_adam_update_c1_bias_update_inplace = `// k58_adam_update_c1_bias_update_inplace: IR node %63, %64, %65 = adam_update (c1.bias.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2167,26 +2208,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k61_adam_update_c2_weight_update = `// k61_adam_update_c2_weight_update: IR node %68, %69, %70 = adam_update (c2.weight.update)
+const k61_adam_update_c2_weight_update_inplace = `// k61_adam_update_c2_weight_update_inplace: IR node %68, %69, %70 = adam_update (c2.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2196,26 +2234,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k64_adam_update_c2_bias_update = `// k64_adam_update_c2_bias_update: IR node %73, %74, %75 = adam_update (c2.bias.update)
+const k64_adam_update_c2_bias_update_inplace = `// k64_adam_update_c2_bias_update_inplace: IR node %73, %74, %75 = adam_update (c2.bias.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2225,26 +2260,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k67_adam_update_logits_weight_update = `// k67_adam_update_logits_weight_update: IR node %78, %79, %80 = adam_update (logits.weight.update)
+const k67_adam_update_logits_weight_update_inplace = `// k67_adam_update_logits_weight_update_inplace: IR node %78, %79, %80 = adam_update (logits.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2254,26 +2286,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
-const k70_adam_update_logits_bias_update = `// k70_adam_update_logits_bias_update: IR node %83, %84, %85 = adam_update (logits.bias.update)
+const k70_adam_update_logits_bias_update_inplace = `// k70_adam_update_logits_bias_update_inplace: IR node %83, %84, %85 = adam_update (logits.bias.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<f32>;
-@group(0) @binding(6) var<storage, read> x5: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y1: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read> x3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<f32>;
 
 // Adam (beta1 0.9, beta2 0.999, eps 1e-8) with bias correction at step x3[0].
 @compute @workgroup_size(64)
@@ -2283,11 +2312,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c1 = 1.0 - pow(0.8999999761581421, x3[0]);
   let c2 = 1.0 - pow(0.9990000128746033, x3[0]);
   let d = x1[i];
-  let m = 0.8999999761581421 * x4[i] + 0.10000000149011612 * d;
-  let v = 0.9990000128746033 * x5[i] + 0.0010000000474974513 * d * d;
+  let m = 0.8999999761581421 * y1[i] + 0.10000000149011612 * d;
+  let v = 0.9990000128746033 * y2[i] + 0.0010000000474974513 * d * d;
   y1[i] = m;
   y2[i] = v;
-  y0[i] = x0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
+  y0[i] = y0[i] - (x2[0] * (m / c1)) / (sqrt(v / c2) + 9.99999993922529e-9);
 }
 `;
 
@@ -2315,28 +2344,40 @@ const SPEC = {
     buffers: [
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "tokens" } },
       { dtype: "f32", size: (S) => 240000, source: { param: "words.weight" } },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 0 } },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 2016, source: { param: "c1.weight" } },
       { dtype: "f32", size: (S) => 288, source: { param: "c1.bias" } },
-      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: "computed" },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: { planned: 2 } },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 3 } },
       { dtype: "f32", size: (S) => 20160, source: { param: "c2.weight" } },
       { dtype: "f32", size: (S) => 672, source: { param: "c2.bias" } },
-      { dtype: "f32", size: (S) => 6048 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 6048 * S.N, source: { planned: 4 } },
       { dtype: "f32", size: (S) => 6048 * S.N, source: { alias: 11 } },
-      { dtype: "f32", size: (S) => 3024 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 3024 * S.N, source: { planned: 5 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 6 } },
       { dtype: "f32", size: (S) => 1344 * S.N, source: { alias: 15 } },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 8 } },
       { dtype: "f32", size: (S) => 6720, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 5 * S.N, source: { planned: 9 } },
       { dtype: "f32", size: (S) => 5, source: { param: "logits.bias" } },
+      { dtype: "f32", size: (S) => 5 * S.N, source: { planned: 9 } },
       { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 48 * S.N * S.L, def: 2, last: 3, avoid: [1] }, // 0
+      { size: (S) => 48 * S.N * S.L, def: 3, last: 6, avoid: [0,2] }, // 1
+      { size: (S) => 288 * S.N * (S.L + 6), def: 6, last: 7, avoid: [1,3] }, // 2
+      { size: (S) => 1440 * S.N, def: 7, last: 11, avoid: [2,4] }, // 3
+      { size: (S) => 6048 * S.N, def: 11, last: 13, avoid: [3,5] }, // 4
+      { size: (S) => 3024 * S.N, def: 13, last: 14, avoid: [4,6] }, // 5
+      { size: (S) => 1344 * S.N, def: 14, last: 17, avoid: [5,7,8] }, // 6
+      { size: (S) => 1344 * S.N, def: 17, last: 19, avoid: [6,9] }, // 7
+      { size: (S) => 1344 * S.N, def: 17, last: 17, avoid: [6] }, // 8
+      { size: (S) => 5 * S.N, def: 19, last: 22, avoid: [7] }, // 9
     ],
     passes: [
       {
@@ -2376,11 +2417,11 @@ const SPEC = {
         usesError: true, errors: {"1":"k=5 is larger than the size {a} of axis 2"},
       },
       {
-        name: "k9_tanh_p1",
+        name: "k9_tanh_p1_inplace",
         implements: "tanh 'p1'",
-        code: { cpu: k9_tanh_p1, gpu: k9_tanh_p1 },
+        code: { cpu: k9_tanh_p1_inplace, gpu: k9_tanh_p1_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((1440 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1440 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((1440 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1440 * S.N) / 64) / 65535))] },
-        inputs: [7], outputs: [8],
+        inputs: [], outputs: [8],
         scratch: [], group: 9,
         usesError: false, errors: {},
       },
@@ -2412,11 +2453,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k16_tanh_p2",
+        name: "k16_tanh_p2_inplace",
         implements: "tanh 'p2'",
-        code: { cpu: k16_tanh_p2, gpu: k16_tanh_p2 },
+        code: { cpu: k16_tanh_p2_inplace, gpu: k16_tanh_p2_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))] },
-        inputs: [14], outputs: [15],
+        inputs: [], outputs: [15],
         scratch: [], group: 16,
         usesError: false, errors: {},
       },
@@ -2439,11 +2480,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k22_add_logits",
+        name: "k22_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k22_add_logits, gpu: k22_add_logits },
+        code: { cpu: k22_add_logits_inplace, gpu: k22_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((5 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((5 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5 * S.N) / 64) / 65535))] },
-        inputs: [20,21], outputs: [22],
+        inputs: [21], outputs: [22],
         scratch: [], group: 22,
         usesError: false, errors: {},
       },
@@ -2468,29 +2509,41 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "tokens" } },
       { dtype: "i32", size: (S) => S.N, source: { input: "labels" } },
       { dtype: "f32", size: (S) => 240000, source: { param: "words.weight" } },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 0 } },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 2016, source: { param: "c1.weight" } },
       { dtype: "f32", size: (S) => 288, source: { param: "c1.bias" } },
-      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: "computed" },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: { planned: 2 } },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 3 } },
       { dtype: "f32", size: (S) => 20160, source: { param: "c2.weight" } },
       { dtype: "f32", size: (S) => 672, source: { param: "c2.bias" } },
-      { dtype: "f32", size: (S) => 6048 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 6048 * S.N, source: { planned: 4 } },
       { dtype: "f32", size: (S) => 6048 * S.N, source: { alias: 12 } },
-      { dtype: "f32", size: (S) => 3024 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 3024 * S.N, source: { planned: 5 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 6 } },
       { dtype: "f32", size: (S) => 1344 * S.N, source: { alias: 16 } },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 8 } },
       { dtype: "f32", size: (S) => 6720, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 5 * S.N, source: { planned: 9 } },
       { dtype: "f32", size: (S) => 5, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 5 * S.N, source: { planned: 9 } },
       { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
       { dtype: "f32", size: (S) => 1, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 48 * S.N * S.L, def: 3, last: 4, avoid: [1] }, // 0
+      { size: (S) => 48 * S.N * S.L, def: 4, last: 7, avoid: [0,2] }, // 1
+      { size: (S) => 288 * S.N * (S.L + 6), def: 7, last: 8, avoid: [1,3] }, // 2
+      { size: (S) => 1440 * S.N, def: 8, last: 12, avoid: [2,4] }, // 3
+      { size: (S) => 6048 * S.N, def: 12, last: 14, avoid: [3,5] }, // 4
+      { size: (S) => 3024 * S.N, def: 14, last: 15, avoid: [4,6] }, // 5
+      { size: (S) => 1344 * S.N, def: 15, last: 18, avoid: [5,7,8] }, // 6
+      { size: (S) => 1344 * S.N, def: 18, last: 20, avoid: [6,9] }, // 7
+      { size: (S) => 1344 * S.N, def: 18, last: 18, avoid: [6] }, // 8
+      { size: (S) => 5 * S.N, def: 20, last: 24, avoid: [7] }, // 9
     ],
     passes: [
       {
@@ -2530,11 +2583,11 @@ const SPEC = {
         usesError: true, errors: {"1":"k=5 is larger than the size {a} of axis 2"},
       },
       {
-        name: "k9_tanh_p1",
+        name: "k9_tanh_p1_inplace",
         implements: "tanh 'p1'",
-        code: { cpu: k9_tanh_p1, gpu: k9_tanh_p1 },
+        code: { cpu: k9_tanh_p1_inplace, gpu: k9_tanh_p1_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((1440 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1440 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((1440 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1440 * S.N) / 64) / 65535))] },
-        inputs: [8], outputs: [9],
+        inputs: [], outputs: [9],
         scratch: [], group: 9,
         usesError: false, errors: {},
       },
@@ -2566,11 +2619,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k16_tanh_p2",
+        name: "k16_tanh_p2_inplace",
         implements: "tanh 'p2'",
-        code: { cpu: k16_tanh_p2, gpu: k16_tanh_p2 },
+        code: { cpu: k16_tanh_p2_inplace, gpu: k16_tanh_p2_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))] },
-        inputs: [15], outputs: [16],
+        inputs: [], outputs: [16],
         scratch: [], group: 16,
         usesError: false, errors: {},
       },
@@ -2593,11 +2646,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k22_add_logits",
+        name: "k22_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k22_add_logits, gpu: k22_add_logits },
+        code: { cpu: k22_add_logits_inplace, gpu: k22_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((5 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((5 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5 * S.N) / 64) / 65535))] },
-        inputs: [21,22], outputs: [23],
+        inputs: [22], outputs: [23],
         scratch: [], group: 22,
         usesError: false, errors: {},
       },
@@ -2631,87 +2684,116 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "tokens" } },
       { dtype: "i32", size: (S) => S.N, source: { input: "labels" } },
       { dtype: "f32", size: (S) => 240000, source: { param: "words.weight" } },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 0 } },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 2016, source: { param: "c1.weight" } },
       { dtype: "f32", size: (S) => 288, source: { param: "c1.bias" } },
-      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: "computed" },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: { planned: 2 } },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 4 } },
       { dtype: "f32", size: (S) => 20160, source: { param: "c2.weight" } },
       { dtype: "f32", size: (S) => 672, source: { param: "c2.bias" } },
-      { dtype: "f32", size: (S) => 6048 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 6048 * S.N, source: { planned: 5 } },
       { dtype: "f32", size: (S) => 6048 * S.N, source: { alias: 13 } },
-      { dtype: "f32", size: (S) => 3024 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 3024 * S.N, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 8 } },
       { dtype: "f32", size: (S) => 1344 * S.N, source: { alias: 17 } },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 9 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 10 } },
       { dtype: "f32", size: (S) => 6720, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 5 * S.N, source: { planned: 11 } },
       { dtype: "f32", size: (S) => 5, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 5 * S.N, source: { planned: 11 } },
       { dtype: "f32", size: (S) => 1, source: "computed" },
       { dtype: "f32", size: (S) => 1, source: { const: [1] } },
-      { dtype: "f32", size: (S) => 5 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 5, source: "computed" },
+      { dtype: "f32", size: (S) => 5 * S.N, source: { planned: 12 } },
+      { dtype: "f32", size: (S) => 5, source: { planned: 13 } },
       { dtype: "f32", size: (S) => 5, source: { alias: 28 } },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 6720, source: "computed" },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 14 } },
+      { dtype: "f32", size: (S) => 6720, source: { planned: 15 } },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 14 } },
       { dtype: "f32", size: (S) => 1344 * S.N, source: { alias: 32 } },
-      { dtype: "f32", size: (S) => 1344 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 3024 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 1344 * S.N, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 3024 * S.N, source: { planned: 16 } },
       { dtype: "f32", size: (S) => 3024 * S.N, source: { alias: 35 } },
-      { dtype: "f32", size: (S) => 6048 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 6048 * S.N, source: { planned: 17 } },
       { dtype: "f32", size: (S) => 6048 * S.N, source: { alias: 37 } },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 20160, source: "computed" },
-      { dtype: "f32", size: (S) => 672, source: "computed" },
-      { dtype: "f32", size: (S) => 1440 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: "computed" },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 2016, source: "computed" },
-      { dtype: "f32", size: (S) => 288, source: "computed" },
-      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 240000, source: "computed" },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 18 } },
+      { dtype: "f32", size: (S) => 20160, source: { planned: 19 } },
+      { dtype: "f32", size: (S) => 672, source: { planned: 20 } },
+      { dtype: "f32", size: (S) => 1440 * S.N, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 288 * S.N * (S.L + 6), source: { planned: 21 } },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 22 } },
+      { dtype: "f32", size: (S) => 2016, source: { planned: 23 } },
+      { dtype: "f32", size: (S) => 288, source: { planned: 24 } },
+      { dtype: "f32", size: (S) => 48 * S.N * S.L, source: { planned: 25 } },
+      { dtype: "f32", size: (S) => 240000, source: { planned: 26 } },
       { dtype: "f32", size: (S) => 1, source: { input: "@lr" } },
       { dtype: "f32", size: (S) => 240000, source: { param: "@adam.m.words.weight" } },
       { dtype: "f32", size: (S) => 240000, source: { param: "@adam.v.words.weight" } },
-      { dtype: "f32", size: (S) => 240000, source: "computed" },
-      { dtype: "f32", size: (S) => 240000, source: "computed" },
-      { dtype: "f32", size: (S) => 240000, source: "computed" },
+      { dtype: "f32", size: (S) => 240000, source: { alias: 3 } },
+      { dtype: "f32", size: (S) => 240000, source: { alias: 50 } },
+      { dtype: "f32", size: (S) => 240000, source: { alias: 51 } },
       { dtype: "f32", size: (S) => 2016, source: { param: "@adam.m.c1.weight" } },
       { dtype: "f32", size: (S) => 2016, source: { param: "@adam.v.c1.weight" } },
-      { dtype: "f32", size: (S) => 2016, source: "computed" },
-      { dtype: "f32", size: (S) => 2016, source: "computed" },
-      { dtype: "f32", size: (S) => 2016, source: "computed" },
+      { dtype: "f32", size: (S) => 2016, source: { alias: 6 } },
+      { dtype: "f32", size: (S) => 2016, source: { alias: 55 } },
+      { dtype: "f32", size: (S) => 2016, source: { alias: 56 } },
       { dtype: "f32", size: (S) => 288, source: { param: "@adam.m.c1.bias" } },
       { dtype: "f32", size: (S) => 288, source: { param: "@adam.v.c1.bias" } },
-      { dtype: "f32", size: (S) => 288, source: "computed" },
-      { dtype: "f32", size: (S) => 288, source: "computed" },
-      { dtype: "f32", size: (S) => 288, source: "computed" },
+      { dtype: "f32", size: (S) => 288, source: { alias: 7 } },
+      { dtype: "f32", size: (S) => 288, source: { alias: 60 } },
+      { dtype: "f32", size: (S) => 288, source: { alias: 61 } },
       { dtype: "f32", size: (S) => 20160, source: { param: "@adam.m.c2.weight" } },
       { dtype: "f32", size: (S) => 20160, source: { param: "@adam.v.c2.weight" } },
-      { dtype: "f32", size: (S) => 20160, source: "computed" },
-      { dtype: "f32", size: (S) => 20160, source: "computed" },
-      { dtype: "f32", size: (S) => 20160, source: "computed" },
+      { dtype: "f32", size: (S) => 20160, source: { alias: 11 } },
+      { dtype: "f32", size: (S) => 20160, source: { alias: 65 } },
+      { dtype: "f32", size: (S) => 20160, source: { alias: 66 } },
       { dtype: "f32", size: (S) => 672, source: { param: "@adam.m.c2.bias" } },
       { dtype: "f32", size: (S) => 672, source: { param: "@adam.v.c2.bias" } },
-      { dtype: "f32", size: (S) => 672, source: "computed" },
-      { dtype: "f32", size: (S) => 672, source: "computed" },
-      { dtype: "f32", size: (S) => 672, source: "computed" },
+      { dtype: "f32", size: (S) => 672, source: { alias: 12 } },
+      { dtype: "f32", size: (S) => 672, source: { alias: 70 } },
+      { dtype: "f32", size: (S) => 672, source: { alias: 71 } },
       { dtype: "f32", size: (S) => 6720, source: { param: "@adam.m.logits.weight" } },
       { dtype: "f32", size: (S) => 6720, source: { param: "@adam.v.logits.weight" } },
-      { dtype: "f32", size: (S) => 6720, source: "computed" },
-      { dtype: "f32", size: (S) => 6720, source: "computed" },
-      { dtype: "f32", size: (S) => 6720, source: "computed" },
+      { dtype: "f32", size: (S) => 6720, source: { alias: 21 } },
+      { dtype: "f32", size: (S) => 6720, source: { alias: 75 } },
+      { dtype: "f32", size: (S) => 6720, source: { alias: 76 } },
       { dtype: "f32", size: (S) => 5, source: { param: "@adam.m.logits.bias" } },
       { dtype: "f32", size: (S) => 5, source: { param: "@adam.v.logits.bias" } },
-      { dtype: "f32", size: (S) => 5, source: "computed" },
-      { dtype: "f32", size: (S) => 5, source: "computed" },
-      { dtype: "f32", size: (S) => 5, source: "computed" },
+      { dtype: "f32", size: (S) => 5, source: { alias: 23 } },
+      { dtype: "f32", size: (S) => 5, source: { alias: 80 } },
+      { dtype: "f32", size: (S) => 5, source: { alias: 81 } },
+    ],
+    memory: [
+      { size: (S) => 48 * S.N * S.L, def: 4, last: 5, avoid: [1] }, // 0
+      { size: (S) => 48 * S.N * S.L, def: 5, last: 44, avoid: [0,2,23] }, // 1
+      { size: (S) => 288 * S.N * (S.L + 6), def: 8, last: 42, avoid: [1,3,21] }, // 2
+      { size: (S) => 1440 * S.N, def: 9, last: 42, avoid: [2,4,18,21] }, // 3
+      { size: (S) => 1440 * S.N, def: 10, last: 41, avoid: [3,5,19] }, // 4
+      { size: (S) => 6048 * S.N, def: 13, last: 15, avoid: [4,6] }, // 5
+      { size: (S) => 3024 * S.N, def: 15, last: 34, avoid: [5,7,16] }, // 6
+      { size: (S) => 1344 * S.N, def: 16, last: 34, avoid: [6,8,14,16] }, // 7
+      { size: (S) => 1344 * S.N, def: 17, last: 33, avoid: [7,9,10] }, // 8
+      { size: (S) => 1344 * S.N, def: 19, last: 30, avoid: [8,11,15] }, // 9
+      { size: (S) => 1344 * S.N, def: 19, last: 31, avoid: [8,14] }, // 10
+      { size: (S) => 5 * S.N, def: 21, last: 26, avoid: [9,12] }, // 11
+      { size: (S) => 5 * S.N, def: 26, last: 30, avoid: [11,13,14,15] }, // 12
+      { size: (S) => 5, def: 27, last: 69, avoid: [12] }, // 13
+      { size: (S) => 1344 * S.N, def: 29, last: 33, avoid: [7,10,12] }, // 14
+      { size: (S) => 6720, def: 30, last: 66, avoid: [9,12] }, // 15
+      { size: (S) => 3024 * S.N, def: 34, last: 36, avoid: [6,7,17] }, // 16
+      { size: (S) => 6048 * S.N, def: 36, last: 40, avoid: [16,18,19,20] }, // 17
+      { size: (S) => 1440 * S.N, def: 38, last: 41, avoid: [3,17] }, // 18
+      { size: (S) => 20160, def: 39, last: 60, avoid: [4,17] }, // 19
+      { size: (S) => 672, def: 40, last: 63, avoid: [17] }, // 20
+      { size: (S) => 288 * S.N * (S.L + 6), def: 42, last: 45, avoid: [2,3,22,23,24] }, // 21
+      { size: (S) => 48 * S.N * S.L, def: 43, last: 46, avoid: [21,25] }, // 22
+      { size: (S) => 2016, def: 44, last: 54, avoid: [1,21] }, // 23
+      { size: (S) => 288, def: 45, last: 57, avoid: [21] }, // 24
+      { size: (S) => 48 * S.N * S.L, def: 46, last: 47, avoid: [22,26] }, // 25
+      { size: (S) => 240000, def: 47, last: 51, avoid: [25] }, // 26
     ],
     updates: [
       { name: "words.weight", buffer: 52, state: false },
@@ -2841,11 +2923,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k22_add_logits",
+        name: "k22_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k22_add_logits, gpu: k22_add_logits },
+        code: { cpu: k22_add_logits_inplace, gpu: k22_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((5 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((5 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5 * S.N) / 64) / 65535))] },
-        inputs: [22,23], outputs: [24],
+        inputs: [23], outputs: [24],
         scratch: [], group: 22,
         usesError: false, errors: {},
       },
@@ -2904,20 +2986,20 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k32_mul_logits_grad",
+        name: "k32_mul_logits_grad_inplace",
         implements: "mul 'logits.grad'",
-        code: { cpu: k32_mul_logits_grad, gpu: k32_mul_logits_grad },
+        code: { cpu: k32_mul_logits_grad_inplace, gpu: k32_mul_logits_grad_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))] },
-        inputs: [30,20], outputs: [32],
+        inputs: [20], outputs: [32],
         scratch: [], group: 32,
         usesError: false, errors: {},
       },
       {
-        name: "k34_unary_grad_p2_grad",
+        name: "k34_unary_grad_p2_grad_inplace",
         implements: "unary_grad 'p2.grad'",
-        code: { cpu: k34_unary_grad_p2_grad, gpu: k34_unary_grad_p2_grad },
+        code: { cpu: k34_unary_grad_p2_grad_inplace, gpu: k34_unary_grad_p2_grad_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((1344 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1344 * S.N) / 64) / 65535))] },
-        inputs: [16,17,33], outputs: [34],
+        inputs: [17,33], outputs: [34],
         scratch: [], group: 34,
         usesError: false, errors: {},
       },
@@ -2967,11 +3049,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k42_unary_grad_p1_grad",
+        name: "k42_unary_grad_p1_grad_inplace",
         implements: "unary_grad 'p1.grad'",
-        code: { cpu: k42_unary_grad_p1_grad, gpu: k42_unary_grad_p1_grad },
+        code: { cpu: k42_unary_grad_p1_grad_inplace, gpu: k42_unary_grad_p1_grad_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((1440 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1440 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((1440 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((1440 * S.N) / 64) / 65535))] },
-        inputs: [9,10,39], outputs: [42],
+        inputs: [10,39], outputs: [42],
         scratch: [], group: 42,
         usesError: false, errors: {},
       },
@@ -3048,65 +3130,65 @@ const SPEC = {
         usesError: false, errors: {"1":"token {a} at flat position {b} is outside the vocabulary [0, 5000)"},
       },
       {
-        name: "k52_adam_update_words_weight_update",
+        name: "k52_adam_update_words_weight_update_inplace",
         implements: "adam_update 'words.weight.update'",
-        code: { cpu: k52_adam_update_words_weight_update, gpu: k52_adam_update_words_weight_update },
+        code: { cpu: k52_adam_update_words_weight_update_inplace, gpu: k52_adam_update_words_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((240000) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((240000) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((240000) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((240000) / 64) / 65535))] },
-        inputs: [3,48,49,0,50,51], outputs: [52,53,54],
+        inputs: [48,49,0], outputs: [52,53,54],
         scratch: [], group: 52,
         usesError: false, errors: {},
       },
       {
-        name: "k55_adam_update_c1_weight_update",
+        name: "k55_adam_update_c1_weight_update_inplace",
         implements: "adam_update 'c1.weight.update'",
-        code: { cpu: k55_adam_update_c1_weight_update, gpu: k55_adam_update_c1_weight_update },
+        code: { cpu: k55_adam_update_c1_weight_update_inplace, gpu: k55_adam_update_c1_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2016) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2016) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2016) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2016) / 64) / 65535))] },
-        inputs: [6,45,49,0,55,56], outputs: [57,58,59],
+        inputs: [45,49,0], outputs: [57,58,59],
         scratch: [], group: 55,
         usesError: false, errors: {},
       },
       {
-        name: "k58_adam_update_c1_bias_update",
+        name: "k58_adam_update_c1_bias_update_inplace",
         implements: "adam_update 'c1.bias.update'",
-        code: { cpu: k58_adam_update_c1_bias_update, gpu: k58_adam_update_c1_bias_update },
+        code: { cpu: k58_adam_update_c1_bias_update_inplace, gpu: k58_adam_update_c1_bias_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((288) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((288) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((288) / 64) / 65535))] },
-        inputs: [7,46,49,0,60,61], outputs: [62,63,64],
+        inputs: [46,49,0], outputs: [62,63,64],
         scratch: [], group: 58,
         usesError: false, errors: {},
       },
       {
-        name: "k61_adam_update_c2_weight_update",
+        name: "k61_adam_update_c2_weight_update_inplace",
         implements: "adam_update 'c2.weight.update'",
-        code: { cpu: k61_adam_update_c2_weight_update, gpu: k61_adam_update_c2_weight_update },
+        code: { cpu: k61_adam_update_c2_weight_update_inplace, gpu: k61_adam_update_c2_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((20160) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((20160) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((20160) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((20160) / 64) / 65535))] },
-        inputs: [11,40,49,0,65,66], outputs: [67,68,69],
+        inputs: [40,49,0], outputs: [67,68,69],
         scratch: [], group: 61,
         usesError: false, errors: {},
       },
       {
-        name: "k64_adam_update_c2_bias_update",
+        name: "k64_adam_update_c2_bias_update_inplace",
         implements: "adam_update 'c2.bias.update'",
-        code: { cpu: k64_adam_update_c2_bias_update, gpu: k64_adam_update_c2_bias_update },
+        code: { cpu: k64_adam_update_c2_bias_update_inplace, gpu: k64_adam_update_c2_bias_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((672) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((672) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((672) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((672) / 64) / 65535))] },
-        inputs: [12,41,49,0,70,71], outputs: [72,73,74],
+        inputs: [41,49,0], outputs: [72,73,74],
         scratch: [], group: 64,
         usesError: false, errors: {},
       },
       {
-        name: "k67_adam_update_logits_weight_update",
+        name: "k67_adam_update_logits_weight_update_inplace",
         implements: "adam_update 'logits.weight.update'",
-        code: { cpu: k67_adam_update_logits_weight_update, gpu: k67_adam_update_logits_weight_update },
+        code: { cpu: k67_adam_update_logits_weight_update_inplace, gpu: k67_adam_update_logits_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((6720) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((6720) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((6720) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((6720) / 64) / 65535))] },
-        inputs: [21,31,49,0,75,76], outputs: [77,78,79],
+        inputs: [31,49,0], outputs: [77,78,79],
         scratch: [], group: 67,
         usesError: false, errors: {},
       },
       {
-        name: "k70_adam_update_logits_bias_update",
+        name: "k70_adam_update_logits_bias_update_inplace",
         implements: "adam_update 'logits.bias.update'",
-        code: { cpu: k70_adam_update_logits_bias_update, gpu: k70_adam_update_logits_bias_update },
+        code: { cpu: k70_adam_update_logits_bias_update_inplace, gpu: k70_adam_update_logits_bias_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((5) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((5) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((5) / 64) / 65535))] },
-        inputs: [23,29,49,0,80,81], outputs: [82,83,84],
+        inputs: [29,49,0], outputs: [82,83,84],
         scratch: [], group: 70,
         usesError: false, errors: {},
       },

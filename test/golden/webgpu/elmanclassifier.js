@@ -391,12 +391,11 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_inde
 }
 `;
 
-const k13_add_logits = `// k13_add_logits: IR node %13 = add (logits)
+const k13_add_logits_inplace = `// k13_add_logits_inplace: IR node %13 = add (logits)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -404,7 +403,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let c1 = i % 2u;
-  let a = x0[i];
+  let a = y0[i];
   let b = x1[c1];
   y0[i] = a + b;
 }
@@ -1289,15 +1288,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 }
 `;
 
-const k26_sgd_update_x_weight_update = `// k26_sgd_update_x_weight_update: IR node %30, %31 = sgd_update (x.weight.update)
+const k26_sgd_update_x_weight_update_inplace = `// k26_sgd_update_x_weight_update_inplace: IR node %30, %31 = sgd_update (x.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 
 // SGD with momentum 0.9.
 @compute @workgroup_size(64)
@@ -1305,21 +1302,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 32000u) { return; }
   var d = x1[i];
-  d = 0.8999999761581421 * x3[i] + d;
+  d = 0.8999999761581421 * y1[i] + d;
   y1[i] = d;
-  y0[i] = x0[i] - x2[0] * d;
+  y0[i] = y0[i] - x2[0] * d;
 }
 `;
 
-const k28_sgd_update_last_weight_ih_update = `// k28_sgd_update_last_weight_ih_update: IR node %33, %34 = sgd_update (last.weight_ih.update)
+const k28_sgd_update_last_weight_ih_update_inplace = `// k28_sgd_update_last_weight_ih_update_inplace: IR node %33, %34 = sgd_update (last.weight_ih.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 
 // SGD with momentum 0.9.
 @compute @workgroup_size(64)
@@ -1327,21 +1322,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 2048u) { return; }
   var d = x1[i];
-  d = 0.8999999761581421 * x3[i] + d;
+  d = 0.8999999761581421 * y1[i] + d;
   y1[i] = d;
-  y0[i] = x0[i] - x2[0] * d;
+  y0[i] = y0[i] - x2[0] * d;
 }
 `;
 
-const k30_sgd_update_last_weight_hh_update = `// k30_sgd_update_last_weight_hh_update: IR node %36, %37 = sgd_update (last.weight_hh.update)
+const k30_sgd_update_last_weight_hh_update_inplace = `// k30_sgd_update_last_weight_hh_update_inplace: IR node %36, %37 = sgd_update (last.weight_hh.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 
 // SGD with momentum 0.9.
 @compute @workgroup_size(64)
@@ -1349,21 +1342,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 4096u) { return; }
   var d = x1[i];
-  d = 0.8999999761581421 * x3[i] + d;
+  d = 0.8999999761581421 * y1[i] + d;
   y1[i] = d;
-  y0[i] = x0[i] - x2[0] * d;
+  y0[i] = y0[i] - x2[0] * d;
 }
 `;
 
-const k32_sgd_update_last_bias_ih_update = `// k32_sgd_update_last_bias_ih_update: IR node %39, %40 = sgd_update (last.bias_ih.update)
+const k32_sgd_update_last_bias_ih_update_inplace = `// k32_sgd_update_last_bias_ih_update_inplace: IR node %39, %40 = sgd_update (last.bias_ih.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 
 // SGD with momentum 0.9.
 @compute @workgroup_size(64)
@@ -1371,21 +1362,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 64u) { return; }
   var d = x1[i];
-  d = 0.8999999761581421 * x3[i] + d;
+  d = 0.8999999761581421 * y1[i] + d;
   y1[i] = d;
-  y0[i] = x0[i] - x2[0] * d;
+  y0[i] = y0[i] - x2[0] * d;
 }
 `;
 
-const k34_sgd_update_last_bias_hh_update = `// k34_sgd_update_last_bias_hh_update: IR node %42, %43 = sgd_update (last.bias_hh.update)
+const k34_sgd_update_last_bias_hh_update_inplace = `// k34_sgd_update_last_bias_hh_update_inplace: IR node %42, %43 = sgd_update (last.bias_hh.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 
 // SGD with momentum 0.9.
 @compute @workgroup_size(64)
@@ -1393,21 +1382,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 64u) { return; }
   var d = x1[i];
-  d = 0.8999999761581421 * x3[i] + d;
+  d = 0.8999999761581421 * y1[i] + d;
   y1[i] = d;
-  y0[i] = x0[i] - x2[0] * d;
+  y0[i] = y0[i] - x2[0] * d;
 }
 `;
 
-const k36_sgd_update_logits_weight_update = `// k36_sgd_update_logits_weight_update: IR node %45, %46 = sgd_update (logits.weight.update)
+const k36_sgd_update_logits_weight_update_inplace = `// k36_sgd_update_logits_weight_update_inplace: IR node %45, %46 = sgd_update (logits.weight.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 
 // SGD with momentum 0.9.
 @compute @workgroup_size(64)
@@ -1415,21 +1402,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 128u) { return; }
   var d = x1[i];
-  d = 0.8999999761581421 * x3[i] + d;
+  d = 0.8999999761581421 * y1[i] + d;
   y1[i] = d;
-  y0[i] = x0[i] - x2[0] * d;
+  y0[i] = y0[i] - x2[0] * d;
 }
 `;
 
-const k38_sgd_update_logits_bias_update = `// k38_sgd_update_logits_bias_update: IR node %48, %49 = sgd_update (logits.bias.update)
+const k38_sgd_update_logits_bias_update_inplace = `// k38_sgd_update_logits_bias_update_inplace: IR node %48, %49 = sgd_update (logits.bias.update)
 struct Params { s_N: u32, s_L: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read> x1: array<f32>;
-@group(0) @binding(3) var<storage, read> x2: array<f32>;
-@group(0) @binding(4) var<storage, read> x3: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y1: array<f32>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read> x2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 
 // SGD with momentum 0.9.
 @compute @workgroup_size(64)
@@ -1437,9 +1422,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= 2u) { return; }
   var d = x1[i];
-  d = 0.8999999761581421 * x3[i] + d;
+  d = 0.8999999761581421 * y1[i] + d;
   y1[i] = d;
-  y0[i] = x0[i] - x2[0] * d;
+  y0[i] = y0[i] - x2[0] * d;
 }
 `;
 
@@ -1469,17 +1454,22 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N * S.L, source: { input: "tokens" } },
       { dtype: "i32", size: (S) => S.N, source: { input: "lengths" } },
       { dtype: "f32", size: (S) => 32000, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 2048, source: { param: "last.weight_ih" } },
       { dtype: "f32", size: (S) => 4096, source: { param: "last.weight_hh" } },
       { dtype: "f32", size: (S) => 64, source: { param: "last.bias_ih" } },
       { dtype: "f32", size: (S) => 64, source: { param: "last.bias_hh" } },
-      { dtype: "f32", size: (S) => 64 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 128, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 2 * S.N, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 2, source: { param: "logits.bias" } },
+      { dtype: "f32", size: (S) => 2 * S.N, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 32 * S.N * S.L, def: 3, last: 8, avoid: [1] }, // 0
+      { size: (S) => 64 * S.N, def: 8, last: 10, avoid: [0,2] }, // 1
+      { size: (S) => 2 * S.N, def: 10, last: 13, avoid: [1] }, // 2
     ],
     passes: [
       {
@@ -1519,11 +1509,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k13_add_logits",
+        name: "k13_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k13_add_logits, gpu: k13_add_logits },
+        code: { cpu: k13_add_logits_inplace, gpu: k13_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2 * S.N) / 64) / 65535))] },
-        inputs: [10,11], outputs: [12],
+        inputs: [11], outputs: [12],
         scratch: [], group: 13,
         usesError: false, errors: {},
       },
@@ -1549,18 +1539,23 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N, source: { input: "lengths" } },
       { dtype: "i32", size: (S) => S.N, source: { input: "labels" } },
       { dtype: "f32", size: (S) => 32000, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 2048, source: { param: "last.weight_ih" } },
       { dtype: "f32", size: (S) => 4096, source: { param: "last.weight_hh" } },
       { dtype: "f32", size: (S) => 64, source: { param: "last.bias_ih" } },
       { dtype: "f32", size: (S) => 64, source: { param: "last.bias_hh" } },
-      { dtype: "f32", size: (S) => 64 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 128, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 2 * S.N, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 2, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 2 * S.N, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
       { dtype: "f32", size: (S) => 1, source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 32 * S.N * S.L, def: 4, last: 9, avoid: [1] }, // 0
+      { size: (S) => 64 * S.N, def: 9, last: 11, avoid: [0,2] }, // 1
+      { size: (S) => 2 * S.N, def: 11, last: 15, avoid: [1] }, // 2
     ],
     passes: [
       {
@@ -1600,11 +1595,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k13_add_logits",
+        name: "k13_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k13_add_logits, gpu: k13_add_logits },
+        code: { cpu: k13_add_logits_inplace, gpu: k13_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2 * S.N) / 64) / 65535))] },
-        inputs: [11,12], outputs: [13],
+        inputs: [12], outputs: [13],
         scratch: [], group: 13,
         usesError: false, errors: {},
       },
@@ -1638,51 +1633,66 @@ const SPEC = {
       { dtype: "i32", size: (S) => S.N, source: { input: "lengths" } },
       { dtype: "i32", size: (S) => S.N, source: { input: "labels" } },
       { dtype: "f32", size: (S) => 32000, source: { param: "x.weight" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 2048, source: { param: "last.weight_ih" } },
       { dtype: "f32", size: (S) => 4096, source: { param: "last.weight_hh" } },
       { dtype: "f32", size: (S) => 64, source: { param: "last.bias_ih" } },
       { dtype: "f32", size: (S) => 64, source: { param: "last.bias_hh" } },
-      { dtype: "f32", size: (S) => 64 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 128, source: { param: "logits.weight" } },
-      { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 2 * S.N, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 2, source: { param: "logits.bias" } },
-      { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
+      { dtype: "f32", size: (S) => 2 * S.N, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 1, source: "computed" },
       { dtype: "f32", size: (S) => 1, source: { const: [1] } },
-      { dtype: "f32", size: (S) => 2 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 2, source: "computed" },
+      { dtype: "f32", size: (S) => 2 * S.N, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 2, source: { planned: 4 } },
       { dtype: "f32", size: (S) => 2, source: { alias: 17 } },
-      { dtype: "f32", size: (S) => 64 * S.N, source: "computed" },
-      { dtype: "f32", size: (S) => 128, source: "computed" },
-      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: "computed" },
-      { dtype: "f32", size: (S) => 2048, source: "computed" },
-      { dtype: "f32", size: (S) => 4096, source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 32000, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N, source: { planned: 5 } },
+      { dtype: "f32", size: (S) => 128, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 32 * S.N * S.L, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 2048, source: { planned: 8 } },
+      { dtype: "f32", size: (S) => 4096, source: { planned: 9 } },
+      { dtype: "f32", size: (S) => 64, source: { planned: 10 } },
+      { dtype: "f32", size: (S) => 64, source: { planned: 11 } },
+      { dtype: "f32", size: (S) => 32000, source: { planned: 12 } },
       { dtype: "f32", size: (S) => 1, source: { input: "@lr" } },
       { dtype: "f32", size: (S) => 32000, source: { param: "@sgd.velocity.x.weight" } },
-      { dtype: "f32", size: (S) => 32000, source: "computed" },
-      { dtype: "f32", size: (S) => 32000, source: "computed" },
+      { dtype: "f32", size: (S) => 32000, source: { alias: 3 } },
+      { dtype: "f32", size: (S) => 32000, source: { alias: 28 } },
       { dtype: "f32", size: (S) => 2048, source: { param: "@sgd.velocity.last.weight_ih" } },
-      { dtype: "f32", size: (S) => 2048, source: "computed" },
-      { dtype: "f32", size: (S) => 2048, source: "computed" },
+      { dtype: "f32", size: (S) => 2048, source: { alias: 5 } },
+      { dtype: "f32", size: (S) => 2048, source: { alias: 31 } },
       { dtype: "f32", size: (S) => 4096, source: { param: "@sgd.velocity.last.weight_hh" } },
-      { dtype: "f32", size: (S) => 4096, source: "computed" },
-      { dtype: "f32", size: (S) => 4096, source: "computed" },
+      { dtype: "f32", size: (S) => 4096, source: { alias: 6 } },
+      { dtype: "f32", size: (S) => 4096, source: { alias: 34 } },
       { dtype: "f32", size: (S) => 64, source: { param: "@sgd.velocity.last.bias_ih" } },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
+      { dtype: "f32", size: (S) => 64, source: { alias: 7 } },
+      { dtype: "f32", size: (S) => 64, source: { alias: 37 } },
       { dtype: "f32", size: (S) => 64, source: { param: "@sgd.velocity.last.bias_hh" } },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
+      { dtype: "f32", size: (S) => 64, source: { alias: 8 } },
+      { dtype: "f32", size: (S) => 64, source: { alias: 40 } },
       { dtype: "f32", size: (S) => 128, source: { param: "@sgd.velocity.logits.weight" } },
-      { dtype: "f32", size: (S) => 128, source: "computed" },
-      { dtype: "f32", size: (S) => 128, source: "computed" },
+      { dtype: "f32", size: (S) => 128, source: { alias: 10 } },
+      { dtype: "f32", size: (S) => 128, source: { alias: 43 } },
       { dtype: "f32", size: (S) => 2, source: { param: "@sgd.velocity.logits.bias" } },
-      { dtype: "f32", size: (S) => 2, source: "computed" },
-      { dtype: "f32", size: (S) => 2, source: "computed" },
+      { dtype: "f32", size: (S) => 2, source: { alias: 12 } },
+      { dtype: "f32", size: (S) => 2, source: { alias: 46 } },
+    ],
+    memory: [
+      { size: (S) => 32 * S.N * S.L, def: 4, last: 21, avoid: [1,7,8,9,10,11] }, // 0
+      { size: (S) => 64 * S.N, def: 9, last: 20, avoid: [0,2,6] }, // 1
+      { size: (S) => 2 * S.N, def: 11, last: 16, avoid: [1,3] }, // 2
+      { size: (S) => 2 * S.N, def: 16, last: 20, avoid: [2,4,5,6] }, // 3
+      { size: (S) => 2, def: 17, last: 37, avoid: [3] }, // 4
+      { size: (S) => 64 * S.N, def: 19, last: 21, avoid: [3,7,8,9,10,11] }, // 5
+      { size: (S) => 128, def: 20, last: 35, avoid: [1,3] }, // 6
+      { size: (S) => 32 * S.N * S.L, def: 21, last: 22, avoid: [0,5,12] }, // 7
+      { size: (S) => 2048, def: 21, last: 27, avoid: [0,5] }, // 8
+      { size: (S) => 4096, def: 21, last: 29, avoid: [0,5] }, // 9
+      { size: (S) => 64, def: 21, last: 31, avoid: [0,5] }, // 10
+      { size: (S) => 64, def: 21, last: 33, avoid: [0,5] }, // 11
+      { size: (S) => 32000, def: 22, last: 25, avoid: [7] }, // 12
     ],
     updates: [
       { name: "x.weight", buffer: 29, state: false },
@@ -1742,11 +1752,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k13_add_logits",
+        name: "k13_add_logits_inplace",
         implements: "add 'logits'",
-        code: { cpu: k13_add_logits, gpu: k13_add_logits },
+        code: { cpu: k13_add_logits_inplace, gpu: k13_add_logits_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2 * S.N) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2 * S.N) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2 * S.N) / 64) / 65535))] },
-        inputs: [11,12], outputs: [13],
+        inputs: [12], outputs: [13],
         scratch: [], group: 13,
         usesError: false, errors: {},
       },
@@ -1859,65 +1869,65 @@ const SPEC = {
         usesError: false, errors: {"1":"token {a} at flat position {b} is outside the vocabulary [0, 1000)"},
       },
       {
-        name: "k26_sgd_update_x_weight_update",
+        name: "k26_sgd_update_x_weight_update_inplace",
         implements: "sgd_update 'x.weight.update'",
-        code: { cpu: k26_sgd_update_x_weight_update, gpu: k26_sgd_update_x_weight_update },
+        code: { cpu: k26_sgd_update_x_weight_update_inplace, gpu: k26_sgd_update_x_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((32000) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32000) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((32000) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32000) / 64) / 65535))] },
-        inputs: [3,26,27,28], outputs: [29,30],
+        inputs: [26,27], outputs: [29,30],
         scratch: [], group: 26,
         usesError: false, errors: {},
       },
       {
-        name: "k28_sgd_update_last_weight_ih_update",
+        name: "k28_sgd_update_last_weight_ih_update_inplace",
         implements: "sgd_update 'last.weight_ih.update'",
-        code: { cpu: k28_sgd_update_last_weight_ih_update, gpu: k28_sgd_update_last_weight_ih_update },
+        code: { cpu: k28_sgd_update_last_weight_ih_update_inplace, gpu: k28_sgd_update_last_weight_ih_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2048) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2048) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2048) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2048) / 64) / 65535))] },
-        inputs: [5,22,27,31], outputs: [32,33],
+        inputs: [22,27], outputs: [32,33],
         scratch: [], group: 28,
         usesError: false, errors: {},
       },
       {
-        name: "k30_sgd_update_last_weight_hh_update",
+        name: "k30_sgd_update_last_weight_hh_update_inplace",
         implements: "sgd_update 'last.weight_hh.update'",
-        code: { cpu: k30_sgd_update_last_weight_hh_update, gpu: k30_sgd_update_last_weight_hh_update },
+        code: { cpu: k30_sgd_update_last_weight_hh_update_inplace, gpu: k30_sgd_update_last_weight_hh_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((4096) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((4096) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((4096) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((4096) / 64) / 65535))] },
-        inputs: [6,23,27,34], outputs: [35,36],
+        inputs: [23,27], outputs: [35,36],
         scratch: [], group: 30,
         usesError: false, errors: {},
       },
       {
-        name: "k32_sgd_update_last_bias_ih_update",
+        name: "k32_sgd_update_last_bias_ih_update_inplace",
         implements: "sgd_update 'last.bias_ih.update'",
-        code: { cpu: k32_sgd_update_last_bias_ih_update, gpu: k32_sgd_update_last_bias_ih_update },
+        code: { cpu: k32_sgd_update_last_bias_ih_update_inplace, gpu: k32_sgd_update_last_bias_ih_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((64) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((64) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64) / 64) / 65535))] },
-        inputs: [7,24,27,37], outputs: [38,39],
+        inputs: [24,27], outputs: [38,39],
         scratch: [], group: 32,
         usesError: false, errors: {},
       },
       {
-        name: "k34_sgd_update_last_bias_hh_update",
+        name: "k34_sgd_update_last_bias_hh_update_inplace",
         implements: "sgd_update 'last.bias_hh.update'",
-        code: { cpu: k34_sgd_update_last_bias_hh_update, gpu: k34_sgd_update_last_bias_hh_update },
+        code: { cpu: k34_sgd_update_last_bias_hh_update_inplace, gpu: k34_sgd_update_last_bias_hh_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((64) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((64) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64) / 64) / 65535))] },
-        inputs: [8,25,27,40], outputs: [41,42],
+        inputs: [25,27], outputs: [41,42],
         scratch: [], group: 34,
         usesError: false, errors: {},
       },
       {
-        name: "k36_sgd_update_logits_weight_update",
+        name: "k36_sgd_update_logits_weight_update_inplace",
         implements: "sgd_update 'logits.weight.update'",
-        code: { cpu: k36_sgd_update_logits_weight_update, gpu: k36_sgd_update_logits_weight_update },
+        code: { cpu: k36_sgd_update_logits_weight_update_inplace, gpu: k36_sgd_update_logits_weight_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((128) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((128) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128) / 64) / 65535))] },
-        inputs: [10,20,27,43], outputs: [44,45],
+        inputs: [20,27], outputs: [44,45],
         scratch: [], group: 36,
         usesError: false, errors: {},
       },
       {
-        name: "k38_sgd_update_logits_bias_update",
+        name: "k38_sgd_update_logits_bias_update_inplace",
         implements: "sgd_update 'logits.bias.update'",
-        code: { cpu: k38_sgd_update_logits_bias_update, gpu: k38_sgd_update_logits_bias_update },
+        code: { cpu: k38_sgd_update_logits_bias_update_inplace, gpu: k38_sgd_update_logits_bias_update_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((2) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((2) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((2) / 64) / 65535))] },
-        inputs: [12,18,27,46], outputs: [47,48],
+        inputs: [18,27], outputs: [47,48],
         scratch: [], group: 38,
         usesError: false, errors: {},
       },

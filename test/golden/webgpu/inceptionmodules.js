@@ -194,11 +194,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k4_relu_i3a_b1 = `// k4_relu_i3a_b1: IR node %4 = relu (i3a.b1)
+const k4_relu_i3a_b1_inplace = `// k4_relu_i3a_b1_inplace: IR node %4 = relu (i3a.b1)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -207,7 +206,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 64u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -402,11 +401,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k8_relu_i3a_r3 = `// k8_relu_i3a_r3: IR node %8 = relu (i3a.r3)
+const k8_relu_i3a_r3_inplace = `// k8_relu_i3a_r3_inplace: IR node %8 = relu (i3a.r3)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -415,7 +413,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 96u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -663,11 +661,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k12_relu_i3a_b3 = `// k12_relu_i3a_b3: IR node %12 = relu (i3a.b3)
+const k12_relu_i3a_b3_inplace = `// k12_relu_i3a_b3_inplace: IR node %12 = relu (i3a.b3)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -676,7 +673,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 128u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -871,11 +868,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k16_relu_i3a_r5 = `// k16_relu_i3a_r5: IR node %16 = relu (i3a.r5)
+const k16_relu_i3a_r5_inplace = `// k16_relu_i3a_r5_inplace: IR node %16 = relu (i3a.r5)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -884,7 +880,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 16u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -1154,11 +1150,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k20_relu_i3a_b5 = `// k20_relu_i3a_b5: IR node %20 = relu (i3a.b5)
+const k20_relu_i3a_b5_inplace = `// k20_relu_i3a_b5_inplace: IR node %20 = relu (i3a.b5)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -1167,7 +1162,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 32u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -1416,11 +1411,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k25_relu_i3a_bp = `// k25_relu_i3a_bp: IR node %25 = relu (i3a.bp)
+const k25_relu_i3a_bp_inplace = `// k25_relu_i3a_bp_inplace: IR node %25 = relu (i3a.bp)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -1429,7 +1423,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 32u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -1659,11 +1653,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k30_relu_i3b_b1 = `// k30_relu_i3b_b1: IR node %30 = relu (i3b.b1)
+const k30_relu_i3b_b1_inplace = `// k30_relu_i3b_b1_inplace: IR node %30 = relu (i3b.b1)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -1672,7 +1665,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 128u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -1867,11 +1860,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k34_relu_i3b_r3 = `// k34_relu_i3b_r3: IR node %34 = relu (i3b.r3)
+const k34_relu_i3b_r3_inplace = `// k34_relu_i3b_r3_inplace: IR node %34 = relu (i3b.r3)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -1880,7 +1872,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 128u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -2128,11 +2120,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k38_relu_i3b_b3 = `// k38_relu_i3b_b3: IR node %38 = relu (i3b.b3)
+const k38_relu_i3b_b3_inplace = `// k38_relu_i3b_b3_inplace: IR node %38 = relu (i3b.b3)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -2141,7 +2132,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 192u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -2336,11 +2327,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k42_relu_i3b_r5 = `// k42_relu_i3b_r5: IR node %42 = relu (i3b.r5)
+const k42_relu_i3b_r5_inplace = `// k42_relu_i3b_r5_inplace: IR node %42 = relu (i3b.r5)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -2349,7 +2339,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 32u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -2619,11 +2609,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k46_relu_i3b_b5 = `// k46_relu_i3b_b5: IR node %46 = relu (i3b.b5)
+const k46_relu_i3b_b5_inplace = `// k46_relu_i3b_b5_inplace: IR node %46 = relu (i3b.b5)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -2632,7 +2621,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 96u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -2881,11 +2870,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 `;
 
-const k51_relu_i3b_bp = `// k51_relu_i3b_bp: IR node %51 = relu (i3b.bp)
+const k51_relu_i3b_bp_inplace = `// k51_relu_i3b_bp_inplace: IR node %51 = relu (i3b.bp)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -2894,7 +2882,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 64u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -3032,57 +3020,75 @@ const SPEC = {
       { dtype: "f32", size: (S) => 192 * S.N * S.H * S.W, source: { input: "x" } },
       { dtype: "f32", size: (S) => 12288, source: { param: "i3a.b1.weight" } },
       { dtype: "f32", size: (S) => 64, source: { param: "i3a.b1.bias" } },
-      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: { planned: 0 } },
+      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 18432, source: { param: "i3a.r3.weight" } },
       { dtype: "f32", size: (S) => 96, source: { param: "i3a.r3.bias" } },
-      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: { planned: 1 } },
+      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 110592, source: { param: "i3a.b3.weight" } },
       { dtype: "f32", size: (S) => 128, source: { param: "i3a.b3.bias" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: { planned: 2 } },
+      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: { planned: 2 } },
       { dtype: "f32", size: (S) => 3072, source: { param: "i3a.r5.weight" } },
       { dtype: "f32", size: (S) => 16, source: { param: "i3a.r5.bias" } },
-      { dtype: "f32", size: (S) => 16 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 16 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 16 * S.N * S.H * S.W, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 16 * S.N * S.H * S.W, source: { planned: 3 } },
       { dtype: "f32", size: (S) => 12800, source: { param: "i3a.b5.weight" } },
       { dtype: "f32", size: (S) => 32, source: { param: "i3a.b5.bias" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 192 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 4 } },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 4 } },
+      { dtype: "f32", size: (S) => 192 * S.N * S.H * S.W, source: { planned: 5 } },
       { dtype: "f32", size: (S) => 6144, source: { param: "i3a.bp.weight" } },
       { dtype: "f32", size: (S) => 32, source: { param: "i3a.bp.bias" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 256 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 256 * S.N * S.H * S.W, source: { planned: 7 } },
       { dtype: "f32", size: (S) => 32768, source: { param: "i3b.b1.weight" } },
       { dtype: "f32", size: (S) => 128, source: { param: "i3b.b1.bias" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: { planned: 8 } },
+      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: { planned: 8 } },
       { dtype: "f32", size: (S) => 32768, source: { param: "i3b.r3.weight" } },
       { dtype: "f32", size: (S) => 128, source: { param: "i3b.r3.bias" } },
-      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: { planned: 9 } },
+      { dtype: "f32", size: (S) => 128 * S.N * S.H * S.W, source: { planned: 9 } },
       { dtype: "f32", size: (S) => 221184, source: { param: "i3b.b3.weight" } },
       { dtype: "f32", size: (S) => 192, source: { param: "i3b.b3.bias" } },
-      { dtype: "f32", size: (S) => 192 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 192 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 192 * S.N * S.H * S.W, source: { planned: 10 } },
+      { dtype: "f32", size: (S) => 192 * S.N * S.H * S.W, source: { planned: 10 } },
       { dtype: "f32", size: (S) => 8192, source: { param: "i3b.r5.weight" } },
       { dtype: "f32", size: (S) => 32, source: { param: "i3b.r5.bias" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 11 } },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 11 } },
       { dtype: "f32", size: (S) => 76800, source: { param: "i3b.b5.weight" } },
       { dtype: "f32", size: (S) => 96, source: { param: "i3b.b5.bias" } },
-      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 256 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: { planned: 12 } },
+      { dtype: "f32", size: (S) => 96 * S.N * S.H * S.W, source: { planned: 12 } },
+      { dtype: "f32", size: (S) => 256 * S.N * S.H * S.W, source: { planned: 13 } },
       { dtype: "f32", size: (S) => 16384, source: { param: "i3b.bp.weight" } },
       { dtype: "f32", size: (S) => 64, source: { param: "i3b.bp.bias" } },
-      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 480 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: { planned: 14 } },
+      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: { planned: 14 } },
+      { dtype: "f32", size: (S) => 480 * S.N * S.H * S.W, source: { planned: 15 } },
       { dtype: "f32", size: (S) => 480 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 64 * S.N * S.H * S.W, def: 3, last: 26, avoid: [7] }, // 0
+      { size: (S) => 96 * S.N * S.H * S.W, def: 7, last: 11, avoid: [2] }, // 1
+      { size: (S) => 128 * S.N * S.H * S.W, def: 11, last: 26, avoid: [1,7] }, // 2
+      { size: (S) => 16 * S.N * S.H * S.W, def: 15, last: 19, avoid: [4] }, // 3
+      { size: (S) => 32 * S.N * S.H * S.W, def: 19, last: 26, avoid: [3,7] }, // 4
+      { size: (S) => 192 * S.N * S.H * S.W, def: 21, last: 24, avoid: [6] }, // 5
+      { size: (S) => 32 * S.N * S.H * S.W, def: 24, last: 26, avoid: [5,7] }, // 6
+      { size: (S) => 256 * S.N * S.H * S.W, def: 26, last: 47, avoid: [0,2,4,6,8,9,11,13] }, // 7
+      { size: (S) => 128 * S.N * S.H * S.W, def: 29, last: 52, avoid: [7,15] }, // 8
+      { size: (S) => 128 * S.N * S.H * S.W, def: 33, last: 37, avoid: [7,10] }, // 9
+      { size: (S) => 192 * S.N * S.H * S.W, def: 37, last: 52, avoid: [9,15] }, // 10
+      { size: (S) => 32 * S.N * S.H * S.W, def: 41, last: 45, avoid: [7,12] }, // 11
+      { size: (S) => 96 * S.N * S.H * S.W, def: 45, last: 52, avoid: [11,15] }, // 12
+      { size: (S) => 256 * S.N * S.H * S.W, def: 47, last: 50, avoid: [7,14] }, // 13
+      { size: (S) => 64 * S.N * S.H * S.W, def: 50, last: 52, avoid: [13,15] }, // 14
+      { size: (S) => 480 * S.N * S.H * S.W, def: 52, last: 53, avoid: [8,10,12,14] }, // 15
     ],
     passes: [
       {
@@ -3095,11 +3101,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k4_relu_i3a_b1",
+        name: "k4_relu_i3a_b1_inplace",
         implements: "relu 'i3a.b1'",
-        code: { cpu: k4_relu_i3a_b1, gpu: k4_relu_i3a_b1 },
+        code: { cpu: k4_relu_i3a_b1_inplace, gpu: k4_relu_i3a_b1_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((64 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((64 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [3], outputs: [4],
+        inputs: [], outputs: [4],
         scratch: [], group: 4,
         usesError: false, errors: {},
       },
@@ -3113,11 +3119,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k8_relu_i3a_r3",
+        name: "k8_relu_i3a_r3_inplace",
         implements: "relu 'i3a.r3'",
-        code: { cpu: k8_relu_i3a_r3, gpu: k8_relu_i3a_r3 },
+        code: { cpu: k8_relu_i3a_r3_inplace, gpu: k8_relu_i3a_r3_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((96 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((96 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((96 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((96 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [7], outputs: [8],
+        inputs: [], outputs: [8],
         scratch: [], group: 8,
         usesError: false, errors: {},
       },
@@ -3131,11 +3137,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 3 is larger than the padded input {a} along dim 2","2":"kernel 3 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k12_relu_i3a_b3",
+        name: "k12_relu_i3a_b3_inplace",
         implements: "relu 'i3a.b3'",
-        code: { cpu: k12_relu_i3a_b3, gpu: k12_relu_i3a_b3 },
+        code: { cpu: k12_relu_i3a_b3_inplace, gpu: k12_relu_i3a_b3_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((128 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((128 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [11], outputs: [12],
+        inputs: [], outputs: [12],
         scratch: [], group: 12,
         usesError: false, errors: {},
       },
@@ -3149,11 +3155,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k16_relu_i3a_r5",
+        name: "k16_relu_i3a_r5_inplace",
         implements: "relu 'i3a.r5'",
-        code: { cpu: k16_relu_i3a_r5, gpu: k16_relu_i3a_r5 },
+        code: { cpu: k16_relu_i3a_r5_inplace, gpu: k16_relu_i3a_r5_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((16 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((16 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((16 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((16 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [15], outputs: [16],
+        inputs: [], outputs: [16],
         scratch: [], group: 16,
         usesError: false, errors: {},
       },
@@ -3167,11 +3173,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 5 is larger than the padded input {a} along dim 2","2":"kernel 5 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k20_relu_i3a_b5",
+        name: "k20_relu_i3a_b5_inplace",
         implements: "relu 'i3a.b5'",
-        code: { cpu: k20_relu_i3a_b5, gpu: k20_relu_i3a_b5 },
+        code: { cpu: k20_relu_i3a_b5_inplace, gpu: k20_relu_i3a_b5_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [19], outputs: [20],
+        inputs: [], outputs: [20],
         scratch: [], group: 20,
         usesError: false, errors: {},
       },
@@ -3194,11 +3200,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k25_relu_i3a_bp",
+        name: "k25_relu_i3a_bp_inplace",
         implements: "relu 'i3a.bp'",
-        code: { cpu: k25_relu_i3a_bp, gpu: k25_relu_i3a_bp },
+        code: { cpu: k25_relu_i3a_bp_inplace, gpu: k25_relu_i3a_bp_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [24], outputs: [25],
+        inputs: [], outputs: [25],
         scratch: [], group: 25,
         usesError: false, errors: {},
       },
@@ -3221,11 +3227,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k30_relu_i3b_b1",
+        name: "k30_relu_i3b_b1_inplace",
         implements: "relu 'i3b.b1'",
-        code: { cpu: k30_relu_i3b_b1, gpu: k30_relu_i3b_b1 },
+        code: { cpu: k30_relu_i3b_b1_inplace, gpu: k30_relu_i3b_b1_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((128 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((128 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [29], outputs: [30],
+        inputs: [], outputs: [30],
         scratch: [], group: 30,
         usesError: false, errors: {},
       },
@@ -3239,11 +3245,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k34_relu_i3b_r3",
+        name: "k34_relu_i3b_r3_inplace",
         implements: "relu 'i3b.r3'",
-        code: { cpu: k34_relu_i3b_r3, gpu: k34_relu_i3b_r3 },
+        code: { cpu: k34_relu_i3b_r3_inplace, gpu: k34_relu_i3b_r3_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((128 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((128 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((128 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [33], outputs: [34],
+        inputs: [], outputs: [34],
         scratch: [], group: 34,
         usesError: false, errors: {},
       },
@@ -3257,11 +3263,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 3 is larger than the padded input {a} along dim 2","2":"kernel 3 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k38_relu_i3b_b3",
+        name: "k38_relu_i3b_b3_inplace",
         implements: "relu 'i3b.b3'",
-        code: { cpu: k38_relu_i3b_b3, gpu: k38_relu_i3b_b3 },
+        code: { cpu: k38_relu_i3b_b3_inplace, gpu: k38_relu_i3b_b3_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((192 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((192 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((192 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [37], outputs: [38],
+        inputs: [], outputs: [38],
         scratch: [], group: 38,
         usesError: false, errors: {},
       },
@@ -3275,11 +3281,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k42_relu_i3b_r5",
+        name: "k42_relu_i3b_r5_inplace",
         implements: "relu 'i3b.r5'",
-        code: { cpu: k42_relu_i3b_r5, gpu: k42_relu_i3b_r5 },
+        code: { cpu: k42_relu_i3b_r5_inplace, gpu: k42_relu_i3b_r5_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [41], outputs: [42],
+        inputs: [], outputs: [42],
         scratch: [], group: 42,
         usesError: false, errors: {},
       },
@@ -3293,11 +3299,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 5 is larger than the padded input {a} along dim 2","2":"kernel 5 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k46_relu_i3b_b5",
+        name: "k46_relu_i3b_b5_inplace",
         implements: "relu 'i3b.b5'",
-        code: { cpu: k46_relu_i3b_b5, gpu: k46_relu_i3b_b5 },
+        code: { cpu: k46_relu_i3b_b5_inplace, gpu: k46_relu_i3b_b5_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((96 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((96 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((96 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((96 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [45], outputs: [46],
+        inputs: [], outputs: [46],
         scratch: [], group: 46,
         usesError: false, errors: {},
       },
@@ -3320,11 +3326,11 @@ const SPEC = {
         usesError: true, errors: {"1":"kernel 1 is larger than the padded input {a} along dim 2","2":"kernel 1 is larger than the padded input {a} along dim 3"},
       },
       {
-        name: "k51_relu_i3b_bp",
+        name: "k51_relu_i3b_bp_inplace",
         implements: "relu 'i3b.bp'",
-        code: { cpu: k51_relu_i3b_bp, gpu: k51_relu_i3b_bp },
+        code: { cpu: k51_relu_i3b_bp_inplace, gpu: k51_relu_i3b_bp_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((64 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((64 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [50], outputs: [51],
+        inputs: [], outputs: [51],
         scratch: [], group: 51,
         usesError: false, errors: {},
       },

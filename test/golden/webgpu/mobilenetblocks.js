@@ -248,11 +248,10 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 }
 `;
 
-const k8_relu_s1_dw_bn = `// k8_relu_s1_dw_bn: IR node %10 = relu (s1.dw_bn)
+const k8_relu_s1_dw_bn_inplace = `// k8_relu_s1_dw_bn_inplace: IR node %10 = relu (s1.dw_bn)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -261,7 +260,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 32u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -477,11 +476,10 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 }
 `;
 
-const k16_relu_s1_pw_bn = `// k16_relu_s1_pw_bn: IR node %20 = relu (s1.pw_bn)
+const k16_relu_s1_pw_bn_inplace = `// k16_relu_s1_pw_bn_inplace: IR node %20 = relu (s1.pw_bn)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -490,7 +488,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 64u * P.s_N * P.s_H * P.s_W;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -704,11 +702,10 @@ struct Params { s_N: u32, s_H: u32, s_W: u32 }
 }
 `;
 
-const k24_relu_s2_dw_bn = `// k24_relu_s2_dw_bn: IR node %30 = relu (s2.dw_bn)
+const k24_relu_s2_dw_bn_inplace = `// k24_relu_s2_dw_bn_inplace: IR node %30 = relu (s2.dw_bn)
 struct Params { s_N: u32, s_H: u32, s_W: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y0: array<f32>;
 
 fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -719,7 +716,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = 64u * P.s_N * extent * extent2;
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
-  let v = x0[i];
+  let v = y0[i];
   y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
 }
 `;
@@ -991,45 +988,63 @@ const SPEC = {
     buffers: [
       { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { input: "x" } },
       { dtype: "f32", size: (S) => 288, source: { param: "s1.dw.weight" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 0 } },
       { dtype: "f32", size: (S) => 32, source: { param: "s1.dw_bn.weight" } },
       { dtype: "f32", size: (S) => 32, source: { param: "s1.dw_bn.bias" } },
       { dtype: "f32", size: (S) => 32, source: { param: "s1.dw_bn.running_mean" } },
       { dtype: "f32", size: (S) => 32, source: { param: "s1.dw_bn.running_var" } },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 32, source: "computed" },
-      { dtype: "f32", size: (S) => 32, source: "computed" },
-      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 1 } },
+      { dtype: "f32", size: (S) => 32, source: { planned: 2 } },
+      { dtype: "f32", size: (S) => 32, source: { planned: 3 } },
+      { dtype: "f32", size: (S) => 32 * S.N * S.H * S.W, source: { planned: 1 } },
       { dtype: "f32", size: (S) => 2048, source: { param: "s1.pw.weight" } },
-      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: { planned: 4 } },
       { dtype: "f32", size: (S) => 64, source: { param: "s1.pw_bn.weight" } },
       { dtype: "f32", size: (S) => 64, source: { param: "s1.pw_bn.bias" } },
       { dtype: "f32", size: (S) => 64, source: { param: "s1.pw_bn.running_mean" } },
       { dtype: "f32", size: (S) => 64, source: { param: "s1.pw_bn.running_var" } },
-      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: { planned: 5 } },
+      { dtype: "f32", size: (S) => 64, source: { planned: 6 } },
+      { dtype: "f32", size: (S) => 64, source: { planned: 7 } },
+      { dtype: "f32", size: (S) => 64 * S.N * S.H * S.W, source: { planned: 5 } },
       { dtype: "f32", size: (S) => 576, source: { param: "s2.dw.weight" } },
-      { dtype: "f32", size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: { planned: 8 } },
       { dtype: "f32", size: (S) => 64, source: { param: "s2.dw_bn.weight" } },
       { dtype: "f32", size: (S) => 64, source: { param: "s2.dw_bn.bias" } },
       { dtype: "f32", size: (S) => 64, source: { param: "s2.dw_bn.running_mean" } },
       { dtype: "f32", size: (S) => 64, source: { param: "s2.dw_bn.running_var" } },
-      { dtype: "f32", size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 64, source: "computed" },
-      { dtype: "f32", size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: "computed" },
+      { dtype: "f32", size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: { planned: 9 } },
+      { dtype: "f32", size: (S) => 64, source: { planned: 10 } },
+      { dtype: "f32", size: (S) => 64, source: { planned: 11 } },
+      { dtype: "f32", size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: { planned: 9 } },
       { dtype: "f32", size: (S) => 8192, source: { param: "s2.pw.weight" } },
-      { dtype: "f32", size: (S) => 128 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: "computed" },
+      { dtype: "f32", size: (S) => 128 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: { planned: 12 } },
       { dtype: "f32", size: (S) => 128, source: { param: "s2.pw_bn.weight" } },
       { dtype: "f32", size: (S) => 128, source: { param: "s2.pw_bn.bias" } },
       { dtype: "f32", size: (S) => 128, source: { param: "s2.pw_bn.running_mean" } },
       { dtype: "f32", size: (S) => 128, source: { param: "s2.pw_bn.running_var" } },
+      { dtype: "f32", size: (S) => 128 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: { planned: 13 } },
+      { dtype: "f32", size: (S) => 128, source: { planned: 14 } },
+      { dtype: "f32", size: (S) => 128, source: { planned: 15 } },
       { dtype: "f32", size: (S) => 128 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: "computed" },
-      { dtype: "f32", size: (S) => 128, source: "computed" },
-      { dtype: "f32", size: (S) => 128, source: "computed" },
-      { dtype: "f32", size: (S) => 128 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), source: "computed" },
+    ],
+    memory: [
+      { size: (S) => 32 * S.N * S.H * S.W, def: 2, last: 7, avoid: [1,2,3] }, // 0
+      { size: (S) => 32 * S.N * S.H * S.W, def: 7, last: 10, avoid: [0,4] }, // 1
+      { size: (S) => 32, def: 7, last: 7, avoid: [0] }, // 2
+      { size: (S) => 32, def: 7, last: 7, avoid: [0] }, // 3
+      { size: (S) => 64 * S.N * S.H * S.W, def: 10, last: 15, avoid: [1,5,6,7] }, // 4
+      { size: (S) => 64 * S.N * S.H * S.W, def: 15, last: 18, avoid: [4,8] }, // 5
+      { size: (S) => 64, def: 15, last: 15, avoid: [4] }, // 6
+      { size: (S) => 64, def: 15, last: 15, avoid: [4] }, // 7
+      { size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), def: 18, last: 23, avoid: [5,9,10,11] }, // 8
+      { size: (S) => 64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), def: 23, last: 26, avoid: [8,12] }, // 9
+      { size: (S) => 64, def: 23, last: 23, avoid: [8] }, // 10
+      { size: (S) => 64, def: 23, last: 23, avoid: [8] }, // 11
+      { size: (S) => 128 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), def: 26, last: 31, avoid: [9,13,14,15] }, // 12
+      { size: (S) => 128 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2)), def: 31, last: 32, avoid: [12] }, // 13
+      { size: (S) => 128, def: 31, last: 31, avoid: [12] }, // 14
+      { size: (S) => 128, def: 31, last: 31, avoid: [12] }, // 15
     ],
     passes: [
       {
@@ -1051,11 +1066,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k8_relu_s1_dw_bn",
+        name: "k8_relu_s1_dw_bn_inplace",
         implements: "relu 's1.dw_bn'",
-        code: { cpu: k8_relu_s1_dw_bn, gpu: k8_relu_s1_dw_bn },
+        code: { cpu: k8_relu_s1_dw_bn_inplace, gpu: k8_relu_s1_dw_bn_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((32 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((32 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [7], outputs: [10],
+        inputs: [], outputs: [10],
         scratch: [], group: 8,
         usesError: false, errors: {},
       },
@@ -1078,11 +1093,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k16_relu_s1_pw_bn",
+        name: "k16_relu_s1_pw_bn_inplace",
         implements: "relu 's1.pw_bn'",
-        code: { cpu: k16_relu_s1_pw_bn, gpu: k16_relu_s1_pw_bn },
+        code: { cpu: k16_relu_s1_pw_bn_inplace, gpu: k16_relu_s1_pw_bn_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((64 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * S.H * S.W) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((64 * S.N * S.H * S.W) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * S.H * S.W) / 64) / 65535))] },
-        inputs: [17], outputs: [20],
+        inputs: [], outputs: [20],
         scratch: [], group: 16,
         usesError: false, errors: {},
       },
@@ -1105,11 +1120,11 @@ const SPEC = {
         usesError: false, errors: {},
       },
       {
-        name: "k24_relu_s2_dw_bn",
+        name: "k24_relu_s2_dw_bn_inplace",
         implements: "relu 's2.dw_bn'",
-        code: { cpu: k24_relu_s2_dw_bn, gpu: k24_relu_s2_dw_bn },
+        code: { cpu: k24_relu_s2_dw_bn_inplace, gpu: k24_relu_s2_dw_bn_inplace },
         dispatch: { cpu: [(S) => Math.min(Math.ceil((64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2))) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2))) / 64) / 65535))], gpu: [(S) => Math.min(Math.ceil((64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2))) / 64), 65535), (S) => Math.max(1, Math.ceil(Math.ceil((64 * S.N * (Math.floor((S.H + 1) / 2)) * (Math.floor((S.W + 1) / 2))) / 64) / 65535))] },
-        inputs: [27], outputs: [30],
+        inputs: [], outputs: [30],
         scratch: [], group: 24,
         usesError: false, errors: {},
       },
