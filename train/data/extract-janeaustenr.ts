@@ -5,8 +5,8 @@
 // the serialized object) and decodes the character vector, one element a line.
 //
 //   apt-get download r-cran-janeaustenr
-//   dpkg-deb -x r-cran-janeaustenr_1.0.0-1_all.deb /tmp/ja
-//   npx tsx train/data/extract-janeaustenr.ts /tmp/ja/usr/lib/R/site-library/janeaustenr/data persuasion > train/data/persuasion.txt
+//   dpkg-deb -x r-cran-janeaustenr_1.0.0-1_all.deb ./janeaustenr-deb
+//   npx tsx train/data/extract-janeaustenr.ts ./janeaustenr-deb/usr/lib/R/site-library/janeaustenr/data persuasion > train/data/persuasion.txt
 //
 // Only the R serialization (XDR, versions 2 and 3) needed for these objects is
 // implemented: lists, pairlists, symbols, strings, integers, logicals, reals.
