@@ -31,82 +31,14 @@
 import { Dim } from "../../ir/dims.ts";
 import { bind, KernelWriter, loop, plus as sumOf, times } from "./elementwise.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
+import { analyse, estimate, mergeLoops, type Analysis, type Loop } from "../einsum-loops.ts";
 
-type EinsumAttrs = { operands: readonly (readonly string[])[]; output: readonly string[] };
 
 /** Outputs per register block in the GEMM kernel. */
 const LANES = 4;
-/** Value given to every symbol when loop orders are compared by estimated stride. */
-const SYMBOL_ESTIMATE = 64;
 
 // ---------------------------------------------------------------------------
 // Analysis: indices, sizes and strides
-
-/** One loop: an einsum index (or several merged ones) with its stride in every tensor. */
-interface Loop {
-  /** Original index names, outermost first (several after merging). */
-  readonly names: readonly string[];
-  readonly size: Dim;
-  /** Stride per tensor: operands in order, then the output; 0 where the loop's indices do not appear. */
-  readonly strides: readonly Dim[];
-}
-
-interface Analysis {
-  readonly operands: readonly (readonly string[])[];
-  readonly output: readonly string[];
-  /** Loops of the kept indices (size not statically 1), keyed by index name. */
-  readonly loops: ReadonlyMap<string, Loop>;
-  /** Kept output indices, in output order. */
-  readonly outNames: readonly string[];
-  /** Kept summed indices, in order of first appearance. */
-  readonly sumNames: readonly string[];
-}
-
-function analyse(ctx: JsEmitCtx): Analysis {
-  const { operands, output } = ctx.node.attrs as unknown as EinsumAttrs;
-  const shapes = [...ctx.node.inputs.map((v) => v.type.shape), ctx.node.outputs[0]!.type.shape];
-  const labels = [...operands, output];
-  const sizes = new Map<string, Dim>();
-  operands.forEach((names, k) => names.forEach((name, axis) => sizes.has(name) || sizes.set(name, shapes[k]![axis]!)));
-  const kept = (name: string) => sizes.get(name)!.constValue() !== 1;
-
-  const strides = new Map<string, Dim[]>();
-  for (const name of sizes.keys()) if (kept(name)) strides.set(name, labels.map(() => Dim.of(0)));
-  labels.forEach((names, t) => {
-    const shape = shapes[t]!;
-    let axisStride = Dim.of(1);
-    for (let axis = shape.length - 1; axis >= 0; axis--) {
-      const s = strides.get(names[axis]!);
-      if (s) s[t] = s[t]!.add(axisStride);
-      axisStride = axisStride.mul(shape[axis]!);
-    }
-  });
-  const loops = new Map<string, Loop>();
-  for (const [name, s] of strides) loops.set(name, { names: [name], size: sizes.get(name)!, strides: s });
-  const outNames = output.filter(kept);
-  const sumNames = [...sizes.keys()].filter((name) => kept(name) && !output.includes(name));
-  return { operands, output, loops, outNames, sumNames };
-}
-
-/** Merge neighbours (outer p, inner q) that address every tensor as one loop: stride(p) = stride(q)·size(q) everywhere. */
-function mergeLoops(loops: readonly Loop[]): Loop[] {
-  const out: Loop[] = [];
-  for (const q of loops) {
-    const p = out[out.length - 1];
-    if (p && p.strides.every((s, t) => s.equals(q.strides[t]!.mul(q.size)))) {
-      out[out.length - 1] = { names: [...p.names, ...q.names], size: p.size.mul(q.size), strides: q.strides };
-    } else {
-      out.push(q);
-    }
-  }
-  return out;
-}
-
-function estimate(d: Dim): number {
-  const env: Record<string, number> = {};
-  for (const s of d.symbols()) env[s] = SYMBOL_ESTIMATE;
-  return d.evaluate(env);
-}
 
 const isOne = (d: Dim) => d.constValue() === 1;
 const isZero = (d: Dim) => d.constValue() === 0;
@@ -484,7 +416,7 @@ function emitGeneral(ctx: JsEmitCtx, a: Analysis): string {
 export const einsumKernel: JsKernel = {
   op: "einsum",
   emit(ctx) {
-    const a = analyse(ctx);
+    const a = analyse(ctx.node);
     const plan = planGemm(a);
     return plan ? emitGemm(ctx, a, plan) : emitGeneral(ctx, a);
   },
