@@ -6,6 +6,7 @@
 //   interpreter; time from create…() to the first result.
 //   LeNet-5 training step at batch 64 (forward, backward, Adam) on both targets
 //   and TensorFlow.js (its own autodiff and tf.train.adam).
+//   LeNet-5 forward and training step with and without the optimizing passes.
 //   One large convolution (8×64×56×56, 64 filters 3×3, padding 1) on both
 //   targets and TensorFlow.js, with GFLOP/s.
 //   einsum 4-operand chain: the n-ary einsum as lowered (--passes=none), the
@@ -212,6 +213,30 @@ async function lenetTraining(tf: Tf | undefined) {
   model.dispose();
 }
 
+/** LeNet-5 forward and training step with the optimizing passes (fusion, simplification) and without (--passes=none). */
+async function lenetPasses() {
+  const N = 64;
+  const src = readFileSync(join(root, "dsl-examples/lenet5.cnn"), "utf8");
+  const x = { data: randomF32(N * 784, 4).map((v) => v + 0.5), shape: [N, 1, 28, 28] };
+  const labels = { data: Int32Array.from({ length: N }, (_, i) => i % 10), shape: [N] };
+  const reps = quick ? 5 : 15;
+  console.log(`LeNet-5, batch ${N}: optimizing passes on (fused) vs --passes=none (unfused)`);
+  type Trainer = Model & { trainStep(i: object): Promise<unknown>; dispose(): void };
+  for (const target of gpu ? (["js", "webgpu"] as const) : (["js"] as const)) {
+    const ms: Record<string, number> = {};
+    for (const passes of ["all", "none"] as const) {
+      const m = (await (await compileToModule(src, "lenet5.cnn", target, passes)).create({ seed: 0, device: gpu?.device })) as Trainer;
+      ms[`run-${passes}`] = await time(() => m.run({ x }), reps);
+      ms[`train-${passes}`] = await time(() => m.trainStep({ x, labels }), reps);
+      m.dispose();
+    }
+    const name = target === "js" ? "cnnc JS" : `cnnc WebGPU (${gpu!.adapterClass} kernels)`;
+    line(`${name} forward, fused`, ms["run-all"]!, `   unfused ${ms["run-none"]!.toFixed(2)} ms (${(ms["run-none"]! / ms["run-all"]!).toFixed(2)}x)`);
+    line(`${name} training step, fused`, ms["train-all"]!, `   unfused ${ms["train-none"]!.toFixed(2)} ms (${(ms["train-none"]! / ms["train-all"]!).toFixed(2)}x)`);
+    for (const [k, v] of Object.entries(ms)) results[`lenetPasses_${target}_${k}_ms`] = v;
+  }
+}
+
 async function bigConv(tf: Tf | undefined) {
   const src = `model Conv { input x: f32[N, 64, 56, 56]\n  output y = conv2d(x, filters=64, kernel=3, padding=1) }\n`;
   const { create } = await compileToModule(src, "conv.cnn");
@@ -303,6 +328,7 @@ const tf = await loadTf();
 if (!tf) console.log("(TensorFlow.js is not installed: peer columns skipped)");
 await lenet(tf);
 await lenetTraining(tf);
+await lenetPasses();
 await bigConv(tf);
 await einsumChain();
 if (asJson) console.log(JSON.stringify(results));
