@@ -263,14 +263,14 @@ Exit codes: 0 success, 1 compile errors (diagnostics on stderr), 2 bad usage, 3 
       const bind = parseBindings(opts.bind ?? []);
       const pick = <T>(items: T[]): T | T[] => (items.length === 1 ? items[0]! : items);
       if (opts.json) {
-        const items = graphs.map((g, i) => (opts.stats ? { model: g.name, ...graphStats(g, bind), ...trainStats(chosen[i]!, bind) } : graphToJson(g)));
+        const items = graphs.map((g, i) => (opts.stats ? { model: g.name, ...graphStats(g, bind), ...trainStats(chosen[i]!, bind, opts.passes) } : graphToJson(g)));
         io.stdout(JSON.stringify(pick(items), null, 2) + "\n");
         return;
       }
       graphs.forEach((g, i) => {
         if (!opts.stats) io.stdout(printGraph(g) + "\n\n");
         io.stdout(printParamSummary(chosen[i]!) + "\n");
-        if (opts.stats) io.stdout(formatStats(g, { ...graphStats(g, bind), ...trainStats(chosen[i]!, bind) }) + "\n");
+        if (opts.stats) io.stdout(formatStats(g, { ...graphStats(g, bind), ...trainStats(chosen[i]!, bind, opts.passes) }) + "\n");
       });
     });
 

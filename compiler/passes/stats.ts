@@ -6,6 +6,7 @@
 import type { Dim } from "../ir/dims.ts";
 import { neededNodes, parameterCount, type Graph, type Node, type Value } from "../ir/graph.ts";
 import { buildTrainingGraph } from "../autodiff/training.ts";
+import { optimizeInPlace, type PassLevel } from "./pipeline.ts";
 import { planProgramMemory } from "../codegen/js/program.ts";
 import { planBytes } from "./memory.ts";
 
@@ -58,14 +59,16 @@ export interface TrainStats {
 }
 
 /** Per training step (models with a loss): kernels, FLOPs and memory of forward + backward + update. */
-export function trainStats(g: Graph, bind: Record<string, number> = {}): TrainStats {
+export function trainStats(g: Graph, bind: Record<string, number> = {}, passes: PassLevel = "none"): TrainStats {
   const t = buildTrainingGraph(g);
   if (!t) return {};
-  const roots = [...t.losses.map((o) => o.value), ...t.updates.map((u) => u.value)];
-  const nodes = neededNodes(t.graph, roots);
+  // With passes, the step as modules compile it: the training graph optimized, its results re-read.
+  const graph = optimizeInPlace(t.graph, passes);
+  const roots = [...graph.outputs.filter((o) => o.kind === "loss").map((o) => o.value), ...graph.bufferUpdates.map((u) => u.value)];
+  const nodes = neededNodes(graph, roots);
   const env = symbolEnv(g, bind);
   const w = work(nodes, env);
-  const m = memoryStats(t.graph, roots, env);
+  const m = memoryStats(graph, roots, env);
   return { trainKernels: w.kernels, trainFlops: w.flops, trainPeakBytes: m.planned, trainNaivePeakBytes: m.naive };
 }
 
