@@ -3,8 +3,8 @@
 // model's losses), its backward graph, and one optimizer-update node per
 // trainable parameter. The graph's results are the losses and the new values
 // of every piece of state: parameters, optimizer state (momentum, Adam's
-// moments) and batchnorm running statistics; the runtime swaps them in after
-// the step. `lr` and the step count are run-time scalars (`@lr`, `@step`), so
+// moments) and batchnorm running statistics, which replace the old values
+// (in place where the memory plan allows, else copied after the step). `lr` and the step count are run-time scalars (`@lr`, `@step`), so
 // they change without recompiling.
 //
 // Random ops (dropout, gaussian_noise) also read `@step`: it is appended as an
