@@ -147,28 +147,47 @@ export function emitWindowGuard(code: Code, what: string, kernel: readonly numbe
   }
 }
 
+/**
+ * What every kernel over conv's weight layout [F, C/G, ...K] starts from: the
+ * channel and group counts, kernel sizes and strides, padding kind, the code
+ * buffer and the spatial loop names. `K` defaults to the weight's spatial dims.
+ */
+function convFrame(a: ConvAttrs, wShape: readonly string[], K: readonly number[] = wShape.slice(2).map(Number)) {
+  const d = a.stride.length;
+  const code = new Code();
+  const names = spatialNames(d);
+  const F = Number(wShape[0]);
+  const Cg = Number(wShape[1]);
+  const G = a.groups;
+  const padded = a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0);
+  return {
+    d,
+    last: d - 1,
+    code,
+    sizes: new Sizes(code),
+    names,
+    low: names.map((n) => n.toLowerCase()),
+    K,
+    F,
+    Cg,
+    G,
+    Fg: F / G,
+    C: Cg * G,
+    KV: K.reduce((p, k) => p * k, 1),
+    kStride: K.map((_, i) => K.slice(i + 1).reduce((p, k) => p * k, 1)),
+    padded,
+    circular: padded && a.paddingMode === "circular",
+  };
+}
+
 // ---------------------------------------------------------------------------
 // conv
 // ---------------------------------------------------------------------------
 
 function emitConv(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
-  const d = a.stride.length;
-  const last = d - 1;
-  const code = new Code();
-  const sizes = new Sizes(code);
-  const names = spatialNames(d);
-  const low = names.map((n) => n.toLowerCase());
   const wShape = ctx.inShape(1);
-  const K = wShape.slice(2).map(Number);
-  const F = Number(wShape[0]);
-  const Cg = Number(wShape[1]);
-  const G = a.groups;
-  const Fg = F / G;
-  const C = Cg * G;
-  const KV = K.reduce((p, k) => p * k, 1);
-  const padded = a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0);
-  const circular = padded && a.paddingMode === "circular";
+  const { d, last, code, sizes, names, low, K, F, Cg, G, Fg, C, KV, padded, circular } = convFrame(a, wShape);
 
   const xShape = ctx.inShape(0);
   const yShape = ctx.outShape(0);
@@ -481,23 +500,8 @@ export const gradInputTuning = {
  */
 function emitConvGradInput(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
-  const d = a.stride.length;
-  const last = d - 1;
-  const code = new Code();
-  const sizes = new Sizes(code);
-  const names = spatialNames(d);
-  const low = names.map((n) => n.toLowerCase());
   const wShape = ctx.inShape(1);
-  const K = wShape.slice(2).map(Number);
-  const F = Number(wShape[0]);
-  const Cg = Number(wShape[1]);
-  const G = a.groups;
-  const Fg = F / G;
-  const C = Cg * G;
-  const KV = K.reduce((p, k) => p * k, 1);
-  const kStride = K.map((_, i) => K.slice(i + 1).reduce((p, k) => p * k, 1));
-  const padded = a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0);
-  const circular = padded && a.paddingMode === "circular";
+  const { d, last, code, sizes, names, low, K, F, Cg, G, Fg, C, KV, kStride, padded, circular } = convFrame(a, wShape);
   const dyShape = ctx.inShape(0);
   const xShape = ctx.outShape(0);
   code.line(
@@ -629,23 +633,8 @@ function emitConvGradInput(ctx: JsEmitCtx): string {
  */
 function emitConvGradWeight(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs & { kernel: number[] };
-  const d = a.stride.length;
-  const last = d - 1;
-  const code = new Code();
-  const sizes = new Sizes(code);
-  const names = spatialNames(d);
-  const low = names.map((n) => n.toLowerCase());
-  const K = a.kernel;
   const wShape = ctx.outShape(0);
-  const F = Number(wShape[0]);
-  const Cg = Number(wShape[1]);
-  const G = a.groups;
-  const Fg = F / G;
-  const C = Cg * G;
-  const KV = K.reduce((p, k) => p * k, 1);
-  const kStride = K.map((_, i) => K.slice(i + 1).reduce((p, k) => p * k, 1));
-  const padded = a.padBegin.some((p) => p > 0) || a.padEnd.some((p) => p > 0);
-  const circular = padded && a.paddingMode === "circular";
+  const { d, last, code, sizes, names, low, K, F, Cg, G, Fg, C, KV, kStride, padded, circular } = convFrame(a, wShape, a.kernel);
   const xShape = ctx.inShape(0);
   const dyShape = ctx.inShape(1);
   code.line(
