@@ -80,7 +80,8 @@ export function directionCount(a: Pick<RnnAttrs, "direction">): number {
   return a.direction === "bidirectional" ? 2 : 1;
 }
 
-export function rnnLayout(a: RnnAttrs): RnnLayout {
+/** Positions of each direction's weights (and biases), numbered from 1: after x in the inputs, after dx in rnn_grad's outputs. */
+function directionSlots(a: RnnAttrs): { directions: RnnDirectionInputs[]; next: number } {
   let next = 1;
   const directions: RnnDirectionInputs[] = [];
   for (let d = 0; d < directionCount(a); d++) {
@@ -88,6 +89,12 @@ export function rnnLayout(a: RnnAttrs): RnnLayout {
     const weightHh = next++;
     directions.push(a.hasBias ? { weightIh, weightHh, biasIh: next++, biasHh: next++ } : { weightIh, weightHh });
   }
+  return { directions, next };
+}
+
+export function rnnLayout(a: RnnAttrs): RnnLayout {
+  const { directions, next: afterWeights } = directionSlots(a);
+  let next = afterWeights;
   const lengths = a.hasLengths ? next++ : undefined;
   const h0 = a.hasH0 ? next++ : undefined;
   const c0 = a.hasC0 ? next++ : undefined;
@@ -324,13 +331,8 @@ export interface RnnGradLayout {
 }
 
 export function rnnGradLayout(a: RnnAttrs): RnnGradLayout {
-  let next = 1;
-  const directions: RnnDirectionInputs[] = [];
-  for (let d = 0; d < directionCount(a); d++) {
-    const weightIh = next++;
-    const weightHh = next++;
-    directions.push(a.hasBias ? { weightIh, weightHh, biasIh: next++, biasHh: next++ } : { weightIh, weightHh });
-  }
+  const { directions, next: afterWeights } = directionSlots(a);
+  let next = afterWeights;
   const h0 = a.hasH0 ? next++ : undefined;
   const c0 = a.hasC0 ? next++ : undefined;
   return { dx: 0, directions, h0, c0, count: next };

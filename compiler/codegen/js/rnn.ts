@@ -19,7 +19,7 @@
 
 import type { Dim } from "../../ir/dims.ts";
 import { typeToString } from "../../ir/types.ts";
-import { GATES, directionCount, rnnGradLayout, rnnLayout, type RnnAttrs, type RnnDirectionInputs } from "../../ops/rnn.ts";
+import { GATES, directionCount, rnnGradLayout, rnnLayout, type RnnAttrs, type RnnDirectionInputs, type RnnLayout } from "../../ops/rnn.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 
 /** `a * k`, folding k = 1 and literal operands. */
@@ -250,6 +250,26 @@ function sizeLocal(ctx: JsEmitCtx, d: Dim, name: string, decls: string[]): strin
   return name;
 }
 
+/** Local names of the rnn inputs (x, per-direction weights and biases, lengths, h0, c0) and their `name = xK` aliases. */
+function inputAliases(ctx: JsEmitCtx, layout: RnnLayout, dirs: number): { names: DirectionNames[]; aliases: string[] } {
+  const reverseSuffix = (i: number) => (dirs === 2 && i === 1 ? "Rev" : "");
+  const names: DirectionNames[] = layout.directions.map((pos: RnnDirectionInputs, i) => ({
+    wIh: `wIh${reverseSuffix(i)}`,
+    wHh: `wHh${reverseSuffix(i)}`,
+    ...(pos.biasIh !== undefined ? { bIh: `bIh${reverseSuffix(i)}`, bHh: `bHh${reverseSuffix(i)}` } : {}),
+  }));
+  const aliases = [`x = ${ctx.input(0)}`];
+  layout.directions.forEach((pos, i) => {
+    const nm = names[i]!;
+    aliases.push(`${nm.wIh} = ${ctx.input(pos.weightIh)}`, `${nm.wHh} = ${ctx.input(pos.weightHh)}`);
+    if (pos.biasIh !== undefined) aliases.push(`${nm.bIh} = ${ctx.input(pos.biasIh)}`, `${nm.bHh} = ${ctx.input(pos.biasHh!)}`);
+  });
+  if (layout.lengths !== undefined) aliases.push(`lengths = ${ctx.input(layout.lengths)}`);
+  if (layout.h0 !== undefined) aliases.push(`h0 = ${ctx.input(layout.h0)}`);
+  if (layout.c0 !== undefined) aliases.push(`c0 = ${ctx.input(layout.c0)}`);
+  return { names, aliases };
+}
+
 function emitRnn(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as RnnAttrs;
   const layout = rnnLayout(a);
@@ -268,21 +288,7 @@ function emitRnn(ctx: JsEmitCtx): string {
   lines.push(`// ${a.cell}${a.cell === "elman" ? ` (${a.activation})` : ""}, ${a.direction}, hidden ${H}, return ${a.returnMode}${a.hasBias ? "" : ", no bias"}: x ${typeToString(ctx.node.inputs[0]!.type)} → y ${typeToString(ctx.node.outputs[0]!.type)}.`);
   lines.push(...decls);
 
-  const reverseSuffix = (i: number) => (dirs === 2 && i === 1 ? "Rev" : "");
-  const names: DirectionNames[] = layout.directions.map((pos: RnnDirectionInputs, i) => ({
-    wIh: `wIh${reverseSuffix(i)}`,
-    wHh: `wHh${reverseSuffix(i)}`,
-    ...(pos.biasIh !== undefined ? { bIh: `bIh${reverseSuffix(i)}`, bHh: `bHh${reverseSuffix(i)}` } : {}),
-  }));
-  const aliases = [`x = ${ctx.input(0)}`];
-  layout.directions.forEach((pos, i) => {
-    const nm = names[i]!;
-    aliases.push(`${nm.wIh} = ${ctx.input(pos.weightIh)}`, `${nm.wHh} = ${ctx.input(pos.weightHh)}`);
-    if (pos.biasIh !== undefined) aliases.push(`${nm.bIh} = ${ctx.input(pos.biasIh)}`, `${nm.bHh} = ${ctx.input(pos.biasHh!)}`);
-  });
-  if (layout.lengths !== undefined) aliases.push(`lengths = ${ctx.input(layout.lengths)}`);
-  if (layout.h0 !== undefined) aliases.push(`h0 = ${ctx.input(layout.h0)}`);
-  if (layout.c0 !== undefined) aliases.push(`c0 = ${ctx.input(layout.c0)}`);
+  const { names, aliases } = inputAliases(ctx, layout, dirs);
   aliases.push(`y = ${ctx.output(0)}`);
   lines.push(`const ${aliases.join(", ")};`);
 
@@ -498,21 +504,7 @@ function emitRnnGrad(ctx: JsEmitCtx): string {
   const lines: string[] = [];
   lines.push(`// Gradient of ${a.cell}${a.cell === "elman" ? ` (${a.activation})` : ""}, ${a.direction}, hidden ${H}, return ${a.returnMode}${a.hasBias ? "" : ", no bias"}: x ${typeToString(ctx.node.inputs[0]!.type)}, dy ${typeToString(ctx.node.inputs[layout.count]!.type)}.`);
   lines.push(...decls);
-  const reverseSuffix = (i: number) => (dirs === 2 && i === 1 ? "Rev" : "");
-  const names: DirectionNames[] = layout.directions.map((pos: RnnDirectionInputs, i) => ({
-    wIh: `wIh${reverseSuffix(i)}`,
-    wHh: `wHh${reverseSuffix(i)}`,
-    ...(pos.biasIh !== undefined ? { bIh: `bIh${reverseSuffix(i)}`, bHh: `bHh${reverseSuffix(i)}` } : {}),
-  }));
-  const aliases = [`x = ${ctx.input(0)}`];
-  layout.directions.forEach((pos, i) => {
-    const nm = names[i]!;
-    aliases.push(`${nm.wIh} = ${ctx.input(pos.weightIh)}`, `${nm.wHh} = ${ctx.input(pos.weightHh)}`);
-    if (pos.biasIh !== undefined) aliases.push(`${nm.bIh} = ${ctx.input(pos.biasIh)}`, `${nm.bHh} = ${ctx.input(pos.biasHh!)}`);
-  });
-  if (layout.lengths !== undefined) aliases.push(`lengths = ${ctx.input(layout.lengths)}`);
-  if (layout.h0 !== undefined) aliases.push(`h0 = ${ctx.input(layout.h0)}`);
-  if (layout.c0 !== undefined) aliases.push(`c0 = ${ctx.input(layout.c0)}`);
+  const { names, aliases } = inputAliases(ctx, layout, dirs);
   aliases.push(`dy = ${ctx.input(layout.count)}`, `dx = ${ctx.output(gl.dx)}`);
   if (gl.h0 !== undefined) aliases.push(`dh0 = ${ctx.output(gl.h0)}`);
   if (gl.c0 !== undefined) aliases.push(`dc0 = ${ctx.output(gl.c0)}`);
