@@ -154,16 +154,25 @@ function sliceStart(w: WgslWriter, ctx: WgslEmitCtx, a: SliceAttrs, sizeDim: Dim
   return "u32(first)";
 }
 
+/**
+ * A slice's axis and step, the extent of the sliced axis in the full tensor
+ * (`full`: slice's input, slice_grad's output) and in the sliced one, and its description.
+ */
+function sliceGeometry(ctx: WgslEmitCtx, full: readonly Dim[], sliced: readonly Dim[]) {
+  const a = ctx.node.attrs as SliceAttrs;
+  const axis = normAxis(a.axis, full.length);
+  const step = a.step;
+  const sizeDim = full[axis]!;
+  const countDim = sliced[axis]!;
+  const isStatic = staticSlice(a, sizeDim, countDim);
+  const what = `slice ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis}`;
+  return { a, axis, step, sizeDim, countDim, isStatic, what };
+}
+
 function emitSlice(ctx: WgslEmitCtx): WgslKernelResult {
   const input = inShape(ctx);
   const output = outShape(ctx);
-  const a = ctx.node.attrs as SliceAttrs;
-  const axis = normAxis(a.axis, input.length);
-  const step = a.step;
-  const sizeDim = input[axis]!;
-  const countDim = output[axis]!;
-  const isStatic = staticSlice(a, sizeDim, countDim);
-  const what = `slice ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis}`;
+  const { a, axis, step, sizeDim, countDim, isStatic, what } = sliceGeometry(ctx, input, output);
   const body = (w: WgslWriter) => {
     const count = w.dim(countDim, "count");
     const start = sliceStart(w, ctx, a, sizeDim, count, isStatic);
@@ -204,13 +213,7 @@ function emitSlice(ctx: WgslEmitCtx): WgslKernelResult {
 function emitSliceGrad(ctx: WgslEmitCtx): WgslKernelResult {
   const input = inShape(ctx);
   const output = outShape(ctx);
-  const a = ctx.node.attrs as SliceAttrs;
-  const axis = normAxis(a.axis, input.length);
-  const step = a.step;
-  const sizeDim = output[axis]!;
-  const countDim = input[axis]!;
-  const isStatic = staticSlice(a, sizeDim, countDim);
-  const what = `slice ${boundText(a.start)}:${boundText(a.end)}${step === 1 ? "" : `:${step}`} of axis ${axis}`;
+  const { a, axis, step, sizeDim, countDim, isStatic, what } = sliceGeometry(ctx, output, input);
   const body = (w: WgslWriter) => {
     const count = w.dim(countDim, "count");
     const start = sliceStart(w, ctx, a, sizeDim, count, isStatic);
