@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { runIfMain } from "./cli-main.ts";
 import { compileFile, loadModel, type TrainableModel } from "./load.ts";
 import { fit } from "./loop.ts";
-import { batches, denoisingBatches, loadMnist, type ImageSet } from "./mnist.ts";
+import { batches, denoisingBatches, firstImages, loadMnist, type ImageSet } from "./mnist.ts";
 import type { EpochSummary } from "./progress.ts";
 
 export interface DaeOptions {
@@ -38,16 +38,11 @@ export interface DaeResult {
   readonly errorAfter: number;
 }
 
-function take(set: ImageSet, n: number | undefined): ImageSet {
-  if (n === undefined || n >= set.count) return set;
-  return { images: set.images.subarray(0, n * 784), labels: set.labels.subarray(0, n), count: n, sourceIndex: set.sourceIndex.subarray(0, n) };
-}
-
 /** Mean squared error between recon(noisy) and clean over the first 1,000 test images. */
 async function reconstructionError(model: TrainableModel, test: ImageSet): Promise<number> {
   let sum = 0;
   let n = 0;
-  for (const b of denoisingBatches(take(test, 1000), 250, 7, { ordered: true, dropLast: false })) {
+  for (const b of denoisingBatches(firstImages(test, 1000), 250, 7, { ordered: true, dropLast: false })) {
     const recon = (await model.run({ x: b.noisy })).recon!.data;
     for (let i = 0; i < recon.length; i++) sum += (recon[i]! - b.clean.data[i]!) ** 2;
     n += recon.length;
@@ -57,7 +52,7 @@ async function reconstructionError(model: TrainableModel, test: ImageSet): Promi
 
 export async function trainDae(opts: DaeOptions): Promise<DaeResult> {
   const data = loadMnist({ seed: opts.seed ?? 0 });
-  const train = take(data.train, opts.trainImages);
+  const train = firstImages(data.train, opts.trainImages);
   const g = compileFile(join(import.meta.dirname, "..", "dsl-examples", "denoising_ae.cnn"));
   const target = opts.target ?? "js";
   const model = await loadModel(g, { target, seed: opts.seed ?? 0, device: opts.device });

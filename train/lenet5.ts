@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { runIfMain } from "./cli-main.ts";
 import { compileFile, loadModel, type TrainableModel } from "./load.ts";
 import { accuracy, fit } from "./loop.ts";
-import { batches, loadMnist, type ImageSet } from "./mnist.ts";
+import { batches, firstImages, loadMnist, type ImageSet } from "./mnist.ts";
 import type { EpochSummary } from "./progress.ts";
 
 export interface LenetOptions {
@@ -40,11 +40,6 @@ export interface LenetResult {
   readonly testAccuracy: number;
 }
 
-function take(set: ImageSet, n: number | undefined): ImageSet {
-  if (n === undefined || n >= set.count) return set;
-  return { images: set.images.subarray(0, n * 784), labels: set.labels.subarray(0, n), count: n, sourceIndex: set.sourceIndex.subarray(0, n) };
-}
-
 export function testBatches(set: ImageSet, size = 500) {
   return [...batches(set, size, 0, { ordered: true, dropLast: false })].map((b) => ({ inputs: { x: b.x }, labels: b.labels.data }));
 }
@@ -57,7 +52,7 @@ function schedule(base: number, epochs: number, decay: boolean): (epoch: number)
 
 export async function trainLenet5(opts: LenetOptions): Promise<LenetResult> {
   const data = loadMnist({ seed: opts.seed ?? 0 });
-  const train = take(data.train, opts.trainImages);
+  const train = firstImages(data.train, opts.trainImages);
   const g = compileFile(join(import.meta.dirname, "..", "dsl-examples", "lenet5.cnn"));
   const model = await loadModel(g, { target: opts.target, seed: opts.seed ?? 0, device: opts.device });
   const test = testBatches(data.test);

@@ -172,6 +172,12 @@ export function loadMnist(opts: MnistOptions = {}): MnistSplit {
   return { train: gather(raw, train), test: gather(raw, test) };
 }
 
+/** The first `n` images of a set (views, no copy); the whole set when `n` is absent or not smaller. */
+export function firstImages(set: ImageSet, n: number | undefined): ImageSet {
+  if (n === undefined || n >= set.count) return set;
+  return { images: set.images.subarray(0, n * MNIST_PIXELS), labels: set.labels.subarray(0, n), count: n, sourceIndex: set.sourceIndex.subarray(0, n) };
+}
+
 /** A feed-ready tensor (the runtime's TensorValue shape). */
 export interface Tensor<A extends Float32Array | Int32Array, S extends readonly number[]> {
   readonly data: A;
