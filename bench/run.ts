@@ -8,7 +8,8 @@
 //   and TensorFlow.js (its own autodiff and tf.train.adam).
 //   LeNet-5 forward and training step with and without the optimizing passes.
 //   One large convolution (8×64×56×56, 64 filters 3×3, padding 1) on both
-//   targets and TensorFlow.js, with GFLOP/s.
+//   targets, TensorFlow.js and the reference interpreter (one image of the
+//   eight), with GFLOP/s.
 //   einsum 4-operand chain: the n-ary einsum as lowered (--passes=none), the
 //   chain left to right, and the einsum in the order the contraction-order
 //   pass picks (the n-ary nest on the JS target only: it takes seconds).
@@ -239,7 +240,7 @@ async function lenetPasses() {
 
 async function bigConv(tf: Tf | undefined) {
   const src = `model Conv { input x: f32[N, 64, 56, 56]\n  output y = conv2d(x, filters=64, kernel=3, padding=1) }\n`;
-  const { create } = await compileToModule(src, "conv.cnn");
+  const { g, create } = await compileToModule(src, "conv.cnn");
   const model = await create({ seed: 0 });
   const N = 8;
   const x = randomF32(N * 64 * 56 * 56, 2);
@@ -270,6 +271,11 @@ async function bigConv(tf: Tf | undefined) {
     line("TensorFlow.js (cpu backend, pure JS)", tfMs, `   ${(flops / tfMs / 1e6).toFixed(2)} GFLOP/s; cnnc is ${(tfMs / ms).toFixed(2)}x as fast`);
     results.convTfjsMs = tfMs;
   }
+  // The float64 interpreter on one image of the eight (the whole batch would take minutes); same work per image.
+  const x1 = new RefTensor("f32", [1, 64, 56, 56], Float64Array.from(x.subarray(0, 64 * 56 * 56)));
+  const refMs = await time(() => interpret(g, { x: x1 }, initialParams(g, 0), { outputs: ["y"] }), 1, 0);
+  line("reference interpreter (float64), 1 of 8 images", refMs, `   ${(flops / N / refMs / 1e6).toFixed(3)} GFLOP/s; cnnc JS is ${((refMs * N) / ms).toFixed(0)}x as fast`);
+  results.convReferenceGflops = flops / N / refMs / 1e6;
 }
 
 /**
