@@ -344,6 +344,27 @@ describe("algebraic identities", () => {
     expect(applyIdentities(b.g)).toBe(0);
     expect(b.g.outputs.map((o) => o.value.node.op)).toEqual(["mul", "reshape"]);
   });
+
+  it("log(softmax(x)) becomes the single reduction log_softmax(x), exp(log_softmax(x)) softmax(x): equal, and finite where softmax underflows", () => {
+    const b = new G();
+    const x = b.input("x", [2, 4]);
+    b.output("ls", b.op("log", [b.op("softmax", [x], { axis: 1 })]));
+    b.output("sm", b.op("exp", [b.op("log_softmax", [x], { axis: 0 })]));
+    const inputs = { x: RefTensor.from([0.5, -1, 2, 0.25, 3, -2, 1, 0], [2, 4]) };
+    const before = run(b.g, inputs).outputs;
+    expect(applyIdentities(b.g)).toBe(2);
+    b.verified();
+    expect(b.ops()).toEqual(["input", "log_softmax", "softmax"]);
+    expect(b.g.nodes.map((n) => n.attrs.axis ?? null)).toEqual([null, 1, 0]);
+    const after = run(b.g, inputs).outputs;
+    for (const k of ["ls", "sm"]) {
+      after[k]!.data.forEach((v, i) => expect(v).toBeCloseTo(before[k]!.data[i]!, 12));
+    }
+    // logits 800 apart: softmax underflows to 0 in float64 and log gives −∞; log_softmax gives −800.
+    const far = run(b.g, { x: RefTensor.from([0, -800, 0, 0, 0, 0, 0, 0], [2, 4]) }).outputs.ls!;
+    expect(far.data[1]).toBeCloseTo(-800 - Math.log(1 + 2 * Math.exp(0) + 0), 9);
+    expect(far.data.every(Number.isFinite)).toBe(true);
+  });
 });
 
 // ---------------------------------------------------------------- the pipeline and the examples

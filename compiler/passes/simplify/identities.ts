@@ -10,6 +10,14 @@
 //   neg(neg(x))                           → x
 //   cast(x) to x's own dtype              → x
 //   x·1, 1·x, x/1, x + 0, 0 + x, x − 0    → x, when the result has x's type (no broadcasting)
+//   log(softmax(x, axis))                 → log_softmax(x, axis)
+//   exp(log_softmax(x, axis))             → softmax(x, axis)
+//
+// The last two are not bit-exact: they replace two kernels (a reduction and
+// a map) by the single reduction that computes the composition directly, and
+// that one is also the more accurate: log(softmax(x)) is −∞ wherever softmax
+// underflows (logits 104 apart in f32), log_softmax(x) = x − logsumexp(x)
+// stays finite. Elsewhere the two agree to rounding.
 //
 // "1" and "0" are constants whose elements all equal that number, read
 // through reshape/broadcast_to (so `broadcast_to(const 1)` counts). Chains
@@ -26,7 +34,7 @@ type Rewrite =
   /** The node's single output equals this existing value. */
   | { kind: "replace"; by: Value }
   /** The node stays, reading `inputs` with `attrs` instead. */
-  | { kind: "rewire"; inputs: Value[]; attrs: Attrs };
+  | { kind: "rewire"; inputs: Value[]; attrs: Attrs; op?: string };
 
 const isIdentityPerm = (p: readonly number[]) => p.every((x, i) => x === i);
 
@@ -88,6 +96,10 @@ function rewriteOf(n: Node): Rewrite | undefined {
       const by = neutralOperand(n, 1, [1]);
       return by ? { kind: "replace", by } : undefined;
     }
+    case "log":
+      return x.node.op === "softmax" ? { kind: "rewire", inputs: [x.node.inputs[0]!], attrs: x.node.attrs, op: "log_softmax" } : undefined;
+    case "exp":
+      return x.node.op === "log_softmax" ? { kind: "rewire", inputs: [x.node.inputs[0]!], attrs: x.node.attrs, op: "softmax" } : undefined;
     default:
       return undefined;
   }
@@ -112,6 +124,7 @@ export function applyIdentities(g: Graph): number {
         orphans.push(...n.inputs.map((v) => v.node));
         (n as { inputs: Node["inputs"] }).inputs = r.inputs;
         (n as { attrs: Attrs }).attrs = r.attrs;
+        if (r.op) (n as { op: string }).op = r.op;
       }
       rewrites++;
       changed = true;
