@@ -13,6 +13,9 @@
 //   einsum 4-operand chain: the n-ary einsum as lowered (--passes=none), the
 //   chain left to right, and the einsum in the order the contraction-order
 //   pass picks (the n-ary nest on the JS target only: it takes seconds).
+//   Convolution algorithms: a conv the algorithm pass gives to the FFT (1-D,
+//   kernel 128 on 4096 samples) and one it gives to the implicit GEMM (1×1,
+//   256 channels, 14×14), chosen vs direct (--passes=none), batch 8, JS.
 //
 // Options: --quick (fewer repetitions), --json (machine-readable summary).
 
@@ -329,6 +332,41 @@ async function einsumChain() {
   results.einsumChainCaseSeconds = (performance.now() - t0) / 1000;
 }
 
+/**
+ * Convolution algorithms (compiler/passes/conv-algorithm.ts): a model of one
+ * conv whose shape the pass gives to the FFT (1-D, 16→16 channels, signal
+ * 4096, kernel 128) and one it gives to the implicit GEMM (1×1, 256→256
+ * channels on 14×14), each compiled with the passes (the chosen algorithm)
+ * and with --passes=none (direct; the model has nothing else to optimize).
+ * WebGPU runs the direct kernels for every algorithm (a documented fallback):
+ * no WebGPU rows.
+ */
+async function convAlgorithms() {
+  const cases = [
+    { what: "fft", src: `model Sig { input x: f32[N, 16, 4096]\n  output y = conv1d(x, filters=16, kernel=128) }\n`, shape: [8, 16, 4096], flops: 2 * 8 * 16 * 16 * 3969 * 128 },
+    { what: "implicit_gemm", src: `model Pw { input x: f32[N, 256, 14, 14]\n  output y = conv2d(x, filters=256, kernel=1) }\n`, shape: [8, 256, 14, 14], flops: 2 * 8 * 256 * 256 * 196 },
+  ];
+  for (const c of cases) {
+    const chosen = await (await compileToModule(c.src, "alg.cnn", "js", "all")).create({ seed: 0 });
+    const direct = await (await compileToModule(c.src, "alg.cnn", "js", "none")).create({ seed: 0 });
+    const x = { data: randomF32(c.shape.reduce((p, v) => p * v, 1), 7), shape: c.shape };
+    const want = (await direct.run({ x })).y!.data;
+    const got = (await chosen.run({ x })).y!.data;
+    let maxRel = 0;
+    got.forEach((v, i) => (maxRel = Math.max(maxRel, Math.abs(v - want[i]!) / (Math.abs(want[i]!) + 1e-3))));
+    const reps = quick ? 2 : 5;
+    const directMs = await time(() => direct.run({ x }), reps);
+    const chosenMs = await time(() => chosen.run({ x }), reps);
+    console.log(`conv ${c.shape.join("×")} → ${c.what} chosen (${(c.flops / 1e9).toFixed(2)} GFLOP direct)`);
+    line("cnnc JS target, direct (--passes=none)", directMs, `   ${(c.flops / directMs / 1e6).toFixed(2)} GFLOP/s`);
+    line(`cnnc JS target, ${c.what} (chosen)`, chosenMs, `   ${(directMs / chosenMs).toFixed(2)}x direct (max rel Δ ${maxRel.toExponential(1)})`);
+    results[`convAlg_${c.what}_DirectMs`] = directMs;
+    results[`convAlg_${c.what}_ChosenMs`] = chosenMs;
+    chosen.dispose();
+    direct.dispose();
+  }
+}
+
 console.log(`machine: ${(await import("node:os")).cpus().length} CPUs; WebGPU adapter: ${adapterName}`);
 const tf = await loadTf();
 if (!tf) console.log("(TensorFlow.js is not installed: peer columns skipped)");
@@ -336,6 +374,7 @@ await lenet(tf);
 await lenetTraining(tf);
 await lenetPasses();
 await bigConv(tf);
+await convAlgorithms();
 await einsumChain();
 if (asJson) console.log(JSON.stringify(results));
 gpu?.device.destroy();

@@ -28,8 +28,12 @@ export interface GpuPassSpec {
   readonly dispatch: Readonly<Record<AdapterClass, readonly ((S: Record<string, number>) => number)[]>>;
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
-  /** Scratch buffers t0, t1, ...; passes with the same `group` (one IR node) share them, so a pass can read what an earlier one wrote. */
-  readonly scratch: readonly { readonly size: (S: Record<string, number>) => number }[];
+  /**
+   * Scratch slots t0, t1, ...: elements this pass binds, and the memory plan item (`memory`) holding the slot. The
+   * passes of one node (one `group`) share the items, so a pass can read what an earlier one wrote; the arena
+   * memory is reused, so it is never zeroed.
+   */
+  readonly scratch: readonly { readonly size: (S: Record<string, number>) => number; readonly item: number }[];
   readonly group: number;
   readonly usesError: boolean;
   readonly errors: Readonly<Record<number, string>>;
@@ -39,7 +43,7 @@ export interface GpuEntrySpec {
   readonly inputs: readonly string[];
   readonly outputs: readonly { readonly name: string; readonly buffer: number; readonly spec: TensorSpec }[];
   readonly buffers: readonly BufferSpecRt[];
-  /** The memory plan's items (`planned` buffers); placed in arenas per bound shape, a pass binds exactly its value's range. */
+  /** The memory plan's items (`planned` buffers, scratch slots); placed in arenas per bound shape, a pass binds exactly its value's range. */
   readonly memory?: readonly MemoryItemRt[];
   readonly passes: readonly GpuPassSpec[];
   /** Training entries: new values copied over parameters/state after the passes (in the same submit). */
@@ -150,7 +154,6 @@ interface Bound {
   /** Byte range to bind of each buffer that lives in an arena (undefined: the whole buffer). */
   readonly ranges: ({ offset: number; size: number } | undefined)[];
   readonly arenas: GPUBuffer[];
-  readonly scratch: GPUBuffer[][];
   readonly uniform: GPUBuffer;
   readonly bindGroups: GPUBindGroup[];
   readonly readback: Map<number, GPUBuffer>;
@@ -213,19 +216,11 @@ export class GpuEntry {
     this.spec.symbols.forEach((s, i) => (uniformData[i] = S[s]!));
     const uniform = d.createBuffer({ size: uniformData.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     d.queue.writeBuffer(uniform, 0, uniformData);
-    // Scratch is shared by the passes of one node: t_i of a group is one buffer, as large as its largest use.
-    const groupSizes = new Map<number, number[]>();
-    for (const p of this.entry.passes) {
-      const sizes = groupSizes.get(p.group) ?? [];
-      p.scratch.forEach((t, i) => (sizes[i] = Math.max(sizes[i] ?? 0, t.size(S))));
-      groupSizes.set(p.group, sizes);
-    }
-    const groupBuffers = new Map([...groupSizes].map(([g, sizes]) => [g, sizes.map((n) => d.createBuffer({ size: Math.max(16, n * 4), usage: USAGE.STORAGE }))]));
-    const scratch = this.entry.passes.map((p) => groupBuffers.get(p.group)!.slice(0, p.scratch.length));
     const bindGroups = this.entry.passes.map((p, k) => {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
       for (const i of [...p.inputs, ...p.outputs]) entries.push({ binding: entries.length, resource: { buffer: buffers[i]!, ...ranges[i] } });
-      for (const t of scratch[k]!) entries.push({ binding: entries.length, resource: { buffer: t } });
+      // Scratch: the slot's item, like a planned value (the item is as large as the slot's largest use).
+      for (const t of p.scratch) entries.push({ binding: entries.length, resource: { buffer: arenas[layout.arena[t.item]!]!, offset: layout.offset[t.item]! * 4, size: bytesOf(t.size(S)) } });
       if (p.usesError) entries.push({ binding: entries.length, resource: { buffer: this.errBuffer } });
       return d.createBindGroup({ layout: this.pipelines[k]!.getBindGroupLayout(0), entries, label: p.name });
     });
@@ -235,7 +230,7 @@ export class GpuEntry {
       if (!readback.has(i)) readback.set(i, d.createBuffer({ size: bytesOf(sizes[i]!), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
     }
     const dispatch = this.entry.passes.map((p) => p.dispatch[this.cls].map((f) => f(S)));
-    const bound = { buffers, ranges, arenas, scratch, uniform, bindGroups, readback, dispatch, sizes };
+    const bound = { buffers, ranges, arenas, uniform, bindGroups, readback, dispatch, sizes };
     if (this.cache.size >= 4) {
       const [oldKey, old] = this.cache.entries().next().value!;
       this.cache.delete(oldKey);
@@ -251,7 +246,6 @@ export class GpuEntry {
       if (!(typeof src === "object" && ("alias" in src || "param" in src || "planned" in src))) buf.destroy();
     });
     b.arenas.forEach((a) => a.destroy());
-    new Set(b.scratch.flat()).forEach((t) => t.destroy());
     b.readback.forEach((r) => r.destroy());
     b.uniform.destroy();
   }

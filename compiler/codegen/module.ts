@@ -102,7 +102,7 @@ interface Entry {
 
 /** The memory plan's items (a `{ planned: k }` buffer lives in item k), placed per bound shape by the runtime. */
 function memoryJs(items: readonly MemoryItemSpec[]): string {
-  return items.map((it, k) => `      { size: (S) => ${it.size}, def: ${it.def}, last: ${it.last}, avoid: ${JSON.stringify(it.avoid)} }, // ${k}`).join("\n");
+  return items.map((it, k) => `      { size: (S) => ${it.size}, def: ${it.def}, last: ${it.last}, avoid: ${JSON.stringify(it.avoid)} }, // ${k}${it.scratch ? `: scratch ${it.scratch}` : ""}`).join("\n");
 }
 
 function entryHead(g: Graph, name: string, values: readonly { name: string; value: Value }[], bufferOf: ReadonlyMap<Value, number>, buffers: readonly BufferSpec[], memory: readonly MemoryItemSpec[]): string[] {
@@ -166,7 +166,7 @@ function wgslEntry(g: Graph, name: string, values: Named, train?: TrainingGraph)
       `        code: { cpu: ${id}, gpu: ${gpuId} },`,
       `        dispatch: { cpu: ${dispatch(p.dispatch.cpu)}, gpu: ${dispatch(p.dispatch.gpu)} },`,
       `        inputs: ${JSON.stringify(p.inputs)}, outputs: ${JSON.stringify(p.outputs)},`,
-      `        scratch: [${p.scratch.map((t) => `{ size: (S) => ${t.size} }`).join(", ")}], group: ${p.group},`,
+      `        scratch: [${p.scratch.map((t) => `{ size: (S) => ${t.size}, item: ${t.item} }`).join(", ")}], group: ${p.group},`,
       `        usesError: ${p.usesError}, errors: ${JSON.stringify(p.errors)},`,
       "      },",
     ].join("\n");

@@ -274,7 +274,16 @@ export type ConvAttrs = {
   paddingMode: "zeros" | "circular";
   flip: boolean;
   hasBias: boolean;
+  /**
+   * How the code generators compute it, set by the conv-algorithm pass
+   * (compiler/passes/conv-algorithm.ts); absent = "direct". It never changes
+   * the result beyond float rounding, so the reference ignores it.
+   */
+  algorithm?: ConvAlgorithm;
 };
+
+export const CONV_ALGORITHMS = ["direct", "implicit_gemm", "fft"] as const;
+export type ConvAlgorithm = (typeof CONV_ALGORITHMS)[number];
 
 function checkWeights(inputs: readonly TensorType[], hasBias: boolean, want: { w: Dim[]; b: Dim }, ctx: InferCtx): void {
   const w = inputs[1];
@@ -313,6 +322,9 @@ const convOp = defineOp<ConvAttrs>({
       return ctx.fail("E202", `weight must be a static f32[filters, C/groups, ${"K, ".repeat(d).slice(0, -2)}], found ${w ? typeToString(w) : "nothing"}`);
     }
     checkGroups(x.shape[1]!, f, a.groups, ctx.fail.bind(ctx), note);
+    if (a.algorithm !== undefined && !CONV_ALGORITHMS.includes(a.algorithm)) {
+      ctx.fail("E202", `conv: unknown algorithm "${String(a.algorithm)}" (expected ${CONV_ALGORITHMS.map((n) => `"${n}"`).join(", ")})`);
+    }
     const kernel = w.shape.slice(2).map((k) => k.constValue() ?? 0);
     checkWeights(inputs, a.hasBias, { w: [Dim.of(f), Dim.floordiv(x.shape[1]!, a.groups), ...kernel.map((k) => Dim.of(k))], b: Dim.of(f) }, ctx);
     const spatial = kernel.map((k, i) => slidingOutputDim(x.shape[2 + i]!, effectiveWindow(k, a.dilation[i]!), a.padBegin[i]!, a.padEnd[i]!, a.stride[i]!));

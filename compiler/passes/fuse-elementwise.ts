@@ -32,7 +32,7 @@
 
 import { replaceUses } from "../autodiff/grad-calls.ts";
 import type { Graph, Node, Value } from "../ir/graph.ts";
-import { FUSIBLE_OPS, type FusedAttrs, type FusedCover, type FusedStep } from "../ops/fused.ts";
+import { coverOf, FUSIBLE_OPS, type FusedAttrs, type FusedCover, type FusedStep } from "../ops/fused.ts";
 import type { Pass } from "./pipeline.ts";
 
 /** Storage buffers one fused kernel may bind (inputs + outputs). */
@@ -157,7 +157,7 @@ export function fuseElementwise(g: Graph): number {
         : { op: m.op, args: m.inputs.map((v) => stepOf.get(v)!) };
       stepOf.set(m.outputs[0]!, steps.length);
       steps.push(step);
-      covers.push({ node: m.id, value: m.outputs[0]!.id, op: m.op, label: m.label ?? "" });
+      covers.push(coverOf(m));
     }
     const extra = order.filter((m) => m !== root && (external.has(m.outputs[0]!) || (users.get(m.outputs[0]!) ?? []).some((u) => !members.has(u))));
     const outs = [root, ...extra];

@@ -28,6 +28,15 @@
 // (`avoid`): on WebGPU a buffer cannot be bound read-only and writable in one
 // dispatch, so a node's outputs and its (other) inputs use different arenas.
 //
+// Scratch (`scratch` option; the WebGPU target's per-node temporaries,
+// `WgslPass.scratch`): each slot of a node is an item of its own, live only
+// during that node (def = last = its step), appended after the value items
+// (so value items keep the indices the JS target's plan gives them). Its
+// kernel writes it, so it must avoid the arenas of the node's inputs, like an
+// output (symmetric `avoid`); it may share an arena with the node's outputs
+// (two writable bindings of disjoint ranges of one buffer are allowed), and
+// since the memory is reused, no kernel may rely on its scratch being zeroed.
+//
 // Symbolic sizes: lifetimes, in-place pairs and arena constraints are decided
 // here, at compile time; the placement (arena and offset of each item) is
 // made per bound shape at run time by runtime/memory-plan.ts, when every size
@@ -46,8 +55,10 @@ const SOURCE_OPS = new Set(["input", "param", "const"]);
 export const ELEMENT_BYTES: Record<DType, number> = { f32: 4, i32: 4, bool: 4 };
 
 export interface MemoryItem {
-  /** The values that occupy it (several when written in place), in schedule order. */
+  /** The values that occupy it (several when written in place), in schedule order; none for scratch. */
   readonly members: readonly Value[];
+  /** A scratch item: slot `slot` of node `node`, of `size` elements (a JS expression over `S`). */
+  readonly scratch?: ScratchItem;
   /** Schedule steps during which it is occupied. */
   readonly def: number;
   readonly last: number;
@@ -72,6 +83,12 @@ export interface MemoryPlan {
   readonly overwrites: ReadonlyMap<Value, Value>;
 }
 
+export interface ScratchItem {
+  readonly node: Node;
+  readonly slot: number;
+  readonly size: string;
+}
+
 export interface PlanOptions {
   /** Nodes whose (single) output aliases their first input's storage. */
   readonly isView: (n: Node) => boolean;
@@ -79,6 +96,8 @@ export interface PlanOptions {
   readonly inPlace?: (n: Node) => boolean;
   /** [output, input] pairs a node may write over a parameter it is the last to read (optimizer updates). */
   readonly overwrites?: (n: Node) => readonly (readonly [number, number])[] | undefined;
+  /** Element counts (JS expressions over `S`) of the scratch slots a node's kernel writes (none when absent). */
+  readonly scratch?: (n: Node) => readonly string[] | undefined;
 }
 
 export function elementCount(v: Value, env: Record<string, number>): number {
@@ -111,7 +130,7 @@ export function planMemory(schedule: readonly Node[], roots: readonly Value[], o
   });
   for (const r of roots) pinned.add(ownerOf(r));
 
-  const items: { members: Value[]; def: number; last: number; avoid: Set<number> }[] = [];
+  const items: { members: Value[]; scratch?: ScratchItem; def: number; last: number; avoid: Set<number> }[] = [];
   const itemOf = new Map<Value, number>();
   const inPlace = new Map<Node, (readonly [number, number])[]>();
   const overwrites = new Map<Value, Value>();
@@ -156,24 +175,51 @@ export function planMemory(schedule: readonly Node[], roots: readonly Value[], o
       items[x]!.avoid.add(o);
     }
   });
+  // Scratch after every value item; written by its node's kernel, so kept out of its inputs' arenas.
+  schedule.forEach((n, i) => {
+    if (opts.isView(n) || SOURCE_OPS.has(n.op)) return;
+    const ins = new Set(n.inputs.map((x) => itemOf.get(ownerOf(x))).filter((x): x is number => x !== undefined));
+    (opts.scratch?.(n) ?? []).forEach((size, slot) => {
+      const t = items.length;
+      items.push({ members: [], scratch: { node: n, slot, size }, def: i, last: i, avoid: new Set(ins) });
+      for (const x of ins) items[x]!.avoid.add(t);
+    });
+  });
   return {
     schedule,
     owner,
     pinned,
     lifetimes,
     itemOf,
-    items: items.map((it) => ({ members: it.members, def: it.def, last: it.last, avoid: [...it.avoid].sort((a, b) => a - b) })),
+    items: items.map((it) => ({ members: it.members, ...(it.scratch ? { scratch: it.scratch } : {}), def: it.def, last: it.last, avoid: [...it.avoid].sort((a, b) => a - b) })),
     inPlace,
     overwrites,
   };
 }
 
-/** The placement of a plan's items at a binding (what the runtimes allocate). */
-export function layoutMemory(plan: MemoryPlan, env: Record<string, number>): ArenaLayout {
-  return planArenas(plan.items.map((it) => ({ size: Math.max(...it.members.map((v) => elementCount(v, env))), def: it.def, last: it.last, avoid: it.avoid })));
+const sizeFns = new Map<string, (S: Record<string, number>) => number>();
+
+/** A scratch size (a JS expression over `S`, as the generated code evaluates it) at a binding. */
+export function scratchElements(size: string, env: Record<string, number>): number {
+  let f = sizeFns.get(size);
+  if (!f) sizeFns.set(size, (f = new Function("S", `return ${size};`) as (S: Record<string, number>) => number));
+  return f(env);
 }
 
-/** Bytes allocated at a binding (pinned buffers plus the arenas) and the one-buffer-per-value total. */
+/** Elements of an item at a binding: its largest member, or its scratch size. */
+export function itemElements(it: MemoryItem, env: Record<string, number>): number {
+  return it.scratch ? scratchElements(it.scratch.size, env) : Math.max(...it.members.map((v) => elementCount(v, env)));
+}
+
+/** The placement of a plan's items at a binding (what the runtimes allocate). */
+export function layoutMemory(plan: MemoryPlan, env: Record<string, number>): ArenaLayout {
+  return planArenas(plan.items.map((it) => ({ size: itemElements(it, env), def: it.def, last: it.last, avoid: it.avoid })));
+}
+
+/**
+ * Bytes allocated at a binding (pinned buffers plus the arenas) and the one-buffer-per-value total; scratch items
+ * (4 bytes an element, as on WebGPU) count in both: naive is one buffer per scratch slot, as before it was planned.
+ */
 export function planBytes(plan: MemoryPlan, env: Record<string, number>): { planned: number; naive: number } {
   const bytes = (v: Value) => elementCount(v, env) * ELEMENT_BYTES[v.type.dtype];
   let naive = 0;
@@ -182,6 +228,7 @@ export function planBytes(plan: MemoryPlan, env: Record<string, number>): { plan
     naive += bytes(v);
     if (plan.pinned.has(v) && !plan.overwrites.has(v)) planned += bytes(v);
   }
+  for (const it of plan.items) if (it.scratch) naive += scratchElements(it.scratch.size, env) * 4;
   for (const a of layoutMemory(plan, env).arenaSizes) planned += a * 4;
   return { planned, naive };
 }

@@ -11,8 +11,12 @@
 import type { Graph } from "../ir/graph.ts";
 import { verifyGraph } from "../ir/verifier.ts";
 import { einsumPathPass } from "./einsum-path.ts";
+import { convAlgorithmPass } from "./conv-algorithm.ts";
 import { SIMPLIFY_PASSES } from "./simplify/index.ts";
 import { fuseElementwisePass } from "./fuse-elementwise.ts";
+import { fuseEpiloguePass } from "./fuse-epilogue.ts";
+import { reluGradOutputPass } from "./relu-grad-output.ts";
+import { schedulePass } from "./schedule.ts";
 
 export type PassLevel = "none" | "all";
 
@@ -24,8 +28,12 @@ export interface Pass {
 /** The passes, in the order they run. */
 export const PASSES: Pass[] = [
   ...SIMPLIFY_PASSES, // fold, identities, cse, dce (compiler/passes/simplify)
+  reluGradOutputPass, // relu's gradient reads y, not x: the pre-activation dies at the relu (before fusion)
   einsumPathPass, // n-ary einsums → pairwise, FLOP-optimal order (before fusion: it fuses into the contractions)
+  convAlgorithmPass, // each conv's algorithm (direct, implicit GEMM, FFT) by shape (before fusion: fused convs keep it)
+  fuseEpiloguePass, // bias/activation/residual/scale after a conv or einsum → one fused_epilogue node (before fuse-elementwise)
   fuseElementwisePass, // elementwise chains → one fused_elementwise node each (last: sees the simplified graph)
+  schedulePass, // reorders the nodes for the fewest planned bytes (last: plans the final graph)
 ];
 
 /** Runs the pipeline on `g` in place (a no-op for "none") and verifies the result. */

@@ -5,7 +5,9 @@
 //    overlaps its input (other than a declared in-place pair), or when one
 //    WebGPU dispatch would bind an arena both read-only and writable; it runs
 //    on every dsl-example's forward and training graph at two bindings, and
-//    is shown to catch corrupted plans;
+//    is shown to catch corrupted plans; and again after the passes (scheduled)
+//    (the checker: test/support/aliasing.ts; WGSL scratch items:
+//    test/webgpu/scratch-plan.test.ts);
 //  * LeNet-5's training step at batch 64 plans at most 60% of the naive bytes;
 //  * outputs and updates still match the reference with planned (and
 //    in-place) buffers on the JS and WebGPU targets.
@@ -14,13 +16,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildTrainingGraph, LR_INPUT, STEP_INPUT, type TrainingGraph } from "../../compiler/autodiff/training.ts";
-import { emitProgram, IN_PLACE_OPS, planProgramMemory, UPDATE_IN_PLACE, VIEW_OPS } from "../../compiler/codegen/js/program.ts";
+import { emitProgram, planProgramMemory } from "../../compiler/codegen/js/program.ts";
 import { emitWgslProgram } from "../../compiler/codegen/wgsl/program.ts";
 import { wgslExecutor } from "../../compiler/codegen/wgsl/execute.ts";
 import { compileSource } from "../../compiler/compile.ts";
 import { neededNodes, type Graph, type Value } from "../../compiler/ir/graph.ts";
-import { elementCount, layoutMemory, planBytes, type MemoryPlan } from "../../compiler/passes/memory.ts";
-import { optimizeInPlace } from "../../compiler/passes/pipeline.ts";
+import { layoutMemory, planBytes, type MemoryPlan } from "../../compiler/passes/memory.ts";
+import { optimize, optimizeInPlace } from "../../compiler/passes/pipeline.ts";
 import { graphStats, memoryStats, trainStats } from "../../compiler/passes/stats.ts";
 import { initialParams, interpret } from "../../compiler/reference/interpreter.ts";
 import { RefTensor } from "../../compiler/reference/tensor.ts";
@@ -28,6 +30,7 @@ import type { ArenaLayout } from "../../runtime/memory-plan.ts";
 import { expectAllClose, expectJsMatchesReference } from "../support/conformance.ts";
 import { examples, examplesDir, inputsFor } from "../support/modules.ts";
 import { gpuDevice } from "../support/webgpu.ts";
+import { aliasingProblems } from "../support/aliasing.ts";
 
 function load(file: string): Graph {
   const r = compileSource(readFileSync(join(examplesDir, file), "utf8"), file);
@@ -40,71 +43,6 @@ const trainRoots = (t: TrainingGraph) => [...t.losses.map((o) => o.value), ...t.
 
 function envFor(g: Graph, sizes: Record<string, number>): Record<string, number> {
   return Object.fromEntries(g.symbols.map((s) => [s, sizes[s] ?? 3]));
-}
-
-/**
- * Problems of a plan laid out at `env`, found by simulating the schedule over the memory itself (not over the
- * planner's lifetimes): every kernel input must still hold the value written to it, entry results must survive,
- * a node's outputs must not overlap each other or its inputs (except a declared in-place pair, which must be a
- * safe op on same-shaped values), and no dispatch may bind an arena read-only and writable at once.
- */
-function aliasingProblems(plan: MemoryPlan, layout: ArenaLayout, roots: readonly Value[], env: Record<string, number>): string[] {
-  const problems: string[] = [];
-  const owner = new Map<Value, Value>();
-  const own = (v: Value) => owner.get(v) ?? v;
-  for (const n of plan.schedule) if (VIEW_OPS.has(n.op)) owner.set(n.outputs[0]!, own(n.inputs[0]!));
-  // Where each storage owner lives: [buffer key, first element, element count]. Arenas are "a<k>".
-  const where = (v: Value): [string, number, number] => {
-    const item = plan.itemOf.get(v);
-    if (item !== undefined) return [`a${layout.arena[item]}`, layout.offset[item]!, elementCount(v, env)];
-    const p = plan.overwrites.get(v);
-    return [`own%${(p ?? v).id}`, 0, elementCount(v, env)];
-  };
-  const overlap = (a: [string, number, number], b: [string, number, number]) => a[0] === b[0] && a[1] < b[1] + b[2] && b[1] < a[1] + a[2];
-  plan.itemOf.forEach((item, v) => {
-    const [, off, size] = where(v);
-    if (off + size > layout.arenaSizes[layout.arena[item]!]!) problems.push(`%${v.id} runs past the end of its arena`);
-  });
-  const holds = new Map<Value, boolean>(); // owner → its memory still holds it
-  const written: Value[] = [];
-  plan.schedule.forEach((n, i) => {
-    if (VIEW_OPS.has(n.op)) return;
-    if (n.op === "input" || n.op === "param" || n.op === "const") {
-      for (const v of n.outputs) holds.set(v, true);
-      return;
-    }
-    const pairs = plan.inPlace.get(n) ?? [];
-    for (const [j, k] of pairs) {
-      const x = n.inputs[k]!;
-      const y = n.outputs[j]!;
-      if (!IN_PLACE_OPS.has(n.op) && !UPDATE_IN_PLACE[n.op]?.some(([a, b]) => a === j && b === k)) problems.push(`step ${i}: ${n.op} may not be written in place`);
-      if (x.type.dtype !== y.type.dtype || x.type.shape.some((d, m) => !d.equals(y.type.shape[m]!)) || x.type.shape.length !== y.type.shape.length) problems.push(`step ${i}: in place over a different shape`);
-      if (n.inputs.filter((z) => own(z) === own(x)).length !== 1) problems.push(`step ${i}: in-place input bound twice`);
-    }
-    for (const x of n.inputs) if (!holds.get(own(x))) problems.push(`step ${i} (${n.op} ${n.label ?? ""}) reads %${x.id}, whose memory was overwritten`);
-    const outs = n.outputs.map((v) => where(v));
-    n.outputs.forEach((y, j) => {
-      n.inputs.forEach((x, k) => {
-        const inPlace = pairs.some(([a, b]) => a === j && b === k);
-        const wx = where(own(x));
-        if (inPlace) {
-          if (wx[0] !== outs[j]![0] || wx[1] !== outs[j]![1]) problems.push(`step ${i}: in-place output %${y.id} is not where its input is`);
-        } else {
-          if (overlap(outs[j]!, wx)) problems.push(`step ${i}: output %${y.id} overlaps input %${x.id}`);
-          if (outs[j]![0] === wx[0] && outs[j]![0].startsWith("a")) problems.push(`step ${i}: arena ${wx[0]} bound read-only (%${x.id}) and writable (%${y.id}) in one dispatch`);
-        }
-      });
-      n.outputs.forEach((z, m) => m > j && overlap(outs[j]!, outs[m]!) && problems.push(`step ${i}: outputs %${y.id} and %${z.id} overlap`));
-    });
-    n.outputs.forEach((y, j) => {
-      for (const w of written) if (w !== y && holds.get(w) && overlap(outs[j]!, where(w))) holds.set(w, false);
-      for (const [, k] of pairs.filter(([a]) => a === j)) holds.set(own(n.inputs[k]!), false);
-      holds.set(y, true);
-      written.push(y);
-    });
-  });
-  for (const r of roots) if (!holds.get(own(r))) problems.push(`result %${r.id} was overwritten before the end`);
-  return problems;
 }
 
 function checkPlan(g: Graph, roots: readonly Value[], sizes: Record<string, number>): { plan: MemoryPlan; problems: string[] } {
@@ -126,6 +64,14 @@ describe("the planner never aliases two live values", () => {
         expect(f.problems, `${file} forward ${JSON.stringify(sizes)}`).toEqual([]);
         expect(f.plan.items.length).toBeGreaterThan(0);
         if (t) expect(checkPlan(t.graph, trainRoots(t), sizes).problems, `${file} training ${JSON.stringify(sizes)}`).toEqual([]);
+        // After the passes (fused, relu gradients on outputs, scheduled for memory), as modules compile them.
+        const fo = optimize(g);
+        expect(checkPlan(fo, forwardRoots(fo), sizes).problems, `${file} forward after the passes ${JSON.stringify(sizes)}`).toEqual([]);
+        if (t) {
+          const to = optimize(t.graph);
+          const roots = [...to.outputs.filter((o) => o.kind === "loss").map((o) => o.value), ...to.bufferUpdates.map((u) => u.value)];
+          expect(checkPlan(to, roots, sizes).problems, `${file} training after the passes ${JSON.stringify(sizes)}`).toEqual([]);
+        }
       }
     });
   }
@@ -181,7 +127,7 @@ describe("the planner never aliases two live values", () => {
 });
 
 describe("planned bytes", () => {
-  it("LeNet-5's training step at batch 64 plans at most 60% of the naive peak", () => {
+  it("LeNet-5's training step at batch 64 plans at most 60% of the naive peak (55% after the passes)", () => {
     const g = load("lenet5.cnn");
     const s = trainStats(g, { N: 64 });
     const ratio = s.trainPeakBytes! / s.trainNaivePeakBytes!;
@@ -192,7 +138,10 @@ describe("planned bytes", () => {
     const opt = optimizeInPlace(t.graph);
     const m = memoryStats(opt, [...opt.outputs.map((o) => o.value), ...opt.bufferUpdates.map((u) => u.value)], { N: 64 });
     console.log(`LeNet-5 training step after the passes, N=64: planned ${m.planned.toLocaleString("en-US")} B, naive ${m.naive.toLocaleString("en-US")} B (${((100 * m.planned) / m.naive).toFixed(1)}%)`);
-    expect(m.planned / m.naive).toBeLessThanOrEqual(0.6);
+    // 42.5% with the schedule pass and relu's gradient reading its output (57.2% / 43.6% with one of them, 59.3%
+    // with neither); the margin is for other passes that change what is stored (an epilogue fusion removes a
+    // pre-activation from the naive total, not from the plan: about 51%).
+    expect(m.planned / m.naive).toBeLessThanOrEqual(0.55);
     // The forward run reuses memory too.
     const f = graphStats(g, { N: 64 });
     expect(f.peakBytes / f.naivePeakBytes).toBeLessThan(0.6);

@@ -17,7 +17,10 @@
 // their templates below.
 
 import type { ConvAttrs, ConvTransposeAttrs } from "../../ops/conv.ts";
+import { pooledPlaneLines, storeResult, type StoreSite } from "./epilogue.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
+import { convGemmApplies, emitConvGemm } from "./conv-gemm.ts";
+import { convFftApplies, emitConvFft } from "./conv-fft.ts";
 
 /**
  * Code-shape knobs of the conv template, measured on V8 (Node 20): for a 3×3
@@ -152,7 +155,7 @@ export function emitWindowGuard(code: Code, what: string, kernel: readonly numbe
  * channel and group counts, kernel sizes and strides, padding kind, the code
  * buffer and the spatial loop names. `K` defaults to the weight's spatial dims.
  */
-function convFrame(a: ConvAttrs, wShape: readonly string[], K: readonly number[] = wShape.slice(2).map(Number)) {
+export function convFrame(a: ConvAttrs, wShape: readonly string[], K: readonly number[] = wShape.slice(2).map(Number)) {
   const d = a.stride.length;
   const code = new Code();
   const names = spatialNames(d);
@@ -186,6 +189,9 @@ function convFrame(a: ConvAttrs, wShape: readonly string[], K: readonly number[]
 
 function emitConv(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
+  // The algorithm the conv-algorithm pass chose (compiler/passes/conv-algorithm.ts); unset = direct.
+  if (a.algorithm === "implicit_gemm" && convGemmApplies(ctx)) return emitConvGemm(ctx);
+  if (a.algorithm === "fft" && convFftApplies(ctx)) return emitConvFft(ctx);
   const wShape = ctx.inShape(1);
   const { d, last, code, sizes, names, low, K, F, Cg, G, Fg, C, KV, padded, circular } = convFrame(a, wShape);
 
@@ -309,12 +315,38 @@ function emitConv(ctx: JsEmitCtx): string {
 
   // Filters f..f+FB-1 of sample n are consecutive planes of y.
   const yb = bindLocal(code, "yb", sum(prod(sum(prod("n", F), f), oPlane), rowLoops ? rowLoops.aOut : "0"));
+  // Stores go through the epilogue when the conv is the base of a fused_epilogue (epilogue.ts);
+  // the site knows the sample n, the filter f + j and, by rows, the row's coordinates.
+  const site = (flat: string, j: number, spatial: (i: number) => string | undefined): StoreSite => ({
+    flat,
+    coord: (dim) => (dim === 0 ? "n" : dim === 1 ? sum(f, j) : spatial(dim - 2)),
+  });
+  // A pooling epilogue is pooled straight from the accumulator planes (whole planes only, not rows).
+  const pool = rowLoops ? undefined : ctx.epilogue?.claimPool?.();
   if (rowLoops) {
     for (let j = 0; j < FB; j++) {
       const ybj = j ? bindLocal(code, `yb${j}`, sum(yb, prod(j, oPlane))) : yb;
-      code.line(`for (let i = 0; i < ${accLen}; i++) y0[${sum(ybj, "i")}] = acc[${sum(accOff[j]!, "i")}];`);
+      const at = site(sum(ybj, "i"), j, (i) => (i === last ? "i" : `o${low[i]}`));
+      loopStore(code, `for (let i = 0; i < ${accLen}; i++)`, storeResult(ctx, at, `acc[${sum(accOff[j]!, "i")}]`));
     }
     closeOutputLoops();
+  } else if (pool) {
+    code.line(`// ${pool.kind} pool, window ${list([...pool.window])}, of the epilogue's result: only pooled planes are stored`);
+    const P = O.map((o, i) => (isLiteral(o) ? String(Math.floor(Number(o) / pool.window[i]!)) : `Math.floor(${o} / ${pool.window[i]})`));
+    const pPlane = sizes.bind(prod(...P), "pPlane");
+    for (let j = 0; j < FB; j++) {
+      const ybj = j ? bindLocal(code, `yb${j}`, sum(yb, prod(j, oPlane))) : yb;
+      const pb = bindLocal(code, `pb${j}`, prod(sum(prod("n", F), f, j), pPlane));
+      const tap = (offset: string, coords: readonly string[], name: string) =>
+        ctx.epilogue!.value!(site(sum(ybj, ...offset.split(" + ")), j, (i) => coords[i]), `acc[${sum(accOff[j]!, ...offset.split(" + "))}]`, name);
+      for (const l of pooledPlaneLines(pool, O, "y0", pb, tap)) code.line(l);
+    }
+  } else if (ctx.epilogue) {
+    // One loop per filter, so the epilogue sees the filter index as a constant.
+    for (let j = 0; j < FB; j++) {
+      const ybj = j ? bindLocal(code, `yb${j}`, sum(yb, prod(j, oPlane))) : yb;
+      loopStore(code, `for (let i = 0; i < ${oPlane}; i++)`, storeResult(ctx, site(sum(ybj, "i"), j, () => undefined), `acc[${sum(accOff[j]!, "i")}]`));
+    }
   } else {
     code.line(`for (let i = 0; i < ${prod(FB, oPlane)}; i++) y0[${sum(yb, "i")}] = acc[i];`);
   }
@@ -322,6 +354,15 @@ function emitConv(ctx: JsEmitCtx): string {
   if (G > 1) code.close();
   code.close(); // samples
   return code.toString();
+}
+
+/** `head stmt;` for one statement, else `head { ... }` (a single block's braces become the loop's). */
+export function loopStore(code: Code, head: string, lines: readonly string[]): void {
+  if (lines.length === 1) return code.line(`${head} ${lines[0]}`);
+  const body = lines[0] === "{" && lines[lines.length - 1] === "}" ? lines.slice(1, -1).map((l) => l.replace(/^ {2}/, "")) : lines;
+  code.open(head);
+  for (const l of body) code.line(l);
+  code.close();
 }
 
 export function range<T>(n: number, f: (i: number) => T): T[] {
@@ -336,7 +377,7 @@ export function bindLocal(code: Code, name: string, expr: string): string {
 }
 
 /** Copies sample n of x0 into the padded planes xp (zero padding stays zero: only the interior is written). */
-function emitPaddedCopy(
+export function emitPaddedCopy(
   code: Code,
   p: {
     d: number;

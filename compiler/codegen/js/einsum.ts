@@ -30,6 +30,7 @@
 
 import { Dim } from "../../ir/dims.ts";
 import { bind, KernelWriter, loop, plus as sumOf, times } from "./elementwise.ts";
+import { storeResult } from "./epilogue.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
 import { analyse, estimate, mergeLoops, type Analysis, type Loop } from "../einsum-loops.ts";
 
@@ -213,6 +214,8 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
   const prefix = ["a", "b", "o"];
   const roleVar: Record<Role, string> = { batch: "b", rows: "m", cols: "n", red: "k" };
   const offsets = ["0", "0", "0"];
+  /** The loop variable of each blocked loop while it is open ("0" when one block covers the index, no loop). */
+  const blockStart = new Map<Loop, string>();
 
   /** Declares the offset of tensor t after a step of loop variable v (or inlines it when used once). */
   const advance = (t: number, v: string, stride: Dim, inline = false) => {
@@ -276,7 +279,20 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
     offsets.splice(0, offsets.length, ...saved);
     for (let r = 0; r < rows; r++) {
       const at = (c: number) => plus(offsets[OUT]!, addOffsets(laneOffset(r, outRowStride), laneOffset(c, outLaneStride)));
-      w.line(Array.from({ length: lanes }, (_, c) => `${tensors[OUT]}[${at(c)}] = ${acc(r, c)};`).join(" "));
+      // Through the epilogue of a fused_epilogue node (epilogue.ts); the site knows the coordinates of unmerged loops.
+      const coord = (dim: number, c: number): string | undefined => {
+        const name = a.output[dim]!;
+        if (!a.loops.has(name)) return "0";
+        const outer = plan.outer.findIndex(({ loop }) => loop.names.length === 1 && loop.names[0] === name);
+        if (outer >= 0) return outerVars[outer];
+        for (const [loop, lane] of [[plan.pair, r], [plan.block, c]] as const) {
+          if (loop && loop.names.length === 1 && loop.names[0] === name) return plus(blockStart.get(loop) ?? "0", String(lane));
+        }
+        return undefined;
+      };
+      const stores = Array.from({ length: lanes }, (_, c) => storeResult(ctx, { flat: at(c), coord: (dim) => coord(dim, c) }, acc(r, c)));
+      if (stores.every((l) => l.length === 1)) w.line(stores.map((l) => l[0]).join(" "));
+      else for (const l of stores.flat()) w.line(l);
     }
   };
 
@@ -286,7 +302,9 @@ function emitGemm(ctx: JsEmitCtx, a: Analysis, plan: GemmPlan): string {
     const enter = (count: number) => {
       const saved = [...offsets];
       for (const t of which) advance(t, v, loop.strides[t]!);
+      blockStart.set(loop, v);
       body(count);
+      blockStart.delete(loop);
       offsets.splice(0, offsets.length, ...saved);
       w.close();
     };
@@ -398,14 +416,21 @@ function emitGeneral(ctx: JsEmitCtx, a: Analysis): string {
     }
   });
   const product = (loops.length ? productAt(loops.length - 1, partial, offsets) : partial) ?? "1";
+  // Through the epilogue of a fused_epilogue node (epilogue.ts); the site knows the coordinates of unmerged output loops.
+  const coord = (dim: number): string | undefined => {
+    const name = a.output[dim]!;
+    if (!a.loops.has(name)) return "0";
+    const level = outLoops.findIndex((l) => l.names.length === 1 && l.names[0] === name);
+    return level >= 0 ? vars[level] : undefined;
+  };
   if (nOut === loops.length) {
-    w.line(`${tensors[OUT]}[${offsets[OUT]}] = ${product};`);
+    for (const l of storeResult(ctx, { flat: offsets[OUT]!, coord }, product)) w.line(l);
     for (let i = 0; i < loops.length; i++) w.close();
   } else {
     w.line(`acc += ${product};`);
     for (let level = loops.length - 1; level >= nOut; level--) w.close();
     const outOffsets = saved[nOut]!;
-    w.line(`${tensors[OUT]}[${outOffsets[OUT]}] = acc;`);
+    for (const l of storeResult(ctx, { flat: outOffsets[OUT]!, coord }, "acc")) w.line(l);
     for (let level = nOut - 1; level >= 0; level--) w.close();
   }
   return w.text(comment);

@@ -7,30 +7,18 @@
 // NaN rules) is the unfused kernels'. Intermediates stay in doubles instead of
 // being rounded to f32 by a store, which only brings the result closer to the
 // float64 reference. The first line of the kernel lists the IR nodes it covers.
+//
+// fused_epilogue: the base op's own kernel (conv or einsum), emitted for a
+// view of the base node with the epilogue of ./epilogue.ts on its context, so
+// every element the contraction produces runs through the program on its way
+// to memory (one pass instead of the contraction's store plus a map's load
+// and store per elementwise kernel).
 
-import type { Attrs } from "../../ir/graph.ts";
-import type { DType } from "../../ir/types.ts";
-import { coversText, isLoad, stepTypes, type FusedAttrs } from "../../ops/fused.ts";
-import { BINARY, binaryGradValueJs, castTemplate, emitMap, KernelWriter, UNARY, UNARY_GRAD, type MapBody, type MapOperand } from "./elementwise.ts";
-import type { JsEmitCtx, JsKernel } from "./kernel.ts";
-
-/** One step's value from its argument names (the elementwise templates). */
-function stepBody(op: string, args: readonly string[], argTypes: readonly DType[], attrs: Attrs, outType: DType): MapBody {
-  const [a, b, c] = args as [string, string, string];
-  if (op in BINARY) return { value: BINARY[op]!(a, b, argTypes[0]!) };
-  if (op in UNARY) return UNARY[op]!(a, attrs, argTypes[0]!);
-  switch (op) {
-    case "cast":
-      return castTemplate(argTypes[0]!, outType)(a, attrs, argTypes[0]!);
-    case "where":
-      return { value: `${a} ? ${b} : ${c}` };
-    case "unary_grad":
-      return UNARY_GRAD[attrs.fn as string]!(a, b, c, attrs);
-    case "binary_grad":
-      return { value: binaryGradValueJs(attrs.fn as string, attrs.wrt as number, a, b, c) };
-  }
-  throw new Error(`internal: no JS template for fused step ${op}`);
-}
+import { coversText, epilogueBaseView, isLoad, stepTypes, type EpilogueAttrs, type FusedAttrs } from "../../ops/fused.ts";
+import { emitMap, KernelWriter, type MapOperand } from "./elementwise.ts";
+import { jsEpilogue, jsPoolScratch, stepBody } from "./epilogue.ts";
+import { getJsKernel } from "./index.ts";
+import { productJs, type JsEmitCtx, type JsKernel } from "./kernel.ts";
 
 const fusedElementwiseKernel: JsKernel = {
   op: "fused_elementwise",
@@ -79,4 +67,27 @@ const fusedElementwiseKernel: JsKernel = {
   },
 };
 
-export const kernels: JsKernel[] = [fusedElementwiseKernel];
+const fusedEpilogueKernel: JsKernel = {
+  op: "fused_epilogue",
+  emit(ctx: JsEmitCtx) {
+    const node = ctx.node;
+    const attrs = node.attrs as unknown as EpilogueAttrs;
+    const base = epilogueBaseView(node);
+    const epilogue = jsEpilogue(node, ctx);
+    const baseCtx: JsEmitCtx = {
+      ...ctx,
+      node: base,
+      outShape: () => base.outputs[0]!.type.shape.map((d) => ctx.dim(d)),
+      outSize: () => productJs(base.outputs[0]!.type.shape.map((d) => ctx.dim(d))),
+      epilogue,
+    };
+    const body = getJsKernel(attrs.base).emit(baseCtx);
+    const head = `// fuses ${coversText(attrs.covers)}`;
+    if (!attrs.pool || epilogue.claimed()) return `${head}\n${body}`;
+    // The base kernel stored the program's result to a scratch array: pool it here.
+    const { before, after } = jsPoolScratch(node, ctx);
+    return [head, ...before, body, ...after].join("\n");
+  },
+};
+
+export const kernels: JsKernel[] = [fusedElementwiseKernel, fusedEpilogueKernel];

@@ -23,6 +23,7 @@
 
 import { Dim } from "../../ir/dims.ts";
 import type { Node } from "../../ir/graph.ts";
+import type { Epilogue } from "./epilogue.ts";
 
 export interface JsEmitCtx {
   readonly node: Node;
@@ -39,6 +40,8 @@ export interface JsEmitCtx {
   output(i: number): string;
   /** The RNG stream key of this node (for T.rng). */
   readonly rngKey: string;
+  /** Set when the node is the base of a fused_epilogue: every result element is stored through it (storeResult, epilogue.ts). */
+  readonly epilogue?: Epilogue;
 }
 
 export interface JsKernel {

@@ -65,15 +65,21 @@ export interface MemoryItemSpec {
   readonly def: number;
   readonly last: number;
   readonly avoid: readonly number[];
+  /** A WGSL scratch slot: which (`t0 of %12`), for the generated code's comments. */
+  readonly scratch?: string;
 }
 
-/** The memory plan of a schedule, with `VIEW_OPS` as the views and `IN_PLACE_OPS` written in place. */
-export function planProgramMemory(nodes: readonly Node[], roots: readonly Value[]): MemoryPlan {
-  return planMemory(nodes, roots, { isView: (n) => VIEW_OPS.has(n.op), inPlace: (n) => IN_PLACE_OPS.has(n.op), overwrites: (n) => UPDATE_IN_PLACE[n.op] });
+/**
+ * The memory plan of a schedule, with `VIEW_OPS` as the views and `IN_PLACE_OPS` written in place; `scratch`: the
+ * WebGPU target's per-node scratch slots (compiler/codegen/wgsl/program.ts), none on the JS target.
+ */
+export function planProgramMemory(nodes: readonly Node[], roots: readonly Value[], scratch?: (n: Node) => readonly string[] | undefined): MemoryPlan {
+  return planMemory(nodes, roots, { isView: (n) => VIEW_OPS.has(n.op), inPlace: (n) => IN_PLACE_OPS.has(n.op), overwrites: (n) => UPDATE_IN_PLACE[n.op], scratch });
 }
 
 export function memoryItemSpecs(plan: MemoryPlan): MemoryItemSpec[] {
   return plan.items.map((it) => {
+    if (it.scratch) return { size: it.scratch.size, def: it.def, last: it.last, avoid: it.avoid, scratch: `t${it.scratch.slot} of %${it.scratch.node.outputs[0]!.id}` };
     const sizes = [...new Set(it.members.map((v) => productJs(v.type.shape.map((d) => dimToJs(d)))))];
     return { size: sizes.length === 1 ? sizes[0]! : `Math.max(${sizes.join(", ")})`, def: it.def, last: it.last, avoid: it.avoid };
   });

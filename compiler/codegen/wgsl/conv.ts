@@ -22,6 +22,17 @@
 // the input patch and the block's weights to workgroup memory, then each
 // invocation accumulates its output pixel for every filter of the block.
 //
+// Both conv variants store y through storeResult (epilogue.ts): a
+// fused_epilogue (bias, activation, residual add after the conv) runs in
+// whichever variant the runtime picks.
+//
+// attrs.algorithm (set by compiler/passes/conv-algorithm.ts: "direct",
+// "implicit_gemm" or "fft") is accepted and every value is computed by the
+// direct variants above: a deliberate fallback on this target. The "gpu"
+// variant already is a tiled implicit GEMM in workgroup memory, and the JS
+// measurements behind the FFT choice do not carry over to GPUs (cnnc ir --stats
+// shows the algorithm per target).
+//
 // conv_transpose: a gather, one output per invocation, looping over the taps
 // whose input cell lands on it.
 //
@@ -34,6 +45,7 @@
 import type { Dim } from "../../ir/dims.ts";
 import type { ConvAttrs, ConvTransposeAttrs } from "../../ops/conv.ts";
 import { Code, isLiteral, prod, range, sum } from "../js/conv.ts";
+import { storeResult, type StoreSite } from "./epilogue.ts";
 import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult } from "./kernel.ts";
 
 // ---------------------------------------------------------------------------
@@ -174,7 +186,7 @@ export const convTuning = {
   gpuFilters: 8,
 };
 
-interface ConvGeometry {
+export interface ConvGeometry {
   d: number;
   C: number;
   F: number;
@@ -200,7 +212,7 @@ interface ConvGeometry {
   errors: Record<number, string>;
 }
 
-function convGeometry(ctx: WgslEmitCtx, lets: Lets, code: Code): ConvGeometry {
+export function convGeometry(ctx: WgslEmitCtx, lets: Lets, code: Code): ConvGeometry {
   const a = ctx.node.attrs as unknown as ConvAttrs;
   const d = a.stride.length;
   const wShape = ctx.node.inputs[1]!.type.shape.map((x: Dim) => x.constValue()!);
@@ -244,7 +256,7 @@ function convGeometry(ctx: WgslEmitCtx, lets: Lets, code: Code): ConvGeometry {
   };
 }
 
-function convHeader(ctx: WgslEmitCtx, g: ConvGeometry, what: string): string {
+export function convHeader(ctx: WgslEmitCtx, g: ConvGeometry, what: string): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
   return (
     `// conv${g.d}d (${what}): x [${ctx.inShape(0).join(", ")}] * w [${ctx.inShape(1).join(", ")}] -> y [${ctx.outShape(0).join(", ")}]; ` +
@@ -258,7 +270,7 @@ function convHeader(ctx: WgslEmitCtx, g: ConvGeometry, what: string): string {
  * as an index that is always inside the input (clamped, or wrapped when
  * circular) and, for zero padding, the test that it really is inside.
  */
-function samplePosition(g: ConvGeometry, i: number, pos: string, mayLeave: boolean, mayOverrun = false): { index: string; ok?: string } {
+export function samplePosition(g: ConvGeometry, i: number, pos: string, mayLeave: boolean, mayOverrun = false): { index: string; ok?: string } {
   const X = g.X[i]!;
   const padded = g.pb[i]! > 0 || g.pe[i]! > 0;
   if (!padded) return { index: mayOverrun ? `min(${pos}, ${sum(X, -1)})` : pos };
@@ -296,7 +308,7 @@ interface CpuPlan {
   colsUnrolled: boolean;
 }
 
-function largestDivisorAtMost(n: number, max: number): number {
+export function largestDivisorAtMost(n: number, max: number): number {
   for (let b = Math.min(n, max); b > 1; b--) if (n % b === 0) return b;
   return 1;
 }
@@ -342,7 +354,7 @@ function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, strin
   c.line(`let f0 = ${prod("i32(wid.y)", TF)};`);
   const grp = g.G > 1 ? letLocal(c, "grp", div("i32(wid.y)", String(g.Fg / TF))) : "0";
   c.open(`for (var t = i32(wid.x) * ${WG} + i32(lid.x); t < ${T}; t += i32(nwg.x) * ${WG})`);
-  emitConvTile(c, g, plan, grp, nbW);
+  emitConvTile(ctx, c, g, plan, grp, nbW);
   c.close();
 
   const how = [`register tiles of ${TF} filter${TF > 1 ? "s" : ""} × ${TW} columns`, plan.vx > 1 ? `vec${plan.vx} input rows` : ""];
@@ -359,7 +371,7 @@ function emitConvCpu(ctx: WgslEmitCtx): { code: string; dispatch: [string, strin
   return { code, dispatch, bindingTypes, errors: g.errors };
 }
 
-function indent(s: string): string {
+export function indent(s: string): string {
   return s
     .split("\n")
     .map((l) => (l.length ? `  ${l}` : l))
@@ -379,7 +391,7 @@ const COMPONENTS = ["x", "y", "z", "w"];
  * The body for one tile t: output row (n, od, oh), columns ow0 .. ow0 + TW − 1,
  * filters f0 .. f0 + TF − 1 (of group grp).
  */
-function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string, nbW: string): void {
+function emitConvTile(ctx: WgslEmitCtx, c: Code, g: ConvGeometry, plan: CpuPlan, grp: string, nbW: string): void {
   const { tf: TF, tw: TW, vx: VX } = plan;
   const [OD, OH, OW] = g.O as [string, string, string];
   const [, XH, XW] = g.X as [string, string, string];
@@ -492,7 +504,8 @@ function emitConvTile(c: Code, g: ConvGeometry, plan: CpuPlan, grp: string, nbW:
   // Filters f0.. of sample n are consecutive planes of y.
   const yb = letLocal(c, "yb", sum(prod(sum(prod(n, g.F), "f0"), g.oPlane), prod(od, OH, OW), prod(oh, OW), ow0));
   for (let i = 0; i < TW; i++) {
-    const stores = range(TF, (j) => `y0[${sum(yb, prod(j, g.oPlane), i)}] = ${acc(j, i)};`).join(" ");
+    const at = (j: number) => resultSite(g, sum(yb, prod(j, g.oPlane), i), n, sum("f0", j), [od, oh, sum(ow0, i)]);
+    const stores = range(TF, (j) => storeResult(ctx, at(j), acc(j, i)).join(" ")).join(" ");
     c.line(partial && i > 0 ? `if (${sum(ow0, i)} < ${OW}) { ${stores} }` : stores);
   }
 }
@@ -629,7 +642,7 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile, bindingTypes: Record<strin
   const ow = letLocal(c, "ow", sum(ow0, "lx"));
   c.open(`if (${oh} < ${OH} && ${ow} < ${OW})`);
   const yb = letLocal(c, "yb", sum(prod(sum(prod("n", g.F), "f0"), g.oPlane), prod(od, OH, OW), prod(oh, OW), ow));
-  c.line(range(FB, (j) => `y0[${sum(yb, prod(j, g.oPlane))}] = a${j};`).join(" "));
+  c.line(range(FB, (j) => storeResult(ctx, resultSite(g, sum(yb, prod(j, g.oPlane)), "n", sum("f0", j), [od, oh, ow]), `a${j}`).join(" ")).join(" "));
   c.close();
   c.close(); // tiles
 
@@ -649,6 +662,14 @@ function emitConvGpu(ctx: WgslEmitCtx, tile: GpuTile, bindingTypes: Record<strin
   const [oD, oH, oW] = to3(o, "1");
   const tiles = `(${oD}) * Math.ceil((${oH}) / ${TH}) * Math.ceil((${oW}) / ${TWg})`;
   return { code, dispatch: [`Math.max(1, Math.min(${tiles}, 65535))`, String(g.F / FB), ctx.dimJs(ctx.node.inputs[0]!.type.shape[0]!)] };
+}
+
+/**
+ * A store site of y for an epilogue: flat offset `flat`, sample `n`, filter
+ * `f` and the three spatial positions (leading ones unused for conv1d/2d).
+ */
+function resultSite(g: ConvGeometry, flat: string, n: string, f: string, pos: readonly string[]): StoreSite {
+  return { flat, coord: (dim) => (dim === 0 ? n : dim === 1 ? f : pos[3 - g.d + dim - 2]) };
 }
 
 /** A scalar reader of a binding that the cpu variant declared as vectors. */

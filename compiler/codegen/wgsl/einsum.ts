@@ -27,6 +27,9 @@
 //    over the summed indices with static strides; operands that do not depend
 //    on a summed index are loaded once, outside the loops.
 //
+// Every path stores its results through storeResult (epilogue.ts), so a
+// fused_epilogue extends any einsum.
+//
 // An index's stride in a tensor is the sum of the strides of the axes it
 // labels (so a repeated index walks the diagonal). Indices of static size 1
 // are dropped, and neighbouring loops that walk memory as one are merged
@@ -35,6 +38,7 @@
 import { Dim } from "../../ir/dims.ts";
 import { analyse, estimate, mergeLoops, type Analysis, type Loop } from "../einsum-loops.ts";
 import { add as wgslAdd, coordinates, flatPass, mul as wgslMul } from "./elementwise.ts";
+import { storeResult } from "./epilogue.ts";
 import { flatDispatch, type WgslEmitCtx, type WgslKernel, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 
@@ -209,6 +213,23 @@ function unravelOffset(w: Body, loops: readonly Loop[], t: number, v: string, ta
 
 const LANE = ["x", "y", "z", "w"];
 
+/**
+ * For an epilogue's store sites: the coordinate along output dim `dim` when
+ * the dim is a role's only loop (its index variable in `vars`), 0 when the dim
+ * has static size 1, else unknown (the epilogue derives it from the flat index).
+ */
+function outCoord(a: Analysis, plan: GemmPlan, vars: Readonly<Record<"batch" | "rows" | "cols", string>>): (dim: number) => string | undefined {
+  return (dim) => {
+    const name = a.output[dim]!;
+    if (!a.loops.has(name)) return "0u";
+    for (const role of ["batch", "rows", "cols"] as const) {
+      const loops = plan[role];
+      if (loops.length === 1 && loops[0]!.names.length === 1 && loops[0]!.names[0] === name) return vars[role];
+    }
+    return undefined;
+  };
+}
+
 // ---------------------------------------------------------------------------
 // GEMM, "cpu" form: a register tile per invocation
 
@@ -336,7 +357,8 @@ function emitCpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan): CpuGemm {
     if (guardRows && r > 0) w.open(`if (m0 + ${r}u < ${sM}) {`);
     w.line(`let or${r} = ${row};`);
     for (let c = 0; c < TN; c++) {
-      const store = `${ctx.output(0)}[${sum([`or${r}`, `oc${c}`])}] = acc${r}${c};`;
+      const site = { flat: sum([`or${r}`, `oc${c}`]), coord: outCoord(a, plan, { batch: "b", rows: `m${r}`, cols: `n${c}` }) };
+      const store = storeResult(ctx, site, `acc${r}${c}`).join(" ");
       w.line(guardCols && c > 0 ? `if (n0 + ${c}u < ${sN}) { ${store} }` : store);
     }
     if (guardRows && r > 0) w.close();
@@ -428,7 +450,7 @@ function emitGpuGemm(ctx: WgslEmitCtx, a: Analysis, plan: GemmPlan, vec4: Readon
   w.close();
   const out = sum([ob, plan.rows.length ? unravelOffset(w, plan.rows, OUT, "m", "m") : undefined, plan.cols.length ? unravelOffset(w, plan.cols, OUT, "n", "n") : undefined]);
   const guard = [plan.rows.length ? `m < ${sM}` : undefined, plan.cols.length ? `n < ${sN}` : undefined].filter(Boolean);
-  const store = `${ctx.output(0)}[${out}] = acc;`;
+  const store = storeResult(ctx, { flat: out, coord: outCoord(a, plan, { batch: "b", rows: "m", cols: "n" }) }, "acc").join(" ");
   w.line(guard.length ? `if (${guard.join(" && ")}) { ${store} }` : store);
   w.close();
   w.close();
@@ -481,7 +503,7 @@ function emitGeneral(ctx: WgslEmitCtx, a: Analysis): WgslPass {
   const before = productAt(-1, undefined);
 
   if (sumLoops.length === 0) {
-    w.line(`${ctx.output(0)}[i] = ${before ?? "1.0"};`);
+    for (const l of storeResult(ctx, { flat: "i" }, before ?? "1.0")) w.line(l);
   } else {
     w.line("var acc = 0.0;");
     let partial: string | undefined;
@@ -508,7 +530,7 @@ function emitGeneral(ctx: WgslEmitCtx, a: Analysis): WgslPass {
     });
     w.line(`acc += ${productAt(sumLoops.length - 1, partial) ?? partial};`);
     for (const _ of sumLoops) w.close();
-    w.line(`${ctx.output(0)}[i] = ${before ? `${before} * acc` : "acc"};`);
+    for (const l of storeResult(ctx, { flat: "i" }, before ? `${before} * acc` : "acc")) w.line(l);
   }
   const show = (ls: readonly Loop[]) => ls.map((l) => l.names.map(showName).join(" ")).join(", ");
   const code = [

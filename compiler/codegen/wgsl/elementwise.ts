@@ -52,11 +52,11 @@ const HELPERS: Record<string, { readonly deps?: readonly string[]; readonly code
   is_finite: { code: "fn is_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u; }" },
   max_nan: {
     deps: ["is_nan"],
-    code: "fn max_nan(a: f32, b: f32) -> f32 {\n  if (is_nan(a) || is_nan(b)) { return a + b; }\n  return max(a, b);\n}",
+    code: "fn max_nan(a: f32, b: f32) -> f32 {\n  return select(max(a, b), a + b, is_nan(a) | is_nan(b));\n}",
   },
   min_nan: {
     deps: ["is_nan"],
-    code: "fn min_nan(a: f32, b: f32) -> f32 {\n  if (is_nan(a) || is_nan(b)) { return a + b; }\n  return min(a, b);\n}",
+    code: "fn min_nan(a: f32, b: f32) -> f32 {\n  return select(min(a, b), a + b, is_nan(a) | is_nan(b));\n}",
   },
   log_ieee: {
     deps: ["bits_f32"],
@@ -173,6 +173,22 @@ fn f32_to_i32(v: f32) -> i32 {
 }`,
   },
 };
+
+/**
+ * The helper functions `code` calls (with their dependencies), in a fixed
+ * order: for code written without a WgslWriter (the epilogue function of
+ * epilogue.ts, placed next to a conv or einsum kernel).
+ */
+export function helpersFor(code: string): string[] {
+  const used = new Set<string>();
+  const use = (n: string): void => {
+    if (used.has(n)) return;
+    used.add(n);
+    for (const d of HELPERS[n]!.deps ?? []) use(d);
+  };
+  for (const n of Object.keys(HELPERS)) if (new RegExp(`\\b${n}\\(`).test(code)) use(n);
+  return Object.keys(HELPERS).filter((n) => used.has(n)).map((n) => HELPERS[n]!.code);
+}
 
 // ---------------------------------------------------------------------------
 // Code writing
@@ -468,7 +484,9 @@ export type Unary = (v: string, attrs: Attrs, dtype: DType) => string;
 export const UNARY: Record<string, Unary> = {
   neg: (v) => `-${v}`,
   abs: (v) => `abs(${v})`,
-  relu: (v) => `select(0.0, ${v}, ${v} > 0.0 || is_nan(${v}))`,
+  // `|`, not `||`: a short-circuit is a branch, and SwiftShader's compile time explodes on dozens of
+  // them in one unrolled register tile (an epilogue store per accumulator); the operands are pure.
+  relu: (v) => `select(0.0, ${v}, (${v} > 0.0) | is_nan(${v}))`,
   sigmoid: (v) => `sigmoid(${v})`,
   tanh: (v) => `tanh_stable(${v})`,
   exp: (v) => `exp(${v})`,
@@ -496,7 +514,7 @@ export const UNARY: Record<string, Unary> = {
 
 export function castTemplate(from: DType, to: DType): (v: string) => string {
   if (from === to) return (v) => v;
-  if (to === "bool") return from === "f32" ? (v) => `select(0u, 1u, ${v} != 0.0 && !is_nan(${v}))` : (v) => `select(0u, 1u, ${v} != ${wgslLiteral(0, from)})`;
+  if (to === "bool") return from === "f32" ? (v) => `select(0u, 1u, (${v} != 0.0) & !is_nan(${v}))` : (v) => `select(0u, 1u, ${v} != ${wgslLiteral(0, from)})`;
   if (from === "bool") return (v) => `select(${wgslLiteral(0, to)}, ${wgslLiteral(1, to)}, ${v} != 0u)`;
   if (to === "i32") return (v) => `f32_to_i32(${v})`;
   return (v) => `f32(${v})`;
@@ -557,7 +575,7 @@ export const UNARY_GRAD: Record<string, (v: string, y: string, g: string, a: Att
       ...(typeof a.lo === "number" ? [`${v} >= ${wgslLiteral(a.lo, "f32")}`] : []),
       ...(typeof a.hi === "number" ? [`${v} <= ${wgslLiteral(a.hi, "f32")}`] : []),
     ];
-    return tests.length ? `select(0.0, ${g}, ${tests.join(" && ")})` : g;
+    return tests.length ? `select(0.0, ${g}, ${tests.map((t) => `(${t})`).join(" & ")})` : g;
   },
 };
 
@@ -581,7 +599,7 @@ export function binaryGradValueWgsl(fn: string, wrt: number, a: string, b: strin
     default:
       return toA
         ? `select(${g} * ${b} * pow_js(${a}, ${b} - 1.0), 0.0, ${b} == 0.0)`
-        : `select(${g} * pow_js(${a}, ${b}) * log_ieee(${a}), 0.0, ${a} == 0.0 && ${b} >= 0.0)`;
+        : `select(${g} * pow_js(${a}, ${b}) * log_ieee(${a}), 0.0, (${a} == 0.0) & (${b} >= 0.0))`;
   }
 }
 

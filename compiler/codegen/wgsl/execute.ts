@@ -41,7 +41,7 @@ export function entrySpec(g: Graph, program: WgslProgram, outputs: readonly { na
       dispatch: { cpu: p.dispatch.cpu.filter((x): x is string => x !== undefined).map(jsFn), gpu: p.dispatch.gpu.filter((x): x is string => x !== undefined).map(jsFn) },
       inputs: p.inputs,
       outputs: p.outputs,
-      scratch: p.scratch.map((t) => ({ size: jsFn(t.size) })),
+      scratch: p.scratch.map((t) => ({ size: jsFn(t.size), item: t.item })),
       group: p.group,
       usesError: p.usesError,
       errors: p.errors,

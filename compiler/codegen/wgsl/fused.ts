@@ -6,30 +6,20 @@
 // run as one `let` each with the elementwise family's own templates (and
 // helpers), and every output is stored at the flat index (extra outputs have
 // the result's shape). A comment above `main` lists the IR nodes it covers.
+//
+// fused_epilogue: the base op's kernel (conv or einsum, both adapter variants)
+// emitted for a view of the base node, with every result store routed through
+// the epilogue (epilogue.ts); the epilogue function, its helpers and the
+// covers comment go in front of the base kernel's code. With `pool`, the
+// conv + epilogue + pool kernel of conv-pool.ts instead.
 
-import type { Attrs } from "../../ir/graph.ts";
-import type { DType } from "../../ir/types.ts";
-import { coversText, isLoad, stepTypes, type FusedAttrs } from "../../ops/fused.ts";
-import { BINARY, binaryGradValueWgsl, broadcastOffsets, castTemplate, flatPass, UNARY, UNARY_GRAD } from "./elementwise.ts";
-import type { WgslEmitCtx, WgslKernel } from "./kernel.ts";
-
-/** One step's value from its argument names (the elementwise templates). */
-function stepValue(op: string, args: readonly string[], argTypes: readonly DType[], attrs: Attrs, outType: DType): string {
-  const [a, b, c] = args as [string, string, string];
-  if (op in BINARY) return BINARY[op]!(a, b, argTypes[0]!);
-  if (op in UNARY) return UNARY[op]!(a, attrs, argTypes[0]!);
-  switch (op) {
-    case "cast":
-      return castTemplate(argTypes[0]!, outType)(a);
-    case "where":
-      return `select(${c}, ${b}, ${a} != 0u)`;
-    case "unary_grad":
-      return UNARY_GRAD[attrs.fn as string]!(a, b, c, attrs);
-    case "binary_grad":
-      return binaryGradValueWgsl(attrs.fn as string, attrs.wrt as number, a, b, c);
-  }
-  throw new Error(`internal: no WGSL template for fused step ${op}`);
-}
+import { coversText, isLoad, stepTypes, type EpilogueAttrs, type FusedAttrs } from "../../ops/fused.ts";
+import { kernels as convKernels } from "./conv.ts";
+import { emitConvPool } from "./conv-pool.ts";
+import { einsumKernel } from "./einsum.ts";
+import { broadcastOffsets, flatPass } from "./elementwise.ts";
+import { baseView, stepValue, viewCtx, WgslEpilogue } from "./epilogue.ts";
+import type { WgslEmitCtx, WgslKernel, WgslPass } from "./kernel.ts";
 
 const fusedElementwiseKernel: WgslKernel = {
   op: "fused_elementwise",
@@ -74,4 +64,35 @@ const fusedElementwiseKernel: WgslKernel = {
   },
 };
 
-export const kernels: WgslKernel[] = [fusedElementwiseKernel];
+/** The kernels an epilogue can extend; each routes its result stores through storeResult. */
+const BASES: ReadonlyMap<string, WgslKernel> = new Map([...convKernels.filter((k) => k.op === "conv"), einsumKernel].map((k) => [k.op, k]));
+
+const fusedEpilogueKernel: WgslKernel = {
+  op: "fused_epilogue",
+  emit(ctx: WgslEmitCtx) {
+    const attrs = ctx.node.attrs as unknown as EpilogueAttrs;
+    const base = BASES.get(attrs.base);
+    if (!base) throw new Error(`internal: the WebGPU target cannot fuse an epilogue into '${attrs.base}'`);
+    const epilogue = new WgslEpilogue(ctx);
+    const view = viewCtx(ctx, baseView(ctx.node), epilogue);
+    const result = attrs.pool ? emitConvPool(view, epilogue, attrs.pool, ctx.node.outputs[0]!.type.shape.map((d) => ctx.dimJs(d))) : base.emit(view);
+    // Every variant the runtime may pick must store through the epilogue: one that does not would silently drop it.
+    for (const cls of ["cpu", "gpu"] as const) {
+      if (!result.passes.some((p) => /\bepilogue\(/.test(p.variants?.[cls]?.code ?? p.code))) {
+        throw new Error(`internal: the WGSL ${attrs.base} kernel's "${cls}" variant stores its result without the epilogue`);
+      }
+    }
+    const head = epilogue.declarations();
+    const withHead = (code: string) => `${head}\n\n${code}`;
+    const passes = result.passes.map(
+      (p): WgslPass => ({
+        ...p,
+        code: withHead(p.code),
+        variants: p.variants && Object.fromEntries(Object.entries(p.variants).map(([cls, v]) => [cls, v && { ...v, code: withHead(v.code) }])),
+      }),
+    );
+    return { ...result, passes };
+  },
+};
+
+export const kernels: WgslKernel[] = [fusedElementwiseKernel, fusedEpilogueKernel];

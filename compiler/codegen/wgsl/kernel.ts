@@ -24,6 +24,7 @@ import type { Dim } from "../../ir/dims.ts";
 import type { Node } from "../../ir/graph.ts";
 import type { DType } from "../../ir/types.ts";
 import { dimToJs, productJs } from "../js/kernel.ts";
+import type { Epilogue } from "./epilogue.ts";
 
 export interface WgslPass {
   /** Shader body: helper functions and the entry point `fn main`, with its @compute @workgroup_size attribute. */
@@ -42,7 +43,9 @@ export interface WgslPass {
   /**
    * Scratch buffers (read_write) t0, t1, ...: element type and element count (JS over S).
    * All passes of one node share them (t0 of pass 2 is t0 of pass 1), so a pass can
-   * read what an earlier pass of the same node wrote.
+   * read what an earlier pass of the same node wrote. They are memory plan items
+   * (arena ranges other values use before and after the node): never zeroed, so a
+   * kernel writes every element before it reads it.
    */
   readonly scratch?: readonly { readonly type: string; readonly size: string }[];
   /** The pass may call `report_error(kind, a, b)` (declared by the emitter). */
@@ -79,6 +82,8 @@ export interface WgslEmitCtx {
   outType(i: number): string;
   input(i: number): string;
   output(i: number): string;
+  /** Set when the node is the base of a fused_epilogue: every result element is stored through it (storeResult, epilogue.ts). */
+  readonly epilogue?: Epilogue;
 }
 
 export interface WgslKernel {

@@ -9,13 +9,17 @@
 // optimizer update over its parameter) reads and writes `y<j>`: the input's
 // binding is renamed, since one buffer range
 // cannot be bound read-only and writable in one dispatch (`_inplace` kernels).
+// Scratch slots (`WgslPass.scratch`) are items of the same plan, appended
+// after the values' (so those keep the JS target's item indices): slot i of a
+// node is one item, as large as its largest use by the node's passes, live
+// only during the node; a pass binds its range of the arena (`item`).
 
 import { neededNodes, type Graph, type Node, type Value } from "../../ir/graph.ts";
 import { bufferSource, mangle, memoryItemSpecs, planProgramMemory, VIEW_OPS, type BufferSpec, type MemoryItemSpec } from "../js/program.ts";
 import type { MemoryPlan } from "../../passes/memory.ts";
 import { dimToJs, productJs } from "../js/kernel.ts";
 import { getWgslKernel } from "./index.ts";
-import { dimToWgsl, productWgsl, WGSL_TYPE, type AdapterClass, type WgslEmitCtx, type WgslPass } from "./kernel.ts";
+import { dimToWgsl, productWgsl, WGSL_TYPE, type AdapterClass, type WgslEmitCtx, type WgslKernelResult, type WgslPass } from "./kernel.ts";
 
 export interface WgslPassPlan {
   /** Kernel name: `k<node>_<op>_<label>[_<pass>]`. */
@@ -24,11 +28,12 @@ export interface WgslPassPlan {
   /** Full WGSL module text per adapter class. */
   readonly code: Readonly<Record<AdapterClass, string>>;
   readonly dispatch: Readonly<Record<AdapterClass, readonly [string, string?, string?]>>;
-  /** Buffer indices bound at 1.. (inputs, outputs, then scratch indices into `scratch`). */
+  /** Buffer indices bound at 1.. (inputs, outputs, then the scratch slots t0, t1, ...). */
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
-  readonly scratch: readonly { readonly type: string; readonly size: string }[];
-  /** Passes of one node share a group: their scratch buffers are the same buffers. */
+  /** Scratch slot i: element type, elements this pass binds (JS over S), and its memory plan item. */
+  readonly scratch: readonly { readonly type: string; readonly size: string; readonly item: number }[];
+  /** Passes of one node share a group: their scratch slots are the same plan items. */
   readonly group: number;
   readonly usesError: boolean;
   /** Error messages by kind, for this node. */
@@ -38,7 +43,7 @@ export interface WgslPassPlan {
 export interface WgslProgram {
   readonly symbols: readonly string[];
   readonly buffers: BufferSpec[];
-  /** Items of the `planned` buffers (the memory plan). */
+  /** Items of the `planned` buffers and of the passes' scratch (the memory plan). */
   readonly memory: MemoryItemSpec[];
   readonly plan: MemoryPlan;
   readonly bufferOf: ReadonlyMap<Value, number>;
@@ -111,9 +116,23 @@ export function kernelName(node: Node, pass: number, passes: number): string {
   return `k${node.id}_${node.op}${node.label ? `_${mangle(node.label)}` : ""}${node.attrs.training === true ? "_train" : ""}${passes > 1 ? `_p${pass}` : ""}`;
 }
 
+/** Element counts (JS over S) of a node's scratch slots: slot i as large as its largest use by any pass. */
+function scratchSizes(result: WgslKernelResult): string[] {
+  const sizes: Set<string>[] = [];
+  for (const pass of result.passes) (pass.scratch ?? []).forEach((t, i) => (sizes[i] ??= new Set()).add(t.size));
+  return sizes.map((s) => (s.size === 1 ? [...s][0]! : `Math.max(${[...s].join(", ")})`));
+}
+
 export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram {
   const nodes = neededNodes(g, roots);
-  const plan = planProgramMemory(nodes, roots);
+  // Kernels first: their scratch slots are items of the memory plan.
+  const kernels = new Map<Node, WgslKernelResult>();
+  for (const node of nodes) if (!["input", "param", "const"].includes(node.op) && !VIEW_OPS.has(node.op)) kernels.set(node, getWgslKernel(node.op).emit(emitCtx(node)));
+  const plan = planProgramMemory(nodes, roots, (n) => (kernels.has(n) ? scratchSizes(kernels.get(n)!) : undefined));
+  const scratchItem = new Map<Node, number[]>();
+  plan.items.forEach((it, k) => {
+    if (it.scratch) (scratchItem.get(it.scratch.node) ?? scratchItem.set(it.scratch.node, []).get(it.scratch.node)!)[it.scratch.slot] = k;
+  });
   const buffers: BufferSpec[] = [];
   const bufferOf = new Map<Value, number>();
   const passes: WgslPassPlan[] = [];
@@ -128,7 +147,7 @@ export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram 
     else if (VIEW_OPS.has(node.op)) add(node.outputs[0]!, { kind: "alias", of: bufferOf.get(node.inputs[0]!)! });
     else {
       for (const v of node.outputs) add(v, bufferSource(plan, bufferOf, v));
-      const result = getWgslKernel(node.op).emit(emitCtx(node));
+      const result = kernels.get(node)!;
       const inPlace = plan.inPlace.get(node);
       const alias = (code: string) => (inPlace ?? []).reduce((c, [j, k]) => c.replace(new RegExp(`\\bx${k}\\b`, "g"), `y${j}`), code);
       result.passes.forEach((pass, k) => {
@@ -147,7 +166,7 @@ export function emitWgslProgram(g: Graph, roots: readonly Value[]): WgslProgram 
           dispatch,
           inputs: ins.map((i) => bufferOf.get(node.inputs[i]!)!),
           outputs: outs.map((i) => bufferOf.get(node.outputs[i]!)!),
-          scratch: pass.scratch ?? [],
+          scratch: (pass.scratch ?? []).map((t, i) => ({ ...t, item: scratchItem.get(node)![i]! })),
           group: node.id,
           usesError: pass.usesError ?? false,
           errors: result.errors ?? {},

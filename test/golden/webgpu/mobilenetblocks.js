@@ -261,7 +261,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let v = y0[i];
-  y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
+  y0[i] = select(0.0, v, (v > 0.0) | is_nan(v));
 }
 `;
 
@@ -489,7 +489,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let v = y0[i];
-  y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
+  y0[i] = select(0.0, v, (v > 0.0) | is_nan(v));
 }
 `;
 
@@ -717,7 +717,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let v = y0[i];
-  y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
+  y0[i] = select(0.0, v, (v > 0.0) | is_nan(v));
 }
 `;
 
@@ -948,7 +948,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = gid.x + gid.y * (nwg.x * 64u);
   if (i >= n) { return; }
   let v = x0[i];
-  y0[i] = select(0.0, v, v > 0.0 || is_nan(v));
+  y0[i] = select(0.0, v, (v > 0.0) | is_nan(v));
 }
 `;
 
