@@ -210,7 +210,8 @@ Usage:
   cnnc check model.cnn                       parse and type-check only
   cnnc ir model.cnn [--grad] [--passes=all|none] [--stats] [--json] [--bind N=64]
                                              print the IR, shapes and parameter counts; --grad: the training
-                                             step's graph (backward and optimizer updates in IR)
+                                             step's graph (backward and optimizer updates in IR); --stats:
+                                             kernels, FLOPs, planned/naive peak bytes, conv algorithms
   cnnc run model.cnn --target=reference|js|webgpu --inputs in.safetensors --out out.safetensors
                      [--weights w.safetensors] [--model Name] [--seed 0]
 
