@@ -33,6 +33,7 @@
 import { replaceUses } from "../autodiff/grad-calls.ts";
 import type { Graph, Node, Value } from "../ir/graph.ts";
 import { coverOf, FUSIBLE_OPS, type FusedAttrs, type FusedCover, type FusedStep } from "../ops/fused.ts";
+import { createsCycle, sameShape, stableTopologicalOrder } from "./fusion-util.ts";
 import type { Pass } from "./pipeline.ts";
 
 /** Storage buffers one fused kernel may bind (inputs + outputs). */
@@ -42,11 +43,6 @@ function fusible(n: Node): boolean {
   return FUSIBLE_OPS.has(n.op) && n.outputs.length === 1;
 }
 
-function sameShape(a: Value, b: Value): boolean {
-  const x = a.type.shape;
-  const y = b.type.shape;
-  return x.length === y.length && x.every((d, i) => d.equals(y[i]!));
-}
 
 interface Group {
   readonly root: Node;
@@ -103,26 +99,6 @@ function bufferCount(members: ReadonlySet<Node>, exported: ReadonlySet<Node>): n
   return ins.size + 1 + exported.size;
 }
 
-/**
- * Whether some value the group reads from outside depends on a member (a path
- * that leaves the group and comes back in): walks back from the group's outside
- * producers, no further than the group's first node.
- */
-function createsCycle(members: ReadonlySet<Node>, pos: ReadonlyMap<Node, number>): boolean {
-  let first = Infinity;
-  for (const m of members) first = Math.min(first, pos.get(m)!);
-  const seen = new Set<Node>();
-  const stack: Node[] = [];
-  for (const m of members) for (const v of m.inputs) if (!members.has(v.node)) stack.push(v.node);
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n) || pos.get(n)! < first) continue;
-    seen.add(n);
-    if (members.has(n)) return true;
-    for (const v of n.inputs) stack.push(v.node);
-  }
-  return false;
-}
 
 /** Rewrites each group into one fused_elementwise node (see the file comment). */
 export function fuseElementwise(g: Graph): number {
@@ -174,23 +150,5 @@ export function fuseElementwise(g: Graph): number {
   return groups.length;
 }
 
-/** `nodes` in their order, except that a node whose input comes later is moved after it. */
-function stableTopologicalOrder(nodes: readonly Node[]): Node[] {
-  const producer = new Map<Value, Node>();
-  for (const n of nodes) for (const v of n.outputs) producer.set(v, n);
-  const done = new Set<Node>();
-  const out: Node[] = [];
-  const visit = (n: Node) => {
-    if (done.has(n)) return;
-    done.add(n);
-    for (const v of n.inputs) {
-      const p = producer.get(v);
-      if (p) visit(p);
-    }
-    out.push(n);
-  };
-  for (const n of nodes) visit(n);
-  return out;
-}
 
 export const fuseElementwisePass: Pass = { name: "fuse-elementwise", run: (g) => void fuseElementwise(g) };

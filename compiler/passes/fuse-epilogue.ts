@@ -33,6 +33,7 @@ import { WGSL_SUPPORTS_POOL_EPILOGUE } from "../codegen/wgsl/epilogue.ts";
 import { coverOf, FUSIBLE_OPS, type EpilogueAttrs, type EpiloguePool, type FusedCover, type FusedStep } from "../ops/fused.ts";
 import type { PoolAttrs } from "../ops/pool.ts";
 import { MAX_BUFFERS } from "./fuse-elementwise.ts";
+import { createsCycle, sameShape, stableTopologicalOrder } from "./fusion-util.ts";
 import type { Pass } from "./pipeline.ts";
 
 /** Whether the pass absorbs pools into conv epilogues: only when both code generators emit them. */
@@ -49,11 +50,6 @@ function fusible(n: Node): boolean {
   return FUSIBLE_OPS.has(n.op) && n.outputs.length === 1;
 }
 
-function sameShape(a: Value, b: Value): boolean {
-  const x = a.type.shape;
-  const y = b.type.shape;
-  return x.length === y.length && x.every((d, i) => d.equals(y[i]!));
-}
 
 export interface EpilogueGroup {
   readonly base: Node;
@@ -155,26 +151,6 @@ function bufferCount(base: Node, group: ReadonlySet<Node>, users: ReadonlyMap<Va
   return base.inputs.length + ins.size + Math.max(1, storedValues(group, users, external).length) + errorBuffer;
 }
 
-/**
- * Whether some value the group reads from outside depends on a member (a path
- * that leaves the group and comes back in): walks back from the group's outside
- * producers, no further than the group's first node.
- */
-function createsCycle(members: ReadonlySet<Node>, pos: ReadonlyMap<Node, number>): boolean {
-  let first = Infinity;
-  for (const m of members) first = Math.min(first, pos.get(m)!);
-  const seen = new Set<Node>();
-  const stack: Node[] = [];
-  for (const m of members) for (const v of m.inputs) if (!members.has(v.node)) stack.push(v.node);
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n) || pos.get(n)! < first) continue;
-    seen.add(n);
-    if (members.has(n)) return true;
-    for (const v of n.inputs) stack.push(v.node);
-  }
-  return false;
-}
 
 /** Rewrites each group into one fused_epilogue node (see the file comment); returns how many. */
 export function fuseEpilogues(g: Graph, opts: EpilogueOptions = { pool: POOL_EPILOGUE }): number {
@@ -227,23 +203,5 @@ export function fuseEpilogues(g: Graph, opts: EpilogueOptions = { pool: POOL_EPI
   return groups.length;
 }
 
-/** `nodes` in their order, except that a node whose input comes later is moved after it. */
-function stableTopologicalOrder(nodes: readonly Node[]): Node[] {
-  const producer = new Map<Value, Node>();
-  for (const n of nodes) for (const v of n.outputs) producer.set(v, n);
-  const done = new Set<Node>();
-  const out: Node[] = [];
-  const visit = (n: Node) => {
-    if (done.has(n)) return;
-    done.add(n);
-    for (const v of n.inputs) {
-      const p = producer.get(v);
-      if (p) visit(p);
-    }
-    out.push(n);
-  };
-  for (const n of nodes) visit(n);
-  return out;
-}
 
 export const fuseEpiloguePass: Pass = { name: "fuse-epilogue", run: (g) => void fuseEpilogues(g) };

@@ -12,14 +12,11 @@
 //  * the generated kernels name the IR nodes they cover; bias per channel
 //    reads the filter index the conv kernel knows, no division per element.
 
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildTrainingGraph, LR_INPUT, STEP_INPUT } from "../../compiler/autodiff/training.ts";
 import { jsExecutor } from "../../compiler/codegen/js/execute.ts";
 import { emitProgram } from "../../compiler/codegen/js/program.ts";
 import { emitModule } from "../../compiler/codegen/module.ts";
-import { compileSource } from "../../compiler/compile.ts";
 import type { Graph, Node } from "../../compiler/ir/graph.ts";
 import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import type { EpilogueAttrs } from "../../compiler/ops/fused.ts";
@@ -30,15 +27,10 @@ import { bindSymbols, initialParams, interpret } from "../../compiler/reference/
 import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { randomTensor } from "../support/build.ts";
 import { expectAllClose, expectJsMatchesReference } from "../support/conformance.ts";
-import { examples, examplesDir, inputsFor } from "../support/modules.ts";
+import { compileExample, compileModel, examples, inputsFor } from "../support/modules.ts";
 
-function compile(source: string, file = "t.cnn"): Graph {
-  const r = compileSource(source, file);
-  if (r.diagnostics.length) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
-  return r.graphs[0]!;
-}
-
-const example = (f: string) => compile(readFileSync(join(examplesDir, f), "utf8"), f);
+const compile = compileModel;
+const example = compileExample;
 
 /** A copy of `g` with this pass alone applied, verified. */
 function fused(g: Graph): Graph {

@@ -11,8 +11,6 @@
 //    would-be cycle, the storage-buffer cap;
 //  * the generated kernels name the IR nodes they cover.
 
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildTrainingGraph, LR_INPUT, STEP_INPUT } from "../../compiler/autodiff/training.ts";
 import { jsExecutor } from "../../compiler/codegen/js/execute.ts";
@@ -20,7 +18,6 @@ import { emitProgram } from "../../compiler/codegen/js/program.ts";
 import { emitModule } from "../../compiler/codegen/module.ts";
 import { wgslExecutor } from "../../compiler/codegen/wgsl/execute.ts";
 import { emitWgslProgram } from "../../compiler/codegen/wgsl/program.ts";
-import { compileSource } from "../../compiler/compile.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { printGraph } from "../../compiler/ir/printer.ts";
 import { verifyGraph } from "../../compiler/ir/verifier.ts";
@@ -31,16 +28,11 @@ import { bindSymbols, initialParams, interpret } from "../../compiler/reference/
 import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { randomTensor } from "../support/build.ts";
 import { expectAllClose, expectJsMatchesReference } from "../support/conformance.ts";
-import { examples, examplesDir, inputsFor } from "../support/modules.ts";
+import { compileExample, compileModel, examples, inputsFor } from "../support/modules.ts";
 import { expectWgslMatchesReference, gpuDevice } from "../support/webgpu.ts";
 
-function compile(source: string, file = "t.cnn"): Graph {
-  const r = compileSource(source, file);
-  if (r.diagnostics.length) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
-  return r.graphs[0]!;
-}
-
-const example = (f: string) => compile(readFileSync(join(examplesDir, f), "utf8"), f);
+const compile = compileModel;
+const example = compileExample;
 
 /** A fused copy of `g` (this pass alone), verified. */
 function fused(g: Graph): Graph {

@@ -3,10 +3,11 @@
 // module, and inputs that are valid for any of the example models.
 
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { factoryName, moduleBase } from "../../compiler/codegen/module.ts";
+import { compileSource } from "../../compiler/compile.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
 import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { randomTensor } from "./build.ts";
@@ -14,6 +15,16 @@ import { randomTensor } from "./build.ts";
 export const root = join(import.meta.dirname, "..", "..");
 export const examplesDir = join(root, "dsl-examples");
 export const examples = readdirSync(examplesDir).filter((f) => f.endsWith(".cnn")).sort();
+
+/** The first model of `source`, or a thrown error listing its diagnostics. */
+export function compileModel(source: string, file = "t.cnn"): Graph {
+  const r = compileSource(source, file);
+  if (r.diagnostics.length) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
+  return r.graphs[0]!;
+}
+
+/** The first model of a dsl-example. */
+export const compileExample = (file: string): Graph => compileModel(readFileSync(join(examplesDir, file), "utf8"), file);
 
 export type Model = {
   run(i: Record<string, { data: ArrayLike<number>; shape: number[] }>): Promise<Record<string, { data: Float32Array | Int32Array | Uint8Array; shape: number[] }>>;

@@ -110,11 +110,6 @@ export function fftPlan(g: FftGeometry): FftPlan {
   return best!;
 }
 
-/** Whether the FFT kernel can compute this node: every spatial size static. */
-export function convFftApplies(ctx: JsEmitCtx): boolean {
-  return [...ctx.inShape(0).slice(2), ...ctx.outShape(0).slice(2)].every(isLiteral);
-}
-
 export function emitConvFft(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
   const wShape = ctx.inShape(1);

@@ -41,11 +41,6 @@ export const gemmTuning = {
   minPanelPositions: 16,
 };
 
-/** Whether the GEMM kernel can compute this node: every spatial size static. */
-export function convGemmApplies(ctx: JsEmitCtx): boolean {
-  return [...ctx.inShape(0).slice(2), ...ctx.outShape(0).slice(2)].every(isLiteral);
-}
-
 export function emitConvGemm(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
   const wShape = ctx.inShape(1);

@@ -19,8 +19,8 @@
 import type { ConvAttrs, ConvTransposeAttrs } from "../../ops/conv.ts";
 import { pooledPlaneLines, storeResult, type StoreSite } from "./epilogue.ts";
 import type { JsEmitCtx, JsKernel } from "./kernel.ts";
-import { convGemmApplies, emitConvGemm } from "./conv-gemm.ts";
-import { convFftApplies, emitConvFft } from "./conv-fft.ts";
+import { emitConvGemm } from "./conv-gemm.ts";
+import { emitConvFft } from "./conv-fft.ts";
 
 /**
  * Code-shape knobs of the conv template, measured on V8 (Node 20): for a 3×3
@@ -190,8 +190,10 @@ export function convFrame(a: ConvAttrs, wShape: readonly string[], K: readonly n
 function emitConv(ctx: JsEmitCtx): string {
   const a = ctx.node.attrs as unknown as ConvAttrs;
   // The algorithm the conv-algorithm pass chose (compiler/passes/conv-algorithm.ts); unset = direct.
-  if (a.algorithm === "implicit_gemm" && convGemmApplies(ctx)) return emitConvGemm(ctx);
-  if (a.algorithm === "fft" && convFftApplies(ctx)) return emitConvFft(ctx);
+  // The GEMM and FFT kernels plan their tiles and transforms for static spatial sizes.
+  const staticSpatial = [...ctx.inShape(0).slice(2), ...ctx.outShape(0).slice(2)].every(isLiteral);
+  if (a.algorithm === "implicit_gemm" && staticSpatial) return emitConvGemm(ctx);
+  if (a.algorithm === "fft" && staticSpatial) return emitConvFft(ctx);
   const wShape = ctx.inShape(1);
   const { d, last, code, sizes, names, low, K, F, Cg, G, Fg, C, KV, padded, circular } = convFrame(a, wShape);
 
