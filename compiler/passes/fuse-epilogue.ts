@@ -50,7 +50,6 @@ function fusible(n: Node): boolean {
   return FUSIBLE_OPS.has(n.op) && n.outputs.length === 1;
 }
 
-
 export interface EpilogueGroup {
   readonly base: Node;
   /** The elementwise nodes, in graph order. */
