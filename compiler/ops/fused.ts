@@ -296,7 +296,8 @@ const fusedEpilogue = defineOp<FusedAttrs>({
   },
 });
 
-const internalCtx: InferCtx = {
+/** Shape-rule context for code generators re-deriving types the verifier already checked: any failure is a compiler bug. */
+export const internalCtx: InferCtx = {
   fail: (_code, message) => {
     throw new Error(`internal: ${message}`);
   },

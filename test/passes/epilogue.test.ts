@@ -23,11 +23,11 @@ import type { EpilogueAttrs } from "../../compiler/ops/fused.ts";
 import { fuseElementwise, MAX_BUFFERS } from "../../compiler/passes/fuse-elementwise.ts";
 import { fuseEpiloguePass, fuseEpilogues, POOL_EPILOGUE } from "../../compiler/passes/fuse-epilogue.ts";
 import { PASSES } from "../../compiler/passes/pipeline.ts";
-import { bindSymbols, initialParams, interpret } from "../../compiler/reference/interpreter.ts";
+import { bindSymbols, interpret } from "../../compiler/reference/interpreter.ts";
 import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { randomTensor } from "../support/build.ts";
 import { expectAllClose, expectJsMatchesReference } from "../support/conformance.ts";
-import { compileExample, compileModel, examples, inputsFor } from "../support/modules.ts";
+import { compileExample, compileModel, examples, f32, f32Params, inputsFor, trainingWithGradients } from "../support/modules.ts";
 
 const compile = compileModel;
 const example = compileExample;
@@ -43,24 +43,6 @@ function fused(g: Graph): Graph {
 const epilogues = (g: Graph) => g.nodes.filter((n) => n.op === "fused_epilogue");
 const attrsOf = (n: Node) => n.attrs as unknown as EpilogueAttrs;
 const coveredOps = (n: Node) => attrsOf(n).covers.map((c) => c.op);
-
-const f32 = (inputs: Record<string, RefTensor>) => Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.dtype === "f32" ? t.map((v) => Math.fround(v)) : t]));
-
-function f32Params(g: Graph): Record<string, RefTensor> {
-  const p = initialParams(g, 0);
-  for (const k of Object.keys(p)) p[k] = p[k]!.map((v) => Math.fround(v));
-  return p;
-}
-
-/** The training graph of `g` with every gradient (input 1 of each optimizer update) and every update as an output. */
-function trainingWithGradients(g: Graph): Graph {
-  const t = buildTrainingGraph(g)!.graph;
-  t.nodes.forEach((n, i) => {
-    if (n.op === "sgd_update" || n.op === "adam_update") t.outputs.push({ name: `grad ${i} ${n.label ?? ""}`, value: n.inputs[1]!, kind: "output" });
-  });
-  for (const u of t.bufferUpdates) t.outputs.push({ name: `update ${u.name}`, value: u.value, kind: "output" });
-  return t;
-}
 
 /** Lets the test worker report between long synchronous phases (the reference on inception takes seconds). */
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -312,6 +294,20 @@ describe("pooling epilogues (stage 2)", () => {
     expectJsMatchesReference(f, inputs);
     return { g, f, js: emitProgram(f).kernels.join("\n") };
   }
+
+  it("a pool straight after a conv (no elementwise step between) is absorbed alone and still runs", () => {
+    const { f, js } = checkPooled(
+      `model P {
+        input x: f32[N, 2, 8, 8]
+        output y = maxpool2d(conv2d(x, filters=3, kernel=3, padding=1), window=2)
+      }`,
+      { x: randomTensor([2, 2, 8, 8], 41) },
+      1,
+    );
+    expect(coveredOps(epilogues(f)[0]!)).toEqual(["conv", "pool"]);
+    expect(attrsOf(epilogues(f)[0]!).steps).toEqual([{ op: "load", input: 0 }]);
+    expect(js).not.toMatch(/= ;/);
+  });
 
   it("LeNet-5: conv + relu + maxpool twice, 9 -> 7 kernels, pooled straight from the conv's accumulator planes", () => {
     const g = example("lenet5.cnn");

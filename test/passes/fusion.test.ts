@@ -24,11 +24,11 @@ import { verifyGraph } from "../../compiler/ir/verifier.ts";
 import type { FusedAttrs } from "../../compiler/ops/fused.ts";
 import { fuseElementwise, fuseElementwisePass, MAX_BUFFERS } from "../../compiler/passes/fuse-elementwise.ts";
 import { PASSES } from "../../compiler/passes/pipeline.ts";
-import { bindSymbols, initialParams, interpret } from "../../compiler/reference/interpreter.ts";
+import { bindSymbols, interpret } from "../../compiler/reference/interpreter.ts";
 import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { randomTensor } from "../support/build.ts";
 import { expectAllClose, expectJsMatchesReference } from "../support/conformance.ts";
-import { compileExample, compileModel, examples, inputsFor } from "../support/modules.ts";
+import { compileExample, compileModel, examples, f32, f32Params, inputsFor, trainingWithGradients } from "../support/modules.ts";
 import { expectWgslMatchesReference, gpuDevice } from "../support/webgpu.ts";
 
 const compile = compileModel;
@@ -43,24 +43,6 @@ function fused(g: Graph): Graph {
 }
 
 const fusedNodes = (g: Graph) => g.nodes.filter((n) => n.op === "fused_elementwise");
-
-const f32 = (inputs: Record<string, RefTensor>) => Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.dtype === "f32" ? t.map((v) => Math.fround(v)) : t]));
-
-function f32Params(g: Graph): Record<string, RefTensor> {
-  const p = initialParams(g, 0);
-  for (const k of Object.keys(p)) p[k] = p[k]!.map((v) => Math.fround(v));
-  return p;
-}
-
-/** The training graph of `g` with every gradient (input 1 of each optimizer update) and every update as an output. */
-function trainingWithGradients(g: Graph): Graph {
-  const t = buildTrainingGraph(g)!.graph;
-  t.nodes.forEach((n, i) => {
-    if (n.op === "sgd_update" || n.op === "adam_update") t.outputs.push({ name: `grad ${i} ${n.label ?? ""}`, value: n.inputs[1]!, kind: "output" });
-  });
-  for (const u of t.bufferUpdates) t.outputs.push({ name: `update ${u.name}`, value: u.value, kind: "output" });
-  return t;
-}
 
 /** Small sizes: the float64 reference is slow on inception at 16×16. */
 const SMALL = { N: 2, L: 5, H: 8, W: 8 };

@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { factoryName, moduleBase } from "../../compiler/codegen/module.ts";
 import { compileSource } from "../../compiler/compile.ts";
+import { buildTrainingGraph } from "../../compiler/autodiff/training.ts";
 import type { Graph } from "../../compiler/ir/graph.ts";
+import { initialParams } from "../../compiler/reference/interpreter.ts";
 import { RefTensor } from "../../compiler/reference/tensor.ts";
 import { randomTensor } from "./build.ts";
 
@@ -70,3 +72,24 @@ const ARRAY = { f32: Float32Array, i32: Int32Array, bool: Uint8Array } as const;
 /** Reference tensors as the typed arrays a compiled module takes. */
 export const feeds = (inputs: Record<string, RefTensor>) =>
   Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { data: ARRAY[t.dtype].from(t.data), shape: [...t.shape] }]));
+
+/** Inputs rounded to f32 (what the compiled targets see), so the reference reads the same numbers. */
+export const f32 = (inputs: Record<string, RefTensor>): Record<string, RefTensor> =>
+  Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.dtype === "f32" ? t.map((v) => Math.fround(v)) : t]));
+
+/** The initial parameters of `g` (seed 0), rounded to f32. */
+export function f32Params(g: Graph): Record<string, RefTensor> {
+  const p = initialParams(g, 0);
+  for (const k of Object.keys(p)) p[k] = p[k]!.map((v) => Math.fround(v));
+  return p;
+}
+
+/** The training graph of `g` with every gradient (input 1 of each optimizer update) and every update as an output. */
+export function trainingWithGradients(g: Graph): Graph {
+  const t = buildTrainingGraph(g)!.graph;
+  t.nodes.forEach((n, i) => {
+    if (n.op === "sgd_update" || n.op === "adam_update") t.outputs.push({ name: `grad ${i} ${n.label ?? ""}`, value: n.inputs[1]!, kind: "output" });
+  });
+  for (const u of t.bufferUpdates) t.outputs.push({ name: `update ${u.name}`, value: u.value, kind: "output" });
+  return t;
+}

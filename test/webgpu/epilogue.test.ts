@@ -357,6 +357,16 @@ describe("wgsl fused_epilogue with a pool (conv + epilogue + non-overlapping poo
 });
 
 describe("wgsl fused_epilogue with a pool, from the pass (stage 2)", () => {
+  it("a pool straight after a conv (no elementwise step between), against the reference (both classes)", async () => {
+    const r = compileSource("model P {\n  input x: f32[N, 2, 8, 8]\n  output y = maxpool2d(conv2d(x, filters=3, kernel=3, padding=1), window=2)\n}\n", "p.cnn");
+    const g = r.graphs[0]!;
+    fuseEpilogues(g, { pool: true });
+    expect(verifyGraph(g)).toEqual([]);
+    expect(g.nodes.filter((n) => n.op === "fused_epilogue" && n.attrs.pool !== undefined).length).toBe(1);
+    const inputs = Object.fromEntries(Object.entries(inputsFor(g, { N: 2 })).map(([k, t]) => [k, t.map((v) => Math.fround(v))]));
+    for (const cls of VARIANTS) await expectWgslMatchesReference(g, inputs, { adapterClass: cls });
+  }, 300_000);
+
   it("LeNet-5 forward: conv + relu + max pool twice as pooled epilogues, against the reference (both classes)", async () => {
     const r = compileSource(readFileSync(join(examplesDir, "lenet5.cnn"), "utf8"), "lenet5.cnn");
     const g = r.graphs[0]!;

@@ -24,8 +24,8 @@
 
 import type { Dim } from "../../ir/dims.ts";
 import type { Attrs, Node } from "../../ir/graph.ts";
-import type { DType } from "../../ir/types.ts";
-import { epilogueStepTypes, isLoad, type EpilogueAttrs, type EpiloguePool } from "../../ops/fused.ts";
+import type { DType, TensorType } from "../../ir/types.ts";
+import { epilogueStepTypes, internalCtx, isLoad, type EpilogueAttrs, type EpiloguePool, type FusedStep } from "../../ops/fused.ts";
 import { BINARY, binaryGradValueJs, castTemplate, UNARY, UNARY_GRAD, type MapBody } from "./elementwise.ts";
 import { dimToJs, productJs, type JsEmitCtx } from "./kernel.ts";
 
@@ -75,12 +75,46 @@ export function stepBody(op: string, args: readonly string[], argTypes: readonly
   throw new Error(`internal: no JS template for fused step ${op}`);
 }
 
-const internal = {
-  fail: (_code: string, message: string): never => {
-    throw new Error(`internal: ${message}`);
-  },
-  describeInput: (i: number) => `input ${i}`,
-};
+/**
+ * A fused program as JS lines: each step a const `<prefix><k>` from the
+ * elementwise templates (a template with locals in a block of its own),
+ * except the last step, returned as an expression when it needs no lines.
+ * A load is `load(input)`'s value, bound to a const when `bind` says so.
+ * `names[k]` is what later lines call step k (the stored extra outputs).
+ */
+export function stepLines(
+  steps: readonly FusedStep[],
+  types: readonly TensorType[],
+  prefix: string,
+  load: (input: number) => { value: string; bind: boolean },
+): { lines: string[]; names: string[]; value: string } {
+  const lines: string[] = [];
+  const names: string[] = [];
+  const last = steps.length - 1;
+  steps.forEach((s, k) => {
+    const name = `${prefix}${k}`;
+    if (isLoad(s)) {
+      const l = load(s.input);
+      if (l.bind) lines.push(`const ${name} = ${l.value};`);
+      names.push(l.bind ? name : l.value);
+      return;
+    }
+    const body = stepBody(s.op, s.args.map((a) => names[a]!), s.args.map((a) => types[a]!.dtype), s.attrs ?? {}, types[k]!.dtype);
+    if (k === last && !body.pre?.length) {
+      names.push(body.value);
+      return;
+    }
+    if (body.pre?.length) {
+      // Template locals (gelu's z, t, tail) get a block of their own.
+      lines.push(`let ${name};`, "{", ...body.pre.map((l) => `  ${l}`), `  ${name} = ${body.value};`, "}");
+    } else {
+      lines.push(`const ${name} = ${body.value};`);
+    }
+    names.push(name);
+  });
+  // The last step's value (a load, when a pooled epilogue has no elementwise step).
+  return { lines, names, value: names[last]! };
+}
 
 /** `(expr)` unless it is a name, a literal or an indexed name. */
 const atom = (e: string): string => (/^[\w.$]+(\[[^\]]*\])?$/.test(e) ? e : `(${e})`);
@@ -99,7 +133,7 @@ export const POOL_SCRATCH = "ep_full";
 export function jsEpilogue(node: Node, ctx: JsEmitCtx): Epilogue & { claimed(): boolean } {
   const attrs = node.attrs as unknown as EpilogueAttrs;
   const k = attrs.baseInputs;
-  const types = epilogueStepTypes(node.inputs.map((v) => v.type), attrs, internal);
+  const types = epilogueStepTypes(node.inputs.map((v) => v.type), attrs, internalCtx);
   const R = types[0]!.shape;
   const rank = R.length;
   const dim = (d: Dim) => dimToJs(d);
@@ -138,36 +172,12 @@ export function jsEpilogue(node: Node, ctx: JsEmitCtx): Epilogue & { claimed(): 
 
   /** The program's lines for the element at `site` and the expression of its result (outputs[0]). */
   const program = (site: StoreSite, value: string): { lines: string[]; names: string[]; result: string } => {
-    {
-      const lines: string[] = [];
-      const names: string[] = [];
-      let result = "";
-      attrs.steps.forEach((s, n) => {
-        if (isLoad(s)) {
-          const name = `ep_${n}`;
-          const v = s.input === 0 ? value : `${ctx.input(k + s.input - 1)}[${offsetOf(s.input - 1, site)}]`;
-          lines.push(`const ${name} = ${v};`);
-          names.push(name);
-          return;
-        }
-        const body = stepBody(s.op, s.args.map((a) => names[a]!), s.args.map((a) => types[a]!.dtype), s.attrs ?? {}, types[n]!.dtype);
-        const name = `ep_${n}`;
-        if (n === last && !body.pre?.length) {
-          result = body.value;
-          names.push(name);
-          return;
-        }
-        if (body.pre?.length) {
-          // Template locals (gelu's z, t, tail) get a block of their own.
-          lines.push(`let ${name};`, "{", ...body.pre.map((l) => `  ${l}`), `  ${name} = ${body.value};`, "}");
-        } else {
-          lines.push(`const ${name} = ${body.value};`);
-        }
-        names.push(name);
-        if (n === last) result = name;
-      });
-      return { lines, names, result };
-    }
+    // Loads are bound to consts (inlineLoads puts back those read once) so an extra input read by several steps is read once.
+    const { lines, names, value: result } = stepLines(attrs.steps, types, "ep_", (input) => ({
+      value: input === 0 ? value : `${ctx.input(k + input - 1)}[${offsetOf(input - 1, site)}]`,
+      bind: true,
+    }));
+    return { lines, names, result };
   };
 
   let claimed = false;
@@ -262,7 +272,7 @@ export function pooledPlaneLines(
  */
 export function jsPoolScratch(node: Node, ctx: JsEmitCtx): { before: string[]; after: string[] } {
   const attrs = node.attrs as unknown as EpilogueAttrs;
-  const types = epilogueStepTypes(node.inputs.map((v) => v.type), attrs, internal);
+  const types = epilogueStepTypes(node.inputs.map((v) => v.type), attrs, internalCtx);
   const R = types[0]!.shape.map((d) => dimToJs(d));
   const O = R.slice(2);
   const planes = productJs(R.slice(0, 2));

@@ -14,9 +14,9 @@
 // to memory (one pass instead of the contraction's store plus a map's load
 // and store per elementwise kernel).
 
-import { coversText, epilogueBaseView, isLoad, stepTypes, type EpilogueAttrs, type FusedAttrs } from "../../ops/fused.ts";
+import { coversText, epilogueBaseView, internalCtx, stepTypes, type EpilogueAttrs, type FusedAttrs } from "../../ops/fused.ts";
 import { emitMap, KernelWriter, type MapOperand } from "./elementwise.ts";
-import { jsEpilogue, jsPoolScratch, stepBody } from "./epilogue.ts";
+import { jsEpilogue, jsPoolScratch, stepLines } from "./epilogue.ts";
 import { getJsKernel } from "./index.ts";
 import { productJs, type JsEmitCtx, type JsKernel } from "./kernel.ts";
 
@@ -25,41 +25,13 @@ const fusedElementwiseKernel: JsKernel = {
   emit(ctx: JsEmitCtx) {
     const node = ctx.node;
     const attrs = node.attrs as FusedAttrs;
-    const types = stepTypes(node.inputs.map((v) => v.type), attrs, {
-      fail: (_code, message) => {
-        throw new Error(`internal: ${message}`);
-      },
-      describeInput: (i) => `input ${i}`,
-    });
+    const types = stepTypes(node.inputs.map((v) => v.type), attrs, internalCtx);
     const w = new KernelWriter(ctx);
     w.headLine(`// fuses ${coversText(attrs.covers)}`);
     // Each input is loaded by exactly one step; its operand name is v<input>.
     const operands: MapOperand[] = node.inputs.map((v, i) => ({ shape: v.type.shape, buffer: ctx.input(i), name: `v${i}` }));
-    const last = attrs.steps.length - 1;
     emitMap(w, node.outputs[0]!.type.shape, ctx.output(0), operands, (loaded) => {
-      const names: string[] = [];
-      const pre: string[] = [];
-      let value = "";
-      attrs.steps.forEach((s, k) => {
-        if (isLoad(s)) {
-          names.push(loaded[s.input]!);
-          return;
-        }
-        const body = stepBody(s.op, s.args.map((a) => names[a]!), s.args.map((a) => types[a]!.dtype), s.attrs ?? {}, types[k]!.dtype);
-        if (k === last && !body.pre?.length) {
-          value = body.value;
-          return;
-        }
-        const name = `t${k}`;
-        if (body.pre?.length) {
-          // Template locals (gelu's z, t, tail) get a block of their own.
-          pre.push(`let ${name};`, "{", ...body.pre.map((l) => `  ${l}`), `  ${name} = ${body.value};`, "}");
-        } else {
-          pre.push(`const ${name} = ${body.value};`);
-        }
-        names.push(name);
-        if (k === last) value = name;
-      });
+      const { lines: pre, names, value } = stepLines(attrs.steps, types, "t", (input) => ({ value: loaded[input]!, bind: false }));
       const also = attrs.outputs.slice(1).map((o, j) => ({ output: ctx.output(j + 1), value: names[o]! }));
       return { pre, value, also };
     });

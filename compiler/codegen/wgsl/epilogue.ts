@@ -29,7 +29,7 @@
 import type { Dim } from "../../ir/dims.ts";
 import type { Attrs, Node, Value } from "../../ir/graph.ts";
 import type { DType, TensorType } from "../../ir/types.ts";
-import { coversText, epilogueBaseType, epilogueStepTypes, isLoad, type EpilogueAttrs } from "../../ops/fused.ts";
+import { coversText, epilogueBaseType, epilogueStepTypes, internalCtx, isLoad, type EpilogueAttrs } from "../../ops/fused.ts";
 import { BINARY, binaryGradValueWgsl, castTemplate, helpersFor, UNARY, UNARY_GRAD } from "./elementwise.ts";
 import { dimToJs, productJs, productWgsl, WGSL_TYPE, type WgslEmitCtx } from "./kernel.ts";
 
@@ -75,23 +75,6 @@ export function stepValue(op: string, args: readonly string[], argTypes: readonl
   throw new Error(`internal: no WGSL template for fused step ${op}`);
 }
 
-const failInternal = {
-  fail: (_code: string, message: string): never => {
-    throw new Error(`internal: ${message}`);
-  },
-  describeInput: (i: number) => `input ${i}`,
-};
-
-/** The base node a fused_epilogue node extends: its op, its k inputs, its attrs and one output of the base result's type. */
-export function baseView(node: Node): Node {
-  const attrs = node.attrs as unknown as EpilogueAttrs;
-  const type = epilogueBaseType(node.inputs.map((v) => v.type), attrs, failInternal);
-  const outputs: Value[] = [];
-  const view: Node = { id: node.id, op: attrs.base, inputs: node.inputs.slice(0, attrs.baseInputs), attrs: attrs.baseAttrs, outputs, label: node.label, span: node.span };
-  outputs.push({ id: node.outputs[0]!.id, type, node: view, index: 0 });
-  return view;
-}
-
 /** The emit context of the base kernel: sizes and types of the view, binding names and dims as the fused node's. */
 export function viewCtx(ctx: WgslEmitCtx, view: Node, epilogue: Epilogue): WgslEmitCtx {
   const shape = (v: Value) => v.type.shape.map((d) => ctx.dim(d));
@@ -134,8 +117,8 @@ export class WgslEpilogue implements Epilogue {
   constructor(private readonly ctx: WgslEmitCtx) {
     this.attrs = ctx.node.attrs as unknown as EpilogueAttrs;
     const inputs = ctx.node.inputs.map((v) => v.type);
-    this.result = epilogueBaseType(inputs, this.attrs, failInternal);
-    this.types = epilogueStepTypes(inputs, this.attrs, failInternal);
+    this.result = epilogueBaseType(inputs, this.attrs, internalCtx);
+    this.types = epilogueStepTypes(inputs, this.attrs, internalCtx);
     this.sizes = this.result.shape.map((d) => ctx.dim(d));
     this.access = ctx.node.inputs.slice(this.attrs.baseInputs).map((v) => this.accessOf(v.type.shape));
   }

@@ -13,12 +13,12 @@
 // covers comment go in front of the base kernel's code. With `pool`, the
 // conv + epilogue + pool kernel of conv-pool.ts instead.
 
-import { coversText, isLoad, stepTypes, type EpilogueAttrs, type FusedAttrs } from "../../ops/fused.ts";
+import { coversText, epilogueBaseView, internalCtx, isLoad, stepTypes, type EpilogueAttrs, type FusedAttrs } from "../../ops/fused.ts";
 import { kernels as convKernels } from "./conv.ts";
 import { emitConvPool } from "./conv-pool.ts";
 import { einsumKernel } from "./einsum.ts";
 import { broadcastOffsets, flatPass } from "./elementwise.ts";
-import { baseView, stepValue, viewCtx, WgslEpilogue } from "./epilogue.ts";
+import { stepValue, viewCtx, WgslEpilogue } from "./epilogue.ts";
 import type { WgslEmitCtx, WgslKernel, WgslPass } from "./kernel.ts";
 
 const fusedElementwiseKernel: WgslKernel = {
@@ -26,12 +26,7 @@ const fusedElementwiseKernel: WgslKernel = {
   emit(ctx: WgslEmitCtx) {
     const node = ctx.node;
     const attrs = node.attrs as FusedAttrs;
-    const types = stepTypes(node.inputs.map((v) => v.type), attrs, {
-      fail: (_code, message) => {
-        throw new Error(`internal: ${message}`);
-      },
-      describeInput: (i) => `input ${i}`,
-    });
+    const types = stepTypes(node.inputs.map((v) => v.type), attrs, internalCtx);
     const outShape = node.outputs[0]!.type.shape;
     const operands = node.inputs.map((v) => ({ shape: v.type.shape }));
     const pass = flatPass(
@@ -74,7 +69,7 @@ const fusedEpilogueKernel: WgslKernel = {
     const base = BASES.get(attrs.base);
     if (!base) throw new Error(`internal: the WebGPU target cannot fuse an epilogue into '${attrs.base}'`);
     const epilogue = new WgslEpilogue(ctx);
-    const view = viewCtx(ctx, baseView(ctx.node), epilogue);
+    const view = viewCtx(ctx, epilogueBaseView(ctx.node), epilogue);
     const result = attrs.pool ? emitConvPool(view, epilogue, attrs.pool, ctx.node.outputs[0]!.type.shape.map((d) => ctx.dimJs(d))) : base.emit(view);
     // Every variant the runtime may pick must store through the epilogue: one that does not would silently drop it.
     for (const cls of ["cpu", "gpu"] as const) {
